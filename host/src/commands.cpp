@@ -1,0 +1,176 @@
+// The `ballista` subcommands (see commands.hpp).
+#include "commands.hpp"
+
+#include "diagnostics.hpp"
+#include "pipeline_loader.hpp"
+#include "pipeline_runner.hpp"
+#include "run_report.hpp"
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+namespace ballista::host {
+
+namespace {
+
+void print_columns(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
+  std::vector<std::size_t> widths;
+  for (const auto& cells : rows) {
+    widths.resize(std::max(widths.size(), cells.size()), 0);
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      widths[c] = std::max(widths[c], cells[c].size());
+    }
+  }
+  for (const auto& cells : rows) {
+    std::string line;
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      line += cells[c];
+      if (c + 1 < cells.size()) {
+        line += std::string(widths[c] - cells[c].size() + 2, ' ');
+      }
+    }
+    out << line << '\n';
+  }
+}
+
+std::filesystem::path default_run_directory(const Pipeline& pipeline) {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm local{};
+  localtime_r(&now, &local);
+  std::ostringstream stamp;
+  stamp << std::put_time(&local, "%Y%m%d-%H%M%S");
+  auto directory = std::filesystem::path("runs") / pipeline.name / stamp.str();
+  for (int suffix = 2; std::filesystem::exists(directory); ++suffix) {
+    directory = std::filesystem::path("runs") / pipeline.name / (stamp.str() + "-" + std::to_string(suffix));
+  }
+  return directory;
+}
+
+void write_loss_curves(const std::filesystem::path& directory, const RunResult& run) {
+  for (const auto& model : run.models) {
+    if (model.loss_curve.empty()) {
+      continue;
+    }
+    std::ostringstream csv;
+    csv << std::setprecision(17) << "step,loss\n";
+    for (std::size_t i = 0; i < model.loss_curve.size(); ++i) {
+      csv << i + 1 << ',' << model.loss_curve[i] << '\n';
+    }
+    std::filesystem::create_directories(directory / "loss");
+    write_file_atomically(directory / "loss" / (model.name + ".csv"), csv.str());
+  }
+}
+
+}  // namespace
+
+int list_plugins(const PluginCatalog& catalog, bool verbose, std::ostream& out) {
+  std::vector<std::vector<std::string>> rows{{"NAME", "VERSION", "FILE", "SUMMARY"}};
+  for (const auto& plugin : catalog.plugins()) {
+    rows.push_back({plugin.name, plugin.version, plugin.file.string(), plugin.summary});
+  }
+  print_columns(rows, out);
+  if (catalog.plugins().empty()) {
+    out << "(no plugins found; `ballista plugins --verbose` shows where it looked)\n";
+  }
+  for (const auto& warning : catalog.warnings()) {
+    out << "warning: " << warning << '\n';
+  }
+  if (verbose) {
+    out << "\nSearch path (first match wins):\n";
+    for (const auto& directory : catalog.directories()) {
+      std::error_code error;
+      out << "  " << directory.string() << (std::filesystem::is_directory(directory, error) ? "" : "  (missing)")
+          << '\n';
+    }
+    out << "\nRefused files:\n";
+    if (catalog.refusals().empty()) {
+      out << "  (none)\n";
+    }
+    for (const auto& refusal : catalog.refusals()) {
+      out << "  " << refusal.file.string() << ": " << refusal.reason << '\n';
+    }
+  }
+  return 0;
+}
+
+int show_plugin(const PluginCatalog& catalog, const std::string& name, std::ostream& out) {
+  const auto* plugin = catalog.find(name);
+  if (plugin == nullptr) {
+    std::cerr << "ballista: no plugin named '" << name << "'" << suggest(name, catalog.names()) << '\n';
+    return 2;
+  }
+  out << plugin->name << ' ' << plugin->version << " — " << plugin->summary << '\n'
+      << "file: " << plugin->file.string() << "\nbuilt with LibTorch " << plugin->torch_version << "\n\n";
+  std::vector<std::vector<std::string>> rows{{"PARAMETER", "TYPE", "DEFAULT", "ALLOWED", "DESCRIPTION"}};
+  for (const auto& spec : plugin->definition.parameters) {
+    rows.push_back({spec.name(), to_string(spec.type()),
+                    spec.is_required() ? "(required)" : to_string(spec.default_value()), spec.allowed(), spec.doc()});
+  }
+  print_columns(rows, out);
+  return 0;
+}
+
+int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path& file, std::ostream& out) {
+  try {
+    const auto pipeline = load_pipeline(file, catalog);
+    out << file.string() << ": ok (" << pipeline.data.sets.size() << " data sets, " << pipeline.models.size()
+        << " models, " << pipeline.evaluation.probes.size() << " probes)\n";
+    return 0;
+  } catch (const InputError& error) {
+    std::cerr << error.what() << '\n'
+              << error.diagnostics().size() << " error" << (error.diagnostics().size() == 1 ? "" : "s") << '\n';
+    return 2;
+  }
+}
+
+int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
+                         const std::optional<std::filesystem::path>& out_dir, std::ostream& out) {
+  Pipeline pipeline;
+  try {
+    pipeline = load_pipeline(file, catalog);
+  } catch (const InputError& error) {
+    std::cerr << error.what() << '\n';
+    return 2;
+  }
+  const auto directory = out_dir.value_or(default_run_directory(pipeline));
+  std::error_code error;
+  std::filesystem::create_directories(directory, error);
+  if (error) {
+    std::cerr << "ballista: cannot create run directory " << directory.string() << ": " << error.message() << '\n';
+    return 2;
+  }
+  write_file_atomically(directory / "pipeline.resolved.yaml", resolved_yaml(pipeline, catalog));
+  std::size_t reported = 0;
+  const auto run = run_pipeline(pipeline, catalog, [&](const RunResult& progress) {
+    // Save after every model, so an interrupted or crashed run keeps what finished.
+    write_file_atomically(directory / "metrics.json", metrics_json(pipeline, progress, "running"));
+    for (; reported < progress.models.size() && progress.models[reported].status != "pending"; ++reported) {
+      const auto& model = progress.models[reported];
+      std::cerr << "  " << model.name << ": " << model.status;
+      if (model.status == "ok") {
+        std::cerr << " (fit " << std::fixed << std::setprecision(2) << model.fit_seconds << " s)"
+                  << std::defaultfloat;
+      } else if (!model.error.empty()) {
+        std::cerr << ": " << model.error;
+      }
+      std::cerr << '\n';
+    }
+  });
+  write_file_atomically(directory / "metrics.json",
+                        metrics_json(pipeline, run, run.interrupted ? "interrupted" : "complete"));
+  write_loss_curves(directory, run);
+  out << comparison_table(pipeline, run) << "\nRun directory: " << directory.string() << '\n';
+  if (run.interrupted) {
+    std::cerr << "ballista: interrupted; finished models are saved in " << directory.string() << '\n';
+    return 130;
+  }
+  const bool any_failed = std::any_of(run.models.begin(), run.models.end(),
+                                      [](const ModelResult& model) { return model.status != "ok"; });
+  return any_failed ? 1 : 0;
+}
+
+}  // namespace ballista::host

@@ -1,0 +1,21 @@
+// The `ballista` subcommands. Each returns the process exit code:
+// 0 ok, 1 a model failed (the others still reported), 2 bad usage or bad input,
+// 130 interrupted (Ctrl-C; what finished is kept).
+#pragma once
+
+#include "plugin_catalog.hpp"
+
+#include <filesystem>
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+namespace ballista::host {
+
+int list_plugins(const PluginCatalog& catalog, bool verbose, std::ostream& out);
+int show_plugin(const PluginCatalog& catalog, const std::string& name, std::ostream& out);
+int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path& file, std::ostream& out);
+int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
+                         const std::optional<std::filesystem::path>& out_dir, std::ostream& out);
+
+}  // namespace ballista::host

@@ -1,0 +1,40 @@
+// Errors in user input, as values: where (file:line:column), what was expected, what was
+// found. A loader collects all of them before giving up, so a user fixes a file in one go.
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ballista::host {
+
+struct SourceLocation {
+  std::filesystem::path file;
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based; 0 when unknown
+  std::string str() const;
+};
+
+struct Diagnostic {
+  SourceLocation location;
+  std::string message;
+  std::string str() const { return location.str() + ": error: " + message; }
+};
+
+// Thrown with every diagnostic found; what() lists them one per line.
+class InputError : public std::runtime_error {
+ public:
+  explicit InputError(std::vector<Diagnostic> diagnostics);
+  const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
+
+ private:
+  std::vector<Diagnostic> diagnostics_;
+};
+
+// " (did you mean 'epochs'?)" when a candidate is within a small edit distance of
+// `word`, otherwise " (allowed: a, b, c)".
+std::string suggest(std::string_view word, const std::vector<std::string>& candidates);
+
+}  // namespace ballista::host

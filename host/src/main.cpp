@@ -1,0 +1,145 @@
+// `ballista`: command-line entry point. Parses arguments and dispatches to commands.cpp.
+#include "commands.hpp"
+#include "diagnostics.hpp"
+#include "pipeline_runner.hpp"
+
+#include <ballista/version.hpp>
+
+#include <algorithm>
+#include <csignal>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage: ballista [--plugin-path DIR]... COMMAND [ARGS]
+
+Train and compare models from plugins on the data a YAML pipeline describes.
+
+Commands:
+  plugins [--verbose]          list the plugins found; --verbose adds the search
+                               path and every refused file with the reason
+  plugin NAME                  show a plugin's parameters (type, default, allowed, doc)
+  run PIPELINE [--out DIR]     run a pipeline: draw the data, train every model,
+                               evaluate all on the same sets, print the comparison;
+                               writes DIR (default runs/<name>/<timestamp>) with
+                               pipeline.resolved.yaml, metrics.json and loss/*.csv
+  validate PIPELINE            check a pipeline (keys, values, plugin parameters)
+                               without running it
+  help                         this text
+
+Options:
+  --plugin-path DIR            search DIR for plugins first (repeatable)
+  --version                    print the version and SDK ABI
+
+Plugins are searched in: --plugin-path dirs, $BALLISTA_PLUGIN_PATH (':'-separated),
+~/.local/lib/ballista/plugins, then <prefix>/lib/ballista/plugins; first match wins.
+
+Exit status: 0 ok, 1 a model failed (the others are still reported),
+2 bad usage or bad input, 130 interrupted (what finished is kept).
+)";
+
+int usage_error(const std::string& message) {
+  std::cerr << "ballista: " << message << "\nRun `ballista help` for usage.\n";
+  return 2;
+}
+
+extern "C" void on_interrupt(int /*signal*/) {
+  ballista::host::cancellation_flag().store(true);
+  // A second Ctrl-C ends the process at once.
+  std::signal(SIGINT, SIG_DFL);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::filesystem::path> plugin_paths;
+  std::vector<std::string> positional;
+  std::optional<std::filesystem::path> out_dir;
+  bool verbose = false;
+  const std::vector<std::string> arguments(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < arguments.size(); ++i) {
+    const auto& argument = arguments[i];
+    const auto value = [&](const std::string& option) -> std::optional<std::string> {
+      if (i + 1 >= arguments.size()) {
+        return std::nullopt;
+      }
+      (void)option;
+      return arguments[++i];
+    };
+    if (argument == "--help" || argument == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (argument == "--version") {
+      std::cout << "ballista " << BALLISTA_VERSION_STRING << " (SDK ABI " << BALLISTA_SDK_ABI << ")\n";
+      return 0;
+    }
+    if (argument == "--plugin-path" || argument == "--out") {
+      const auto given = value(argument);
+      if (!given) {
+        return usage_error(argument + " needs a directory");
+      }
+      if (argument == "--plugin-path") {
+        plugin_paths.emplace_back(*given);
+      } else {
+        out_dir = *given;
+      }
+    } else if (argument == "--verbose" || argument == "-v") {
+      verbose = true;
+    } else if (argument.rfind('-', 0) == 0 && argument.size() > 1) {
+      return usage_error("unknown option '" + argument + "'");
+    } else {
+      positional.push_back(argument);
+    }
+  }
+  if (positional.empty() || positional[0] == "help") {
+    std::cout << kUsage;
+    return positional.empty() ? 2 : 0;
+  }
+  const std::string command = positional[0];
+  const auto expect_arguments = [&](std::size_t count, const std::string& shape) -> std::optional<int> {
+    if (positional.size() != count + 1) {
+      return usage_error("usage: ballista " + command + (shape.empty() ? "" : " " + shape));
+    }
+    return std::nullopt;
+  };
+  const std::vector<std::string> commands{"plugins", "plugin", "run", "validate"};
+  if (std::find(commands.begin(), commands.end(), command) == commands.end()) {
+    return usage_error("unknown command '" + command + "'" + ballista::host::suggest(command, commands));
+  }
+  if (out_dir && command != "run") {
+    return usage_error("--out only applies to `run`");
+  }
+  try {
+    const ballista::host::PluginCatalog catalog(ballista::host::PluginCatalog::search_path(plugin_paths));
+    if (command == "plugins") {
+      if (auto bad = expect_arguments(0, "[--verbose]")) {
+        return *bad;
+      }
+      return ballista::host::list_plugins(catalog, verbose, std::cout);
+    }
+    if (command == "plugin") {
+      if (auto bad = expect_arguments(1, "NAME")) {
+        return *bad;
+      }
+      return ballista::host::show_plugin(catalog, positional[1], std::cout);
+    }
+    if (command == "validate") {
+      if (auto bad = expect_arguments(1, "PIPELINE")) {
+        return *bad;
+      }
+      return ballista::host::validate_pipeline(catalog, positional[1], std::cout);
+    }
+    if (auto bad = expect_arguments(1, "PIPELINE [--out DIR]")) {
+      return *bad;
+    }
+    std::signal(SIGINT, on_interrupt);
+    return ballista::host::run_pipeline_command(catalog, positional[1], out_dir, std::cout);
+  } catch (const std::exception& error) {
+    std::cerr << "ballista: " << error.what() << '\n';
+    return 2;
+  }
+}

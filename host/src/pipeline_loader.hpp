@@ -1,0 +1,22 @@
+// Turns a YAML pipeline file into a typed, validated Pipeline, and back into the
+// resolved YAML (every default filled in) that a run directory keeps.
+#pragma once
+
+#include "pipeline.hpp"
+#include "plugin_catalog.hpp"
+
+#include <filesystem>
+#include <string>
+
+namespace ballista::host {
+
+// Reads `file`, checks every key and value, including each model's parameters against
+// its plugin's declaration (and the plugin's own checks, by creating the model once).
+// Throws InputError listing every problem found, each with file:line:column.
+Pipeline load_pipeline(const std::filesystem::path& file, const PluginCatalog& catalog);
+
+// The pipeline as YAML with all defaults and derived seeds written out; loading it
+// again gives the same Pipeline.
+std::string resolved_yaml(const Pipeline& pipeline, const PluginCatalog& catalog);
+
+}  // namespace ballista::host

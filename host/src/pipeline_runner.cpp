@@ -1,0 +1,151 @@
+// Training and evaluation of every model (see pipeline_runner.hpp).
+#include "pipeline_runner.hpp"
+
+#include "data_generator.hpp"
+#include "evaluator.hpp"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <iostream>
+
+namespace ballista::host {
+
+namespace {
+
+// The host's side of the SDK Context for one model.
+class RunContext final : public Context {
+ public:
+  RunContext(std::string model, std::uint64_t seed, std::vector<double>& loss_curve)
+      : model_(std::move(model)), seed_(seed), loss_curve_(loss_curve) {}
+
+  void report_progress(std::int64_t /*step*/, std::int64_t /*total*/, double loss) override {
+    loss_curve_.push_back(loss);
+  }
+  bool cancelled() const override { return cancellation_flag().load(std::memory_order_relaxed); }
+  torch::Device device() const override { return torch::kCPU; }
+  std::uint64_t seed() const override { return seed_; }
+  void log(LogLevel level, std::string_view message) override {
+    if (level != LogLevel::debug) {
+      std::cerr << model_ << ": " << message << '\n';
+    }
+  }
+
+ private:
+  std::string model_;
+  std::uint64_t seed_;
+  std::vector<double>& loss_curve_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::vector<double> row(const torch::Tensor& tensor, std::int64_t index) {
+  const auto values = tensor.select(0, index).to(torch::kFloat64).contiguous();
+  return {values.data_ptr<double>(), values.data_ptr<double>() + values.numel()};
+}
+
+// The probes as one [probes, d_in] tensor.
+torch::Tensor probe_points(const EvaluationSpec& evaluation) {
+  std::vector<double> flat;
+  for (const auto& probe : evaluation.probes) {
+    flat.insert(flat.end(), probe.point.begin(), probe.point.end());
+  }
+  return torch::tensor(flat, torch::kFloat64).reshape({static_cast<std::int64_t>(evaluation.probes.size()), -1});
+}
+
+void check_predictions(const torch::Tensor& predictions, const torch::Tensor& inputs, std::int64_t outputs) {
+  if (predictions.dim() != 2 || predictions.size(0) != inputs.size(0) || predictions.size(1) != outputs) {
+    throw std::runtime_error("predict() returned shape " + c10::str(predictions.sizes()) + ", expected [" +
+                             std::to_string(inputs.size(0)) + ", " + std::to_string(outputs) + "]");
+  }
+}
+
+void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, const ModelSpec& spec,
+                        RunResult& run, ModelResult& result) {
+  const auto* plugin = catalog.find(spec.plugin);
+  auto model = plugin->definition.create(spec.parameters);
+  const auto& train = run.sets.at(pipeline.train_set);
+  RunContext context(spec.name, spec.seed, result.loss_curve);
+  const auto fit_start = std::chrono::steady_clock::now();
+  model->fit(train, context);
+  result.fit_seconds = seconds_since(fit_start);
+  if (cancellation_flag().load()) {
+    result.status = "interrupted";
+    return;
+  }
+  result.description = model->describe();
+  result.parameter_count = model->parameter_count();
+  const auto outputs = train.targets.size(1);
+  const auto predict_start = std::chrono::steady_clock::now();
+  for (const auto& set_name : pipeline.evaluation.sets) {
+    const auto& set = run.sets.at(set_name);
+    const auto predictions = model->predict(set.inputs).to(torch::kCPU).to(torch::kFloat64);
+    check_predictions(predictions, set.inputs, outputs);
+    for (const auto& metric : pipeline.evaluation.metrics) {
+      result.metrics[set_name][metric] = compute_metric(metric, predictions, set.targets);
+    }
+  }
+  if (!pipeline.evaluation.probes.empty()) {
+    const auto points = probe_points(pipeline.evaluation);
+    const auto predictions = model->predict(points).to(torch::kCPU).to(torch::kFloat64);
+    check_predictions(predictions, points, outputs);
+    for (std::int64_t i = 0; i < points.size(0); ++i) {
+      result.probes.push_back({row(points, i), row(predictions, i)});
+    }
+  }
+  result.predict_seconds = seconds_since(predict_start);
+  result.status = "ok";
+}
+
+}  // namespace
+
+std::atomic<bool>& cancellation_flag() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
+                       const std::function<void(const RunResult&)>& on_progress) {
+  RunResult run;
+  for (const auto& set : pipeline.data.sets) {
+    run.sets.emplace(set.name, generate_set(pipeline.data, set));
+  }
+  if (!pipeline.evaluation.probes.empty()) {
+    const auto points = probe_points(pipeline.evaluation);
+    const auto truth = true_targets(pipeline.data, points);
+    for (std::int64_t i = 0; i < points.size(0); ++i) {
+      run.probe_truth.push_back({row(points, i), row(truth, i)});
+    }
+  }
+  for (const auto& spec : pipeline.models) {
+    ModelResult result;
+    result.name = spec.name;
+    result.plugin = spec.plugin;
+    run.models.push_back(result);
+  }
+  on_progress(run);
+  for (std::size_t i = 0; i < pipeline.models.size(); ++i) {
+    auto& result = run.models[i];
+    if (cancellation_flag().load()) {
+      result.status = "skipped";
+      continue;
+    }
+    try {
+      train_and_evaluate(pipeline, catalog, pipeline.models[i], run, result);
+    } catch (const std::exception& error) {
+      result.status = "failed";
+      result.error = error.what();
+      // LibTorch messages end with a C++ backtrace; the first line is the message.
+      if (const auto newline = result.error.find('\n'); newline != std::string::npos) {
+        result.error.resize(newline);
+      }
+    }
+    on_progress(run);
+  }
+  run.interrupted = cancellation_flag().load();
+  return run;
+}
+
+}  // namespace ballista::host

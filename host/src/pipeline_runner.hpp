@@ -1,0 +1,54 @@
+// Runs a validated pipeline: draws the sets, trains every model on the training set,
+// evaluates each on every evaluation set and at the probes. A model that throws fails
+// alone; the others still run.
+#pragma once
+
+#include "pipeline.hpp"
+#include "plugin_catalog.hpp"
+
+#include <ballista/model.hpp>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ballista::host {
+
+struct ProbeResult {
+  std::vector<double> point;       // one value per input
+  std::vector<double> prediction;  // one value per target
+};
+
+struct ModelResult {
+  std::string name;
+  std::string plugin;
+  std::string status = "pending";  // ok | failed | interrupted | skipped
+  std::string error;               // the failure's message, when failed
+  double fit_seconds = 0.0;
+  double predict_seconds = 0.0;    // all evaluation sets and probes together
+  std::int64_t parameter_count = 0;
+  std::string description;
+  std::map<std::string, std::map<std::string, double>> metrics;  // set → metric → value
+  std::vector<ProbeResult> probes;
+  std::vector<double> loss_curve;  // one entry per reported step
+};
+
+struct RunResult {
+  std::map<std::string, Dataset> sets;
+  std::vector<ProbeResult> probe_truth;  // noise-free targets at each probe
+  std::vector<ModelResult> models;
+  bool interrupted = false;
+};
+
+// Set (from a signal handler) to stop the run: the model being trained stops at its
+// next step and is marked interrupted, later models are skipped.
+std::atomic<bool>& cancellation_flag();
+
+// Runs everything; `on_progress` is called after the data is drawn and after each model
+// finishes, so a caller can save what is done so far.
+RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
+                       const std::function<void(const RunResult&)>& on_progress);
+
+}  // namespace ballista::host

@@ -1,0 +1,35 @@
+// Loading one plugin library: inspect it without running its code, check the SDK ABI,
+// open it, check the descriptor, and obtain its definition. Every failure is a
+// PluginLoadError whose message says why the file was refused.
+#pragma once
+
+#include <ballista/plugin.hpp>
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+namespace ballista::host {
+
+class PluginLoadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct LoadedPlugin {
+  std::string name;
+  std::string version;
+  std::string summary;
+  std::string torch_version;
+  std::filesystem::path file;
+  PluginDefinition definition;
+};
+
+// Loads `file` and keeps it loaded for the rest of the process (LibTorch registers
+// global state from plugins; unloading them is a known source of crashes at exit).
+// Throws PluginLoadError: not a shared library, not a Ballista plugin, SDK ABI or
+// LibTorch version mismatch (both sides named), dlopen failure (its message), or a
+// definition function that throws.
+LoadedPlugin load_plugin_library(const std::filesystem::path& file);
+
+}  // namespace ballista::host

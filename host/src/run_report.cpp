@@ -1,0 +1,186 @@
+// Comparison table and metrics.json (see run_report.hpp).
+#include "run_report.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+namespace ballista::host {
+
+namespace {
+
+std::string figure(double value) {
+  std::array<char, 32> buffer{};
+  std::snprintf(buffer.data(), buffer.size(), "%.4g", value);
+  return buffer.data();
+}
+
+std::string probe_label(const Pipeline& pipeline, const ProbeSpec& probe, const std::string& target) {
+  const auto inputs = pipeline.data.input_names();
+  std::string label = target + "(";
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    label += (i == 0 ? "" : ", ") + inputs[i] + "=" + figure(probe.point[i]);
+  }
+  return label + ")";
+}
+
+nlohmann::json named_values(const std::vector<std::string>& names, const std::vector<double>& values) {
+  nlohmann::json object = nlohmann::json::object();
+  for (std::size_t i = 0; i < names.size() && i < values.size(); ++i) {
+    object[names[i]] = values[i];
+  }
+  return object;
+}
+
+}  // namespace
+
+std::string comparison_table(const Pipeline& pipeline, const RunResult& run) {
+  const auto targets = pipeline.data.target_names();
+  std::vector<std::string> header{"model", "plugin"};
+  for (const auto& set : pipeline.evaluation.sets) {
+    for (const auto& metric : pipeline.evaluation.metrics) {
+      header.push_back(set + " " + metric);
+    }
+  }
+  header.insert(header.end(), {"fit s", "params"});
+  for (const auto& probe : pipeline.evaluation.probes) {
+    for (const auto& target : targets) {
+      header.push_back(probe_label(pipeline, probe, target));
+    }
+  }
+  std::vector<std::vector<std::string>> rows{header};
+  for (const auto& model : run.models) {
+    std::vector<std::string> cells{model.name, model.plugin};
+    for (const auto& set : pipeline.evaluation.sets) {
+      for (const auto& metric : pipeline.evaluation.metrics) {
+        const auto found = model.metrics.find(set);
+        cells.push_back(found != model.metrics.end() && found->second.count(metric) != 0
+                            ? figure(found->second.at(metric))
+                            : model.status);
+      }
+    }
+    cells.push_back(model.status == "ok" || model.status == "interrupted" ? figure(model.fit_seconds) : "-");
+    cells.push_back(model.status == "ok" ? std::to_string(model.parameter_count) : "-");
+    for (std::size_t p = 0; p < pipeline.evaluation.probes.size(); ++p) {
+      for (std::size_t t = 0; t < targets.size(); ++t) {
+        cells.push_back(p < model.probes.size() ? figure(model.probes[p].prediction[t]) : "-");
+      }
+    }
+    rows.push_back(cells);
+  }
+  if (!run.probe_truth.empty()) {
+    std::vector<std::string> cells{"(truth)", ""};
+    cells.resize(header.size() - run.probe_truth.size() * targets.size());
+    for (const auto& truth : run.probe_truth) {
+      for (const auto value : truth.prediction) {
+        cells.push_back(figure(value));
+      }
+    }
+    rows.push_back(cells);
+  }
+  std::vector<std::size_t> widths(header.size(), 0);
+  for (const auto& cells : rows) {
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      widths[c] = std::max(widths[c], cells[c].size());
+    }
+  }
+  std::string table;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    std::string line;
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      const auto& cell = rows[r][c];
+      const auto pad = std::string(widths[c] - cell.size(), ' ');
+      // Names left-aligned, figures right-aligned.
+      line += (c == 0 ? "" : "  ") + (c < 2 ? cell + pad : pad + cell);
+    }
+    while (!line.empty() && line.back() == ' ') {
+      line.pop_back();
+    }
+    table += line + "\n";
+    if (r == 0) {
+      std::size_t total = 0;
+      for (const auto width : widths) {
+        total += width + 2;
+      }
+      table += std::string(total - 2, '-') + "\n";
+    }
+  }
+  table += "\nWhat each model is:\n";
+  std::size_t name_width = 0;
+  for (const auto& model : run.models) {
+    name_width = std::max(name_width, model.name.size());
+  }
+  for (const auto& model : run.models) {
+    const std::string text = model.status == "failed" ? "FAILED: " + model.error
+                             : model.description.empty() ? "(" + model.status + ")"
+                                                         : model.description;
+    table += "  " + model.name + std::string(name_width - model.name.size(), ' ') + "  " + text + "\n";
+  }
+  return table;
+}
+
+std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const std::string& state) {
+  using nlohmann::json;
+  const auto inputs = pipeline.data.input_names();
+  const auto targets = pipeline.data.target_names();
+  json document;
+  document["pipeline"] = pipeline.name;
+  document["file"] = pipeline.file.string();
+  document["state"] = state;
+  document["seed"] = pipeline.seed;
+  document["inputs"] = inputs;
+  document["targets"] = targets;
+  document["train_set"] = pipeline.train_set;
+  document["metrics"] = pipeline.evaluation.metrics;
+  json sets = json::object();
+  for (const auto& set : pipeline.data.sets) {
+    sets[set.name] = {{"rows", set.rows}, {"seed", set.seed}};
+  }
+  document["sets"] = sets;
+  json probes = json::array();
+  for (const auto& truth : run.probe_truth) {
+    probes.push_back({{"at", named_values(inputs, truth.point)}, {"truth", named_values(targets, truth.prediction)}});
+  }
+  document["probes"] = probes;
+  json models = json::array();
+  for (const auto& model : run.models) {
+    json entry;
+    entry["name"] = model.name;
+    entry["plugin"] = model.plugin;
+    entry["status"] = model.status;
+    entry["error"] = model.error.empty() ? json(nullptr) : json(model.error);
+    entry["fit_seconds"] = model.fit_seconds;
+    entry["predict_seconds"] = model.predict_seconds;
+    entry["parameter_count"] = model.parameter_count;
+    entry["describe"] = model.description;
+    entry["final_loss"] = model.loss_curve.empty() ? json(nullptr) : json(model.loss_curve.back());
+    entry["metrics"] = model.metrics;
+    json model_probes = json::array();
+    for (const auto& probe : model.probes) {
+      model_probes.push_back({{"at", named_values(inputs, probe.point)},
+                              {"prediction", named_values(targets, probe.prediction)}});
+    }
+    entry["probes"] = model_probes;
+    models.push_back(entry);
+  }
+  document["models"] = models;
+  return document.dump(2) + "\n";
+}
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& content) {
+  const auto temporary = path.parent_path() / ("." + path.filename().string() + ".tmp-" + std::to_string(getpid()));
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << content;
+    out.flush();
+    if (!out) {
+      throw std::runtime_error("cannot write " + temporary.string());
+    }
+  }
+  std::filesystem::rename(temporary, path);
+}
+
+}  // namespace ballista::host

@@ -1,0 +1,25 @@
+// What a run leaves behind: the comparison table on the terminal and, in the run
+// directory, metrics.json (every figure of that table and more) and loss curves.
+#pragma once
+
+#include "pipeline.hpp"
+#include "pipeline_runner.hpp"
+
+#include <filesystem>
+#include <string>
+
+namespace ballista::host {
+
+// The side-by-side table: one row per model (errors per set and metric, fit seconds,
+// parameter count, prediction at each probe), a final row with the true probe values,
+// then what each model is (its describe() line) and any failure messages.
+std::string comparison_table(const Pipeline& pipeline, const RunResult& run);
+
+// metrics.json as a string. `state` is "running", "complete" or "interrupted".
+std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const std::string& state);
+
+// Writes `content` to `path` through a temporary file and a rename, so `path` is never
+// seen half-written.
+void write_file_atomically(const std::filesystem::path& path, const std::string& content);
+
+}  // namespace ballista::host

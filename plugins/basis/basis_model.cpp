@@ -1,0 +1,129 @@
+// A weighted sum of basis functions written as expressions over the input names,
+// y = Σ wᵢ·fᵢ(x). With the article's six functions it discovers s ≈ 0.1019·v²·sin(2θ),
+// i.e. v²·sin(2θ)/g: the model with the right structure, which extrapolates.
+#include <ballista/expression.hpp>
+#include <ballista/linear_solvers.hpp>
+#include <ballista/plugin.hpp>
+
+#include <torch/torch.h>
+
+#include <stdexcept>
+
+namespace {
+
+class BasisModel final : public ballista::Model {
+ public:
+  explicit BasisModel(const ballista::Parameters& parameters)
+      : solver_(parameters.get<std::string>("solver")),
+        fit_intercept_(parameters.get<bool>("fit_intercept")),
+        learning_rate_(parameters.get<double>("lr")),
+        epochs_(parameters.get<std::int64_t>("epochs")) {
+    const auto& texts = parameters.get<std::vector<std::string>>("functions");
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      try {
+        functions_.push_back(ballista::Expression::parse(texts[i]));
+      } catch (const ballista::ExpressionError& error) {
+        throw ballista::ParameterError(
+            "functions", "functions[" + std::to_string(i) + "] '" + texts[i] + "': " + error.what());
+      }
+    }
+  }
+
+  void fit(const ballista::Dataset& train, ballista::Context& context) override {
+    bindings_.clear();
+    for (const auto& [name, value] : train.constants) {
+      bindings_[name] = torch::scalar_tensor(value, torch::kFloat64);
+    }
+    input_names_ = train.input_names;
+    target_names_ = train.target_names;
+    const auto features = design(train.inputs);
+    if (solver_ == "lstsq") {
+      weights_ = ballista::least_squares(features, train.targets);
+    } else {
+      // Start from zero: every term "off", the fit decides which to turn on.
+      const auto initial = torch::zeros({features.size(1), train.targets.size(1)}, torch::kFloat32);
+      weights_ = ballista::gradient_descent(features, train.targets, initial,
+                                            {solver_, learning_rate_, epochs_}, context);
+    }
+  }
+
+  torch::Tensor predict(const torch::Tensor& inputs) const override {
+    if (!weights_.defined()) {
+      throw std::logic_error("basis: predict() called before fit()");
+    }
+    return design(inputs).mm(weights_);
+  }
+
+  std::string describe() const override {
+    std::vector<std::string> labels;
+    for (const auto& function : functions_) {
+      labels.push_back(function.text());
+    }
+    if (fit_intercept_) {
+      labels.emplace_back();
+    }
+    return ballista::format_linear_model(weights_, labels, target_names_);
+  }
+
+  std::int64_t parameter_count() const override { return weights_.defined() ? weights_.numel() : 0; }
+
+ private:
+  // The feature matrix [n, m]: one column per basis function (+ a column of ones).
+  torch::Tensor design(const torch::Tensor& inputs) const {
+    const auto x = inputs.to(torch::kFloat64);
+    if (x.size(1) != static_cast<std::int64_t>(input_names_.size())) {
+      throw std::invalid_argument("basis: expected " + std::to_string(input_names_.size()) +
+                                  " input columns, got " + std::to_string(x.size(1)));
+    }
+    auto bindings = bindings_;
+    for (std::size_t j = 0; j < input_names_.size(); ++j) {
+      bindings[input_names_[j]] = x.select(1, static_cast<std::int64_t>(j));
+    }
+    std::vector<torch::Tensor> columns;
+    for (const auto& function : functions_) {
+      try {
+        columns.push_back(function.evaluate(bindings).expand({x.size(0)}));
+      } catch (const ballista::ExpressionError& error) {
+        throw std::invalid_argument("basis function '" + function.text() + "': " + error.what());
+      }
+    }
+    if (fit_intercept_) {
+      columns.push_back(torch::ones({x.size(0)}, x.options()));
+    }
+    return torch::stack(columns, 1);
+  }
+
+  std::string solver_;
+  bool fit_intercept_;
+  double learning_rate_;
+  std::int64_t epochs_;
+  std::vector<ballista::Expression> functions_;
+  ballista::Expression::TensorBindings bindings_;  // the pipeline's constants
+  std::vector<std::string> input_names_;
+  std::vector<std::string> target_names_;
+  torch::Tensor weights_;  // [m (+1), d_out], float64
+};
+
+ballista::PluginDefinition define_basis() {
+  using ballista::ParameterSpec;
+  return {
+      {
+          ParameterSpec::string_list("functions", {"v", "v^2*sin(2*theta)"},
+                                     "basis functions: expressions over input names and constants "
+                                     "(+ - * / ^, sin cos tan exp log sqrt abs, pi, e)")
+              .non_empty()
+              .required(),
+          ParameterSpec::choice("solver", "lstsq", {"lstsq", "adam", "sgd"},
+                                "lstsq: closed-form least squares in float64; adam/sgd: full-batch gradient descent"),
+          ParameterSpec::boolean("fit_intercept", false, "add a constant term"),
+          ParameterSpec::real("lr", 0.1, "learning rate of adam/sgd").greater_than(0),
+          ParameterSpec::integer("epochs", 5000, "full-batch steps of adam/sgd").at_least(1),
+      },
+      [](const ballista::Parameters& parameters) { return std::make_unique<BasisModel>(parameters); },
+  };
+}
+
+}  // namespace
+
+BALLISTA_PLUGIN("basis", "0.1.0", "weighted sum of user-given basis functions (least squares or Adam)",
+                define_basis)

@@ -1,0 +1,86 @@
+// Linear regression y = W·x + b: the closed-form least-squares optimum, or the
+// article's full-batch SGD (lr 0.01, 500 epochs), to show what the iterative path costs.
+#include <ballista/linear_solvers.hpp>
+#include <ballista/plugin.hpp>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace {
+
+class LinearModel final : public ballista::Model {
+ public:
+  explicit LinearModel(const ballista::Parameters& parameters)
+      : solver_(parameters.get<std::string>("solver")),
+        fit_intercept_(parameters.get<bool>("fit_intercept")),
+        learning_rate_(parameters.get<double>("lr")),
+        epochs_(parameters.get<std::int64_t>("epochs")) {}
+
+  void fit(const ballista::Dataset& train, ballista::Context& context) override {
+    const auto features = design(train.inputs);
+    if (solver_ == "lstsq") {
+      weights_ = ballista::least_squares(features, train.targets);
+    } else {
+      // nn.Linear's initialisation: every weight and the bias ~ U(−1/√d_in, 1/√d_in).
+      auto generator = at::make_generator<at::CPUGeneratorImpl>(context.seed());
+      const double bound = 1.0 / std::sqrt(static_cast<double>(train.inputs.size(1)));
+      auto initial = torch::empty({features.size(1), train.targets.size(1)}, torch::kFloat32);
+      initial.uniform_(-bound, bound, generator);
+      weights_ = ballista::gradient_descent(features, train.targets, initial,
+                                            {solver_, learning_rate_, epochs_}, context);
+    }
+    labels_ = train.input_names;
+    if (fit_intercept_) {
+      labels_.emplace_back();
+    }
+    target_names_ = train.target_names;
+  }
+
+  torch::Tensor predict(const torch::Tensor& inputs) const override {
+    if (!weights_.defined()) {
+      throw std::logic_error("linear: predict() called before fit()");
+    }
+    return design(inputs).mm(weights_);
+  }
+
+  std::string describe() const override {
+    return ballista::format_linear_model(weights_, labels_, target_names_);
+  }
+
+  std::int64_t parameter_count() const override { return weights_.defined() ? weights_.numel() : 0; }
+
+ private:
+  torch::Tensor design(const torch::Tensor& inputs) const {
+    const auto x = inputs.to(torch::kFloat64);
+    return fit_intercept_ ? torch::cat({x, torch::ones({x.size(0), 1}, x.options())}, 1) : x;
+  }
+
+  std::string solver_;
+  bool fit_intercept_;
+  double learning_rate_;
+  std::int64_t epochs_;
+  torch::Tensor weights_;  // [d_in (+1), d_out], float64
+  std::vector<std::string> labels_;
+  std::vector<std::string> target_names_;
+};
+
+ballista::PluginDefinition define_linear() {
+  using ballista::ParameterSpec;
+  return {
+      {
+          ParameterSpec::choice("solver", "lstsq", {"lstsq", "sgd", "adam"},
+                                "lstsq: closed-form least squares in float64; sgd/adam: full-batch gradient descent"),
+          ParameterSpec::boolean("fit_intercept", true, "learn a constant term b"),
+          ParameterSpec::real("lr", 0.01, "learning rate of sgd/adam").greater_than(0),
+          ParameterSpec::integer("epochs", 500, "full-batch steps of sgd/adam").at_least(1),
+      },
+      [](const ballista::Parameters& parameters) { return std::make_unique<LinearModel>(parameters); },
+  };
+}
+
+}  // namespace
+
+BALLISTA_PLUGIN("linear", "0.1.0", "linear regression y = W·x + b (least squares, SGD or Adam)", define_linear)

@@ -1,0 +1,40 @@
+// The Context is how a model talks back to the host while it trains: progress and
+// loss, cancellation, the device and seed to use, and log messages. Plugins never
+// print; everything a user sees goes through here.
+#pragma once
+
+#include <ballista/version.hpp>
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string_view>
+
+BALLISTA_NAMESPACE_BEGIN
+
+enum class LogLevel { debug, info, warning };
+
+// Implemented by the host. A Context is handed to Model::fit and is valid only for the
+// duration of that call. Methods may only be called from the thread that runs fit.
+class BALLISTA_API Context {
+ public:
+  Context() = default;
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+  virtual ~Context();
+
+  // Reports that optimisation step `step` (1-based) of `total` finished with training
+  // loss `loss` (NaN when the solver has no loss to report). Cheap: call it every step.
+  virtual void report_progress(std::int64_t step, std::int64_t total, double loss) = 0;
+  // True once the user asked to stop (Ctrl-C). Iterative solvers should check it each
+  // step and return early; the host then marks the model as interrupted.
+  virtual bool cancelled() const = 0;
+  // Where tensors of this model should live.
+  virtual torch::Device device() const = 0;
+  // The model's seed, derived by the host from the pipeline seed and the model name.
+  // Plugins seed their own torch::Generator with it and never touch global RNG state.
+  virtual std::uint64_t seed() const = 0;
+  virtual void log(LogLevel level, std::string_view message) = 0;
+};
+
+BALLISTA_NAMESPACE_END

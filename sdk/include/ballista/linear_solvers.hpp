@@ -1,0 +1,54 @@
+// Solvers for models that are linear in their weights (y = F·W for a feature matrix F):
+// the closed-form least-squares optimum, and the full-batch gradient descent that the
+// founding article uses, so plugins can offer both and users can see what each costs.
+#pragma once
+
+#include <ballista/context.hpp>
+#include <ballista/version.hpp>
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+BALLISTA_NAMESPACE_BEGIN
+
+// W [m, d_out] minimising ||F·W − Y||² for F [n, m], Y [n, d_out], computed in float64
+// with LAPACK's pivoted QR (gelsy), so rank-deficient F gets the minimum-norm-like
+// basic solution rather than a failure. κ(F), not κ(FᵀF), governs the accuracy.
+BALLISTA_API torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets);
+
+struct BALLISTA_API GradientOptions {
+  std::string optimizer = "adam";  // "adam" or "sgd" (plain, no momentum)
+  double learning_rate = 0.01;
+  std::int64_t epochs = 1000;
+};
+
+// Minimises the mean squared error of F·W against Y from `initial` W [m, d_out] with
+// full-batch steps in float32 (as the article's PyTorch code does), reporting each
+// epoch's loss through `context` and stopping early if it is cancelled.
+// Returns the final W as float64.
+BALLISTA_API torch::Tensor gradient_descent(const torch::Tensor& features, const torch::Tensor& targets,
+                                            const torch::Tensor& initial, const GradientOptions& options,
+                                            Context& context);
+
+// Mean squared error of F·W against Y, in float64.
+BALLISTA_API double mean_squared_error(const torch::Tensor& features, const torch::Tensor& weights,
+                                       const torch::Tensor& targets);
+
+BALLISTA_NAMESPACE_END
+
+BALLISTA_NAMESPACE_BEGIN
+
+// Formats a fitted linear-in-weights model for describe(), one "target = …" per output
+// joined by "; ": "s = 0.1019·v^2*sin(2*theta) − 0.0012·v + 0.3" from weights
+// [m, d_out] and one label per row ("" labels the intercept). Labels containing + or −
+// are parenthesised; coefficients keep `digits` significant digits; exactly-zero
+// weights are left out.
+BALLISTA_API std::string format_linear_model(const torch::Tensor& weights,
+                                             const std::vector<std::string>& labels,
+                                             const std::vector<std::string>& target_names,
+                                             int digits = 4);
+
+BALLISTA_NAMESPACE_END

@@ -1,0 +1,60 @@
+// The plugin contract. A plugin provides a Model: it learns a map from inputs to
+// targets in fit() and applies it in predict(). The host owns all files, printing and
+// threads; a model sees tensors in and tensors out, and talks back through Context.
+//
+// Tensors crossing this boundary: inputs are float64, contiguous, on the CPU, shaped
+// [n, d_in]; targets [n, d_out]. predict() may return any floating dtype on any
+// device; the host converts the result to float64 on the CPU.
+#pragma once
+
+#include <ballista/context.hpp>
+#include <ballista/version.hpp>
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+BALLISTA_NAMESPACE_BEGIN
+
+// A named data set as the host hands it to fit(). Column names let models print
+// formulas in the user's terms ("s = 0.1019·v^2·sin(2*theta)").
+struct BALLISTA_API Dataset {
+  torch::Tensor inputs;   // [n, d_in], float64, CPU
+  torch::Tensor targets;  // [n, d_out], float64, CPU
+  std::vector<std::string> input_names;
+  std::vector<std::string> target_names;
+  // Named constants of the pipeline (g = 9.81), usable in a model's expressions.
+  std::vector<std::pair<std::string, double>> constants;
+};
+
+// One trained (or trainable) model. Created by the plugin's factory from validated
+// Parameters; owned by the host through std::unique_ptr. Not copyable.
+//
+// Threading: fit() is called once, from one thread. After fit() returns, predict(),
+// describe() and parameter_count() are const and must be safe to call concurrently.
+// Errors: throw std::exception-derived exceptions with a message a user can act on;
+// the host catches them and records the failure for this model only.
+class BALLISTA_API Model {
+ public:
+  Model() = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+  virtual ~Model();
+
+  // Learns from `train`. REQUIRES: train.inputs has at least one row. May be slow;
+  // should report progress and honour context.cancelled().
+  virtual void fit(const Dataset& train, Context& context) = 0;
+  // Returns [n, d_out] predictions for `inputs` [n, d_in] (same d_in as in fit).
+  // REQUIRES: fit() has returned. Throws std::logic_error if it has not.
+  virtual torch::Tensor predict(const torch::Tensor& inputs) const = 0;
+  // What the fitted model is, in one line: a formula for structured models, a short
+  // summary for the others. May be empty before fit().
+  virtual std::string describe() const = 0;
+  // Number of learned scalars (stored samples count for instance-based models).
+  virtual std::int64_t parameter_count() const = 0;
+};
+
+BALLISTA_NAMESPACE_END

@@ -1,0 +1,63 @@
+// What a plugin exports to be found: a plain C descriptor, readable before any C++
+// object of the plugin is touched, and a definition (declared parameters + factory).
+// A plugin writes BALLISTA_PLUGIN(...) once, in one source file, and nothing else.
+//
+// Both are exported through Boost.DLL aliases in the ELF section "ballista", under
+// names that carry the SDK ABI number (ballista_descriptor_v1, ballista_definition_v1).
+// The host lists that section's symbols without loading the library, so a plugin built
+// for another ABI is refused before any of its code (static initialisers included) runs.
+#pragma once
+
+#include <ballista/model.hpp>
+#include <ballista/parameters.hpp>
+#include <ballista/version.hpp>
+
+#include <boost/dll/alias.hpp>
+#include <torch/version.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+extern "C" {
+// Plain data, laid out identically in every SDK version that keeps this name.
+struct ballista_plugin_descriptor {
+  std::uint32_t sdk_abi;      // BALLISTA_SDK_ABI the plugin was compiled against
+  const char* torch_version;  // TORCH_VERSION the plugin was compiled against
+  const char* name;           // the name pipelines use: "knn"
+  const char* version;        // the plugin's own version: "1.0.0"
+  const char* summary;        // one line for `ballista plugins`
+};
+}
+
+BALLISTA_NAMESPACE_BEGIN
+
+// Builds a model from validated parameters. May throw ParameterError for values that
+// pass their declared type and range but are still unusable.
+using ModelFactory = std::function<std::unique_ptr<Model>(const Parameters&)>;
+
+struct BALLISTA_API PluginDefinition {
+  std::vector<ParameterSpec> parameters;
+  ModelFactory create;
+};
+
+BALLISTA_NAMESPACE_END
+
+#define BALLISTA_DETAIL_CONCAT_(a, b) a##b
+#define BALLISTA_DETAIL_CONCAT(a, b) BALLISTA_DETAIL_CONCAT_(a, b)
+// Alias names the host looks for; the ABI number is part of the name.
+#define BALLISTA_DESCRIPTOR_SYMBOL BALLISTA_DETAIL_CONCAT(ballista_descriptor_v, BALLISTA_SDK_ABI)
+#define BALLISTA_DEFINITION_SYMBOL BALLISTA_DETAIL_CONCAT(ballista_definition_v, BALLISTA_SDK_ABI)
+
+// Registers the plugin. NAME, VERSION and SUMMARY are string literals; DEFINE names a
+// function `ballista::PluginDefinition DEFINE()` that declares parameters and factory.
+#define BALLISTA_PLUGIN(NAME, VERSION, SUMMARY, DEFINE)                                    \
+  namespace ballista_export {                                                              \
+  extern const ::ballista_plugin_descriptor descriptor;                                    \
+  const ::ballista_plugin_descriptor descriptor{BALLISTA_SDK_ABI, TORCH_VERSION, NAME,     \
+                                                VERSION, SUMMARY};                          \
+  ::ballista::PluginDefinition definition() { return DEFINE(); }                           \
+  }                                                                                        \
+  BOOST_DLL_ALIAS_SECTIONED(ballista_export::descriptor, BALLISTA_DESCRIPTOR_SYMBOL, ballista) \
+  BOOST_DLL_ALIAS_SECTIONED(ballista_export::definition, BALLISTA_DEFINITION_SYMBOL, ballista)

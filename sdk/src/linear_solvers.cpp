@@ -1,0 +1,114 @@
+// Closed-form and gradient solvers for linear-in-weights models (see linear_solvers.hpp).
+#include <ballista/linear_solvers.hpp>
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+
+BALLISTA_NAMESPACE_BEGIN
+
+torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets) {
+  const auto f = features.to(torch::kFloat64).contiguous();
+  const auto y = targets.to(torch::kFloat64).contiguous();
+  // gelsy: QR with column pivoting. Cheaper than the SVD (gelsd) and as accurate for
+  // full-rank problems; NumPy's lstsq uses gelsd, and both agree to ~1e-12 here.
+  return std::get<0>(torch::linalg_lstsq(f, y, c10::nullopt, std::string("gelsy")));
+}
+
+torch::Tensor gradient_descent(const torch::Tensor& features, const torch::Tensor& targets,
+                               const torch::Tensor& initial, const GradientOptions& options,
+                               Context& context) {
+  const auto f = features.to(torch::kFloat32).contiguous();
+  const auto y = targets.to(torch::kFloat32).contiguous();
+  auto weights = initial.to(torch::kFloat32).clone().set_requires_grad(true);
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  if (options.optimizer == "adam") {
+    optimizer = std::make_unique<torch::optim::Adam>(
+        std::vector<torch::Tensor>{weights}, torch::optim::AdamOptions(options.learning_rate));
+  } else if (options.optimizer == "sgd") {
+    optimizer = std::make_unique<torch::optim::SGD>(
+        std::vector<torch::Tensor>{weights}, torch::optim::SGDOptions(options.learning_rate));
+  } else {
+    throw std::invalid_argument("unknown optimizer '" + options.optimizer + "' (allowed: adam, sgd)");
+  }
+  for (std::int64_t epoch = 1; epoch <= options.epochs && !context.cancelled(); ++epoch) {
+    optimizer->zero_grad();
+    auto loss = torch::mse_loss(f.mm(weights), y);
+    loss.backward();
+    optimizer->step();
+    context.report_progress(epoch, options.epochs, loss.item<double>());
+  }
+  return weights.detach().to(torch::kFloat64);
+}
+
+double mean_squared_error(const torch::Tensor& features, const torch::Tensor& weights,
+                          const torch::Tensor& targets) {
+  const auto residual = features.to(torch::kFloat64).mm(weights.to(torch::kFloat64)) -
+                        targets.to(torch::kFloat64);
+  return residual.square().mean().item<double>();
+}
+
+BALLISTA_NAMESPACE_END
+
+BALLISTA_NAMESPACE_BEGIN
+
+namespace {
+
+std::string format_output(const std::string& target, const std::vector<double>& weights,
+                          const std::vector<std::string>& labels, int digits) {
+  std::string text = target + " =";
+  bool first = true;
+  for (std::size_t i = 0; i < weights.size() && i < labels.size(); ++i) {
+    if (weights[i] == 0.0) {
+      continue;
+    }
+    std::ostringstream magnitude;
+    magnitude.precision(digits);
+    magnitude << std::abs(weights[i]);
+    const bool negative = weights[i] < 0.0;
+    if (first) {
+      text += negative ? " −" : " ";
+    } else {
+      text += negative ? " − " : " + ";
+    }
+    text += magnitude.str();
+    const auto& label = labels[i];
+    if (!label.empty()) {
+      const bool compound = label.find_first_of("+-") != std::string::npos;
+      text += "·" + (compound ? "(" + label + ")" : label);
+    }
+    first = false;
+  }
+  if (first) {
+    text += " 0";
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string format_linear_model(const torch::Tensor& weights, const std::vector<std::string>& labels,
+                                const std::vector<std::string>& target_names, int digits) {
+  std::string text;
+  if (!weights.defined()) {
+    return text;
+  }
+  const auto w = weights.to(torch::kFloat64).contiguous();
+  for (std::int64_t output = 0; output < w.size(1); ++output) {
+    const auto column = w.select(1, output).contiguous();
+    const std::vector<double> values(column.data_ptr<double>(), column.data_ptr<double>() + column.numel());
+    const auto index = static_cast<std::size_t>(output);
+    if (output > 0) {
+      text += "; ";
+    }
+    std::ostringstream fallback;
+    fallback << 'y' << output;
+    text += format_output(index < target_names.size() ? target_names[index] : fallback.str(), values, labels, digits);
+  }
+  return text;
+}
+
+BALLISTA_NAMESPACE_END
