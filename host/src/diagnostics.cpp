@@ -8,19 +8,24 @@ namespace ballista::host {
 
 namespace {
 
+// Optimal-string-alignment distance: insertions, deletions, substitutions and
+// transpositions of neighbours ("mpl" → "mlp") each cost one edit.
 std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> previous(b.size() + 1);
-  std::vector<std::size_t> current(b.size() + 1);
-  std::iota(previous.begin(), previous.end(), std::size_t{0});
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    current[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
-    }
-    std::swap(previous, current);
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) {
+    d[i][0] = i;
   }
-  return previous[b.size()];
+  std::iota(d[0].begin(), d[0].end(), std::size_t{0});
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
 }
 
 std::string join_messages(const std::vector<Diagnostic>& diagnostics) {
@@ -47,7 +52,7 @@ std::string SourceLocation::str() const {
 InputError::InputError(std::vector<Diagnostic> diagnostics)
     : std::runtime_error(join_messages(diagnostics)), diagnostics_(std::move(diagnostics)) {}
 
-std::string suggest(std::string_view word, const std::vector<std::string>& candidates) {
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
   const std::string* best = nullptr;
   std::size_t best_distance = 0;
   for (const auto& candidate : candidates) {
@@ -60,6 +65,13 @@ std::string suggest(std::string_view word, const std::vector<std::string>& candi
   // Up to a third of the word may be wrong (at least one edit): "epoch" → "epochs".
   if (best != nullptr && best_distance <= std::max<std::size_t>(1, word.size() / 3)) {
     return " (did you mean '" + *best + "'?)";
+  }
+  return {};
+}
+
+std::string suggest(std::string_view word, const std::vector<std::string>& candidates) {
+  if (auto close = did_you_mean(word, candidates); !close.empty()) {
+    return close;
   }
   std::string list;
   for (const auto& candidate : candidates) {

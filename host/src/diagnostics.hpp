@@ -34,6 +34,10 @@ class InputError : public std::runtime_error {
 };
 
 // " (did you mean 'epochs'?)" when a candidate is within a small edit distance of
+// `word` (a third of its length, at least one edit), otherwise "".
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
+
+// " (did you mean 'epochs'?)" when a candidate is within a small edit distance of
 // `word`, otherwise " (allowed: a, b, c)".
 std::string suggest(std::string_view word, const std::vector<std::string>& candidates);
 

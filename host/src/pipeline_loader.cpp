@@ -443,7 +443,7 @@ class Loader {
       if (plugin == nullptr) {
         const auto names = catalog_.names();
         error(entry.second["plugin"], what + " uses unknown plugin '" + model.plugin + "'" +
-                                          suggest(model.plugin, names) +
+                                          did_you_mean(model.plugin, names) +
                                           "; plugins found: " + (names.empty() ? "none" : join(names)) +
                                           " (see `ballista plugins --verbose`)");
         continue;

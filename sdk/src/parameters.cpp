@@ -114,29 +114,33 @@ ParameterSpec& ParameterSpec::non_empty() {
   return *this;
 }
 
-std::string ParameterSpec::allowed() const {
+std::string ParameterSpec::bounds() const {
   std::string text;
+  if (lower_) {
+    text += (lower_inclusive_ ? ">= " : "> ") + format_number(*lower_);
+  }
+  if (upper_) {
+    text += (lower_ ? " and <= " : "<= ") + format_number(*upper_);
+  }
+  return text;
+}
+
+std::string ParameterSpec::allowed() const {
   if (!choices_.empty()) {
-    text = "one of: ";
+    std::string text = "one of: ";
     for (std::size_t i = 0; i < choices_.size(); ++i) {
       text += (i == 0 ? "" : ", ") + choices_[i];
     }
     return text;
   }
-  text = to_string(type_);
-  if (non_empty_) {
-    text = "non-empty " + text;
-  }
-  if (lower_) {
-    text += (lower_inclusive_ ? " >= " : " > ") + format_number(*lower_);
-  }
-  if (upper_) {
-    text += (lower_ ? " and <= " : " <= ") + format_number(*upper_);
+  std::string text = (non_empty_ ? "non-empty " : "") + to_string(type_);
+  if (const auto limits = bounds(); !limits.empty()) {
+    text += " " + limits;
   }
   return text;
 }
 
-std::string ParameterSpec::check_number(double value) const {
+std::string ParameterSpec::check_number(double value, const std::string& expected) const {
   if (!std::isfinite(value)) {
     return "must be a finite number, got " + format_number(value);
   }
@@ -144,7 +148,7 @@ std::string ParameterSpec::check_number(double value) const {
       lower_ && (lower_inclusive_ ? value < *lower_ : value <= *lower_);
   const bool too_high = upper_ && value > *upper_;
   if (too_low || too_high) {
-    return "must be " + allowed() + ", got " + format_number(value);
+    return "must be " + expected + ", got " + format_number(value);
   }
   return {};
 }
@@ -154,10 +158,10 @@ std::string ParameterSpec::check(const ParameterValue& value) const {
     return "must be " + allowed() + ", got a " + to_string(type_of(value));
   }
   if (const auto* number = std::get_if<std::int64_t>(&value)) {
-    return check_number(static_cast<double>(*number));
+    return check_number(static_cast<double>(*number), allowed());
   }
   if (const auto* number = std::get_if<double>(&value)) {
-    return check_number(*number);
+    return check_number(*number, allowed());
   }
   if (const auto* text = std::get_if<std::string>(&value); text != nullptr && !choices_.empty()) {
     for (const auto& choice : choices_) {
@@ -172,7 +176,7 @@ std::string ParameterSpec::check(const ParameterValue& value) const {
       return "must not be empty";
     }
     for (const auto element : *list) {
-      if (auto problem = check_number(static_cast<double>(element)); !problem.empty()) {
+      if (auto problem = check_number(static_cast<double>(element), bounds()); !problem.empty()) {
         return "every element " + problem;
       }
     }

@@ -64,7 +64,8 @@ class BALLISTA_API ParameterSpec {
 
  private:
   ParameterSpec(std::string name, ParameterType type, ParameterValue fallback, std::string doc);
-  std::string check_number(double value) const;
+  std::string check_number(double value, const std::string& expected) const;
+  std::string bounds() const;  // ">= 1 and <= 5", or empty
 
   std::string name_;
   ParameterType type_;

@@ -1,0 +1,155 @@
+// The `ballista` program end to end: the cannon pipeline and the command line.
+#include "test_support.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+
+namespace test = ballista::test;
+
+namespace {
+
+std::string ballista_command(const std::string& arguments) { return test::ballista_binary().string() + " " + arguments; }
+
+nlohmann::json read_json(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  BOOST_REQUIRE_MESSAGE(in.good(), "missing " << file);
+  return nlohmann::json::parse(in);
+}
+
+const nlohmann::json& model_entry(const nlohmann::json& metrics, const std::string& name) {
+  for (const auto& model : metrics["models"]) {
+    if (model["name"] == name) {
+      return model;
+    }
+  }
+  BOOST_FAIL("no model " << name << " in metrics.json");
+  return metrics;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cannon_pipeline)
+
+BOOST_AUTO_TEST_CASE(runs_and_shows_that_only_the_structured_model_extrapolates) {
+  test::TemporaryDirectory out;
+  const auto result = test::run_command(ballista_command("run " + (test::source_dir() / "configs/cannon.yaml").string() +
+                                                 " --out " + (out.path() / "run").string()));
+  BOOST_TEST_MESSAGE(result.output);
+  BOOST_REQUIRE_EQUAL(result.exit_code, 0);
+  BOOST_TEST(std::filesystem::exists(out.path() / "run/pipeline.resolved.yaml"));
+  const auto metrics = read_json(out.path() / "run/metrics.json");
+  BOOST_TEST(metrics["state"] == "complete");
+  BOOST_REQUIRE_EQUAL(metrics["models"].size(), 5U);
+  for (const auto& model : metrics["models"]) {
+    BOOST_TEST(model["status"] == "ok", model["name"]);
+    for (const auto* set : {"train", "test", "far"}) {
+      BOOST_TEST(std::isfinite(model["metrics"][set]["mse"].get<double>()), model["name"] << " " << set);
+    }
+    BOOST_TEST(std::isfinite(model["fit_seconds"].get<double>()));
+    BOOST_REQUIRE_EQUAL(model["probes"].size(), 2U);
+    for (const auto& probe : model["probes"]) {
+      BOOST_TEST(std::isfinite(probe["prediction"]["s"].get<double>()));
+    }
+  }
+  // The article's lesson: the model with the right structure extrapolates, the others do not.
+  const double basis_far = model_entry(metrics, "basis")["metrics"]["far"]["mse"];
+  const double mlp_far = model_entry(metrics, "mlp")["metrics"]["far"]["mse"];
+  const double knn_far = model_entry(metrics, "knn")["metrics"]["far"]["mse"];
+  BOOST_TEST(basis_far * 100 <= mlp_far, basis_far << " vs mlp " << mlp_far);
+  BOOST_TEST(basis_far * 100 <= knn_far, basis_far << " vs knn " << knn_far);
+  // Probe truths are the noise-free law, and the basis model lands on them.
+  BOOST_REQUIRE_EQUAL(metrics["probes"].size(), 2U);
+  const double far_truth = metrics["probes"][1]["truth"]["s"];
+  BOOST_TEST(far_truth == 400.0 * std::sin(1.7) / 9.81, boost::test_tools::tolerance(1e-12));
+  const double basis_far_probe = model_entry(metrics, "basis")["probes"][1]["prediction"]["s"];
+  BOOST_TEST(basis_far_probe == far_truth, boost::test_tools::tolerance(0.01));
+  // The printed table carries the same figures.
+  BOOST_TEST(result.output.find("s(v=20, theta=0.85)") != std::string::npos);
+  BOOST_TEST(result.output.find("0.1019·v^2*sin(2*theta)") != std::string::npos);
+  BOOST_TEST(std::filesystem::exists(out.path() / "run/loss/mlp.csv"));
+}
+
+BOOST_AUTO_TEST_CASE(a_failing_model_fails_alone) {
+  test::TemporaryDirectory out;
+  std::ofstream(out.path() / "p.yaml") << R"yaml(data:
+  inputs: {v: "uniform(0, 1)"}
+  targets: {s: 2*v}
+  sets: {train: {rows: 10}}
+models:
+  too_many_neighbours: {plugin: knn, k: 50}
+  fine: {plugin: linear}
+)yaml";
+  const auto result = test::run_command(ballista_command("run " + (out.path() / "p.yaml").string() + " --out " +
+                                                 (out.path() / "run").string()));
+  BOOST_TEST(result.exit_code == 1, result.output);
+  BOOST_TEST(result.output.find("k = 50 exceeds the 10 training rows") != std::string::npos, result.output);
+  const auto metrics = read_json(out.path() / "run/metrics.json");
+  BOOST_TEST(model_entry(metrics, "too_many_neighbours")["status"] == "failed");
+  BOOST_TEST(model_entry(metrics, "fine")["status"] == "ok");
+  BOOST_TEST(model_entry(metrics, "fine")["metrics"]["train"]["mse"].get<double>() < 1e-20);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(command_line)
+
+BOOST_AUTO_TEST_CASE(plugins_lists_the_bundled_four) {
+  const auto result = test::run_command(ballista_command("plugins"));
+  BOOST_TEST(result.exit_code == 0);
+  for (const auto* name : {"knn", "linear", "basis", "mlp"}) {
+    BOOST_TEST(result.output.find((test::plugin_dir() / (std::string(name) + ".so")).string()) != std::string::npos,
+               name);
+  }
+  BOOST_TEST(result.output.find("0.1.0") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(plugin_path_and_environment_are_searched_and_refusals_explained) {
+  const auto result = test::run_command(
+      ballista_command("plugins --verbose --plugin-path " + test::fixture_plugin_dir().string()));
+  BOOST_TEST(result.exit_code == 0);
+  BOOST_TEST(result.output.find("wrong_abi.so: built for SDK ABI 999") != std::string::npos, result.output);
+  BOOST_TEST(result.output.find("not_a_plugin.so: not a Ballista plugin") != std::string::npos, result.output);
+  test::TemporaryDirectory directory;
+  std::filesystem::copy_file(test::plugin_dir() / "knn.so", directory.path() / "knn.so");
+  const auto shadowed = test::run_command("BALLISTA_PLUGIN_PATH=" + directory.path().string() + " " +
+                                          ballista_command("plugins"));
+  BOOST_TEST(shadowed.output.find((directory.path() / "knn.so").string()) != std::string::npos, shadowed.output);
+  BOOST_TEST(shadowed.output.find("warning: plugin 'knn'") != std::string::npos, shadowed.output);
+}
+
+BOOST_AUTO_TEST_CASE(plugin_shows_declared_parameters) {
+  const auto result = test::run_command(ballista_command("plugin mlp"));
+  BOOST_TEST(result.exit_code == 0);
+  BOOST_TEST(result.output.find("hidden") != std::string::npos);
+  BOOST_TEST(result.output.find("[256, 256]") != std::string::npos);
+  BOOST_TEST(result.output.find("one of: sigmoid, tanh, relu, gelu, silu") != std::string::npos);
+  BOOST_TEST(test::run_command(ballista_command("plugin mpl")).output.find("did you mean 'mlp'") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(validate_checks_without_running) {
+  const auto good = test::run_command(ballista_command("validate " + (test::source_dir() / "configs/cannon.yaml").string()));
+  BOOST_TEST(good.exit_code == 0, good.output);
+  test::TemporaryDirectory directory;
+  const auto file = directory.path() / "bad.yaml";
+  std::ofstream(file) << "data:\n  inputs: {v: \"uniform(0, 1)\"}\n  targets: {s: v}\n  sets: {train: {rows: 5}}\n"
+                         "models:\n  m: {plugin: knn, kk: 2}\n";
+  const auto bad = test::run_command(ballista_command("validate " + file.string()));
+  BOOST_TEST(bad.exit_code == 2);
+  BOOST_TEST(bad.output.find(file.string() + ":6:") != std::string::npos, bad.output);
+  BOOST_TEST(bad.output.find("unknown key 'kk'") != std::string::npos, bad.output);
+  BOOST_TEST(!std::filesystem::exists(directory.path() / "runs"));
+}
+
+BOOST_AUTO_TEST_CASE(bad_usage_exits_2_with_help) {
+  BOOST_TEST(test::run_command(ballista_command("frobnicate")).exit_code == 2);
+  BOOST_TEST(test::run_command(ballista_command("run")).exit_code == 2);
+  BOOST_TEST(test::run_command(ballista_command("run /nonexistent.yaml")).exit_code == 2);
+  const auto help = test::run_command(ballista_command("--help"));
+  BOOST_TEST(help.exit_code == 0);
+  BOOST_TEST(help.output.find("validate PIPELINE") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,185 @@
+// Pipeline validation: every error located (file:line:column), explained, and all of
+// them reported at once.
+#include "pipeline_loader.hpp"
+#include "test_support.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+
+namespace test = ballista::test;
+using namespace ballista::host;
+
+namespace {
+
+const char* const kValidData = R"(data:
+  constants: {g: 9.81}
+  inputs:
+    v: uniform(0, 10)
+    theta: uniform(0, pi/2)
+  targets:
+    s: v^2*sin(2*theta)/g
+  sets:
+    train: {rows: 50}
+)";
+
+struct Fixture {
+  Fixture() : catalog({test::plugin_dir()}) {}
+  Pipeline load(const std::string& text) {
+    const auto file = directory.path() / "pipeline.yaml";
+    std::ofstream(file) << text;
+    return load_pipeline(file, catalog);
+  }
+  std::vector<Diagnostic> errors(const std::string& text) {
+    try {
+      (void)load(text);
+    } catch (const InputError& error) {
+      return error.diagnostics();
+    }
+    BOOST_FAIL("the pipeline loaded but should not have");
+    return {};
+  }
+  test::TemporaryDirectory directory;
+  PluginCatalog catalog;
+};
+
+bool has(const std::vector<Diagnostic>& diagnostics, int line, int column, const std::string& text) {
+  for (const auto& diagnostic : diagnostics) {
+    if (diagnostic.location.line == line && diagnostic.location.column == column &&
+        diagnostic.message.find(text) != std::string::npos) {
+      return true;
+    }
+  }
+  std::string all;
+  for (const auto& diagnostic : diagnostics) {
+    all += diagnostic.str() + "\n";
+  }
+  BOOST_TEST_MESSAGE("looked for " << line << ":" << column << " '" << text << "' in\n" << all);
+  return false;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(pipeline_loader, Fixture)
+
+BOOST_AUTO_TEST_CASE(the_cannon_pipeline_loads_with_defaults_filled_in) {
+  const auto pipeline = load_pipeline(test::source_dir() / "configs/cannon.yaml", catalog);
+  BOOST_TEST(pipeline.name == "cannon");
+  BOOST_TEST(pipeline.seed == 0U);
+  BOOST_TEST(pipeline.train_set == "train");
+  BOOST_TEST(pipeline.models.size() == 5U);
+  BOOST_TEST(pipeline.data.find_set("train")->seed == 0U);  // the article's np.random.seed(0)
+  BOOST_TEST(pipeline.data.find_set("test")->seed != 0U);
+  BOOST_TEST(pipeline.evaluation.probes.size() == 2U);
+  const auto& mlp = pipeline.models.back();
+  BOOST_TEST(mlp.parameters.get<std::string>("activation") == "sigmoid");
+  BOOST_TEST((mlp.parameters.get<std::vector<std::int64_t>>("hidden") == std::vector<std::int64_t>{256, 256}));
+  const auto& knn = pipeline.models.front();
+  BOOST_TEST(knn.parameters.get<std::int64_t>("k") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(resolved_yaml_loads_back_to_the_same_pipeline) {
+  const auto original = load_pipeline(test::source_dir() / "configs/cannon.yaml", catalog);
+  const auto again = load(resolved_yaml(original, catalog));
+  BOOST_TEST(resolved_yaml(again, catalog) == resolved_yaml(original, catalog));
+  BOOST_TEST(again.data.find_set("far")->seed == original.data.find_set("far")->seed);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_keys_get_a_did_you_mean) {
+  const auto diagnostics = errors(std::string(kValidData) + R"(models:
+  mlp:
+    plugin: mlp
+    epoch: 10
+)");
+  BOOST_TEST(has(diagnostics, 13, 5, "unknown key 'epoch' in model 'mlp' (plugin mlp) (did you mean 'epochs'?)"));
+}
+
+BOOST_AUTO_TEST_CASE(wrong_types_and_ranges_name_what_is_allowed) {
+  const auto diagnostics = errors(std::string(kValidData) + R"(models:
+  a:
+    plugin: mlp
+    lr: fast
+    activation: swish
+    hidden: [256, 0]
+  b:
+    plugin: knn
+    k: 0
+)");
+  BOOST_TEST(has(diagnostics, 13, 9, "parameter 'lr' must be real > 0, found 'fast'"));
+  BOOST_TEST(has(diagnostics, 14, 17, "must be one of: sigmoid, tanh, relu, gelu, silu, got 'swish'"));
+  BOOST_TEST(has(diagnostics, 15, 13, "every element must be >= 1, got 0"));
+  BOOST_TEST(has(diagnostics, 18, 8, "parameter 'k' must be integer >= 1, got 0"));
+  BOOST_TEST(diagnostics.size() == 4U);  // all of them, not just the first
+}
+
+BOOST_AUTO_TEST_CASE(unknown_plugins_list_the_plugins_found) {
+  const auto diagnostics = errors(std::string(kValidData) + R"(models:
+  m:
+    plugin: mpl
+)");
+  BOOST_TEST(has(diagnostics, 12, 13, "unknown plugin 'mpl' (did you mean 'mlp'?); plugins found: "));
+}
+
+BOOST_AUTO_TEST_CASE(plugin_checks_are_located_at_the_parameter) {
+  const auto diagnostics = errors(std::string(kValidData) + R"(models:
+  m:
+    plugin: basis
+    functions: [v, v^2*sin(2theta)]
+)");
+  BOOST_TEST(has(diagnostics, 13, 16, "functions[1] 'v^2*sin(2theta)': expected ')' to close the call of sin at column 10"));
+}
+
+BOOST_AUTO_TEST_CASE(required_parameters_are_demanded) {
+  const auto diagnostics = errors(std::string(kValidData) + R"(models:
+  m:
+    plugin: basis
+)");
+  BOOST_TEST(has(diagnostics, 12, 5, "model 'm' needs parameter 'functions'"));
+}
+
+BOOST_AUTO_TEST_CASE(data_errors_are_located) {
+  const auto diagnostics = errors(R"(seed: -1
+data:
+  inputs:
+    v: uniform(10, 0)
+    w: gaussian(0, 1)
+  targets:
+    s: v^2 + q
+  sets:
+    train: {rows: 0}
+models:
+  m: {plugin: knn}
+evaluate:
+  sets: [train, tset]
+  metrics: [mse, mape]
+  probes:
+    - {v: 1}
+)");
+  BOOST_TEST(has(diagnostics, 1, 7, "seed must be between 0 and 4294967295, found -1"));
+  BOOST_TEST(has(diagnostics, 4, 8, "uniform(low, high) needs low < high"));
+  BOOST_TEST(has(diagnostics, 5, 8, "unknown distribution 'gaussian'"));
+  BOOST_TEST(has(diagnostics, 7, 8, "uses unknown name 'q'"));
+  BOOST_TEST(has(diagnostics, 9, 19, "set 'train' rows must be between 1 and"));
+  BOOST_TEST(has(diagnostics, 13, 17, "unknown set 'tset' (allowed: train)"));
+  BOOST_TEST(has(diagnostics, 14, 18, "unknown metric 'mape'"));
+  BOOST_TEST(has(diagnostics, 16, 7, "a probe needs the key 'w'"));
+}
+
+BOOST_AUTO_TEST_CASE(invalid_yaml_is_located) {
+  const auto diagnostics = errors("data: [1, 2\nmodels: {}\n");
+  BOOST_REQUIRE_EQUAL(diagnostics.size(), 1U);
+  BOOST_TEST(diagnostics[0].location.line >= 1);
+  BOOST_TEST(diagnostics[0].message.find("invalid YAML") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(unquoted_distribution_in_flow_mapping_gets_a_hint) {
+  const auto diagnostics = errors(R"(data:
+  inputs: {v: uniform(0, 10)}
+  targets: {s: v}
+  sets: {train: {rows: 5}}
+models: {m: {plugin: knn}}
+)");
+  BOOST_TEST(has(diagnostics, 2, 15, "YAML splits at commas: quote it"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

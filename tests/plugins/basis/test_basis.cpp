@@ -1,0 +1,106 @@
+// basis: the article's six functions, fitted in closed form, against NumPy (which builds
+// the features itself); the recovered law s = v²·sin(2θ)/g.
+#include "test_support.hpp"
+
+#include <ballista/parameters.hpp>
+
+#include <boost/test/unit_test.hpp>
+#include <torch/torch.h>
+
+namespace test = ballista::test;
+using ballista::ParameterValue;
+
+namespace {
+
+const std::vector<std::string> kArticleFunctions{"v",   "v^2",           "v*sin(theta)", "v*sin(2*theta)",
+                                                 "v^2*sin(theta)", "v^2*sin(2*theta)"};
+
+// The fitted weights, read back through predict(): one unit feature at a time is not
+// possible for a basis model, so solve the 6×6 system of predictions at six points.
+torch::Tensor weights_of(const ballista::Model& model) {
+  const auto points = torch::tensor({{1.0, 0.3}, {2.0, 0.7}, {3.0, 1.1}, {4.0, 0.2}, {5.0, 1.4}, {6.5, 0.9}},
+                                    torch::kFloat64);
+  const auto v = points.select(1, 0);
+  const auto t = points.select(1, 1);
+  const auto features =
+      torch::stack({v, v * v, v * torch::sin(t), v * torch::sin(2 * t), v * v * torch::sin(t), v * v * torch::sin(2 * t)}, 1);
+  return torch::linalg_solve(features, model.predict(points)).squeeze(1);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(basis)
+
+BOOST_AUTO_TEST_CASE(lstsq_equals_numpy_and_recovers_one_over_g) {
+  const auto plugin = test::load_bundled_plugin("basis");
+  const auto data = test::article_dataset_from_numpy();
+  auto model = test::make_model(plugin, {{"functions", ParameterValue{kArticleFunctions}}});
+  test::RecordingContext context;
+  model->fit(data, context);
+  test::TemporaryDirectory directory;
+  test::write_csv(directory.path() / "data.csv", torch::cat({data.inputs, data.targets}, 1));
+  const auto reference = test::parse_rows(test::run_python_reference(
+      "numpy_reference.py", "article-basis " + (directory.path() / "data.csv").string()));
+  BOOST_REQUIRE_EQUAL(reference.size(), 6U);
+  const auto weights = weights_of(*model);
+  for (std::int64_t i = 0; i < 6; ++i) {
+    const double expected = reference[static_cast<std::size_t>(i)][0];
+    // 1e-6 relative; absolute 1e-9 for the near-zero weights of the unneeded terms.
+    BOOST_TEST(std::abs(weights[i].item<double>() - expected) <= 1e-6 * std::abs(expected) + 1e-9,
+               "weight " << i << ": " << weights[i].item<double>() << " vs NumPy " << expected);
+  }
+  BOOST_TEST(weights[5].item<double>() == 1.0 / 9.81, boost::test_tools::tolerance(0.01));
+  BOOST_TEST(model->describe().find("0.1019·v^2*sin(2*theta)") != std::string::npos, model->describe());
+  BOOST_TEST(model->parameter_count() == 6);
+}
+
+BOOST_AUTO_TEST_CASE(adam_runs_the_articles_epochs_and_reaches_the_optimum_region) {
+  const auto plugin = test::load_bundled_plugin("basis");
+  const auto data = test::article_dataset_from_numpy();
+  auto adam = test::make_model(plugin, {{"functions", ParameterValue{kArticleFunctions}},
+                                        {"solver", ParameterValue{std::string("adam")}}});
+  auto exact = test::make_model(plugin, {{"functions", ParameterValue{kArticleFunctions}}});
+  test::RecordingContext adam_context;
+  test::RecordingContext exact_context;
+  adam->fit(data, adam_context);
+  exact->fit(data, exact_context);
+  BOOST_TEST(adam_context.losses().size() == 5000U);  // lr 0.1, 5000 epochs by default
+  const auto mse = [&](const ballista::Model& model) {
+    return (model.predict(data.inputs) - data.targets).square().mean().item<double>();
+  };
+  BOOST_TEST(mse(*adam) >= mse(*exact) * (1 - 1e-9));
+  BOOST_TEST(mse(*adam) < 2 * mse(*exact));
+}
+
+BOOST_AUTO_TEST_CASE(constants_and_intercept) {
+  const auto plugin = test::load_bundled_plugin("basis");
+  const auto x = torch::linspace(0.5, 3, 20, torch::kFloat64).unsqueeze(1);
+  const auto y = 2.0 * torch::exp(x) / 9.81 + 0.5;
+  auto model = test::make_model(plugin, {{"functions", ParameterValue{std::vector<std::string>{"exp(x)/g"}}},
+                                         {"fit_intercept", ParameterValue{true}}});
+  test::RecordingContext context;
+  model->fit({x, y, {"x"}, {"y"}, {{"g", 9.81}}}, context);
+  BOOST_TEST(model->describe() == "y = 2·exp(x)/g + 0.5");
+}
+
+BOOST_AUTO_TEST_CASE(bad_functions_are_parameter_errors) {
+  const auto plugin = test::load_bundled_plugin("basis");
+  try {
+    (void)test::make_model(plugin, {{"functions", ParameterValue{std::vector<std::string>{"v", "sin(v"}}}});
+    BOOST_FAIL("accepted an unbalanced parenthesis");
+  } catch (const ballista::ParameterError& error) {
+    BOOST_TEST(error.parameter() == "functions");
+    BOOST_TEST(std::string(error.what()).find("functions[1] 'sin(v'") != std::string::npos, error.what());
+  }
+  auto model = test::make_model(plugin, {{"functions", ParameterValue{std::vector<std::string>{"phi"}}}});
+  test::RecordingContext context;
+  const auto x = torch::ones({3, 1}, torch::kFloat64);
+  try {
+    model->fit({x, x, {"v"}, {"s"}, {}}, context);
+    BOOST_FAIL("fitted a function of an unknown input");
+  } catch (const std::invalid_argument& error) {
+    BOOST_TEST(std::string(error.what()).find("unknown name 'phi'") != std::string::npos, error.what());
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

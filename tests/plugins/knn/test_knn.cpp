@@ -1,0 +1,86 @@
+// knn against a brute-force search written here: distances in double, ties broken by
+// the lower training-row index.
+#include "test_support.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <numeric>
+
+namespace test = ballista::test;
+
+namespace {
+
+torch::Tensor brute_force(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& queries,
+                          std::int64_t k) {
+  const auto n = x.size(0);
+  auto result = torch::empty({queries.size(0), y.size(1)}, torch::kFloat64);
+  for (std::int64_t q = 0; q < queries.size(0); ++q) {
+    std::vector<std::pair<double, std::int64_t>> order;
+    for (std::int64_t i = 0; i < n; ++i) {
+      double distance = 0.0;
+      for (std::int64_t j = 0; j < x.size(1); ++j) {
+        const double d = x[i][j].item<double>() - queries[q][j].item<double>();
+        distance += d * d;
+      }
+      order.emplace_back(distance, i);
+    }
+    std::sort(order.begin(), order.end());
+    for (std::int64_t j = 0; j < y.size(1); ++j) {
+      double sum = 0.0;
+      for (std::int64_t m = 0; m < k; ++m) {
+        sum += y[order[static_cast<std::size_t>(m)].second][j].item<double>();
+      }
+      result[q][j] = sum / static_cast<double>(k);
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(knn)
+
+BOOST_AUTO_TEST_CASE(equals_brute_force_including_ties) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(11);
+  // Integer coordinates make many equal distances: the tie-break is exercised.
+  const auto x = torch::randint(0, 5, {200, 2}, generator, torch::kFloat64);
+  const auto y = torch::randn({200, 2}, generator, torch::kFloat64);
+  const auto queries = torch::randint(0, 5, {60, 2}, generator, torch::kFloat64) + 0.5 *
+                       torch::randint(0, 2, {60, 2}, generator, torch::kFloat64);
+  for (const std::int64_t k : {1, 3, 7}) {
+    auto model = test::make_model(plugin, {{"k", ballista::ParameterValue{k}}});
+    test::RecordingContext context;
+    model->fit({x, y, {"a", "b"}, {"p", "q"}, {}}, context);
+    const auto predicted = model->predict(queries);
+    BOOST_TEST(torch::allclose(predicted, brute_force(x, y, queries, k), 1e-14, 1e-14), "k = " << k);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(k1_reproduces_the_training_targets_and_the_articles_probe) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  const auto data = test::article_dataset_from_numpy();
+  auto model = test::make_model(plugin, {});
+  test::RecordingContext context;
+  model->fit(data, context);
+  BOOST_TEST(torch::equal(model->predict(data.inputs), data.targets));
+  // The article: the probe (4, 1.2) is answered by the shot at (3.9268, 1.2042).
+  const auto probe = torch::tensor({{4.0, 1.2}}, torch::kFloat64);
+  const auto nearest = ((data.inputs - probe).square().sum(1)).argmin().item<std::int64_t>();
+  BOOST_TEST(model->predict(probe).item<double>() == data.targets[nearest][0].item<double>());
+  BOOST_TEST(model->parameter_count() == 3000);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_k_larger_than_the_data_and_predict_before_fit) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  auto model = test::make_model(plugin, {{"k", ballista::ParameterValue{std::int64_t{5}}}});
+  BOOST_CHECK_THROW((void)model->predict(torch::zeros({1, 2}, torch::kFloat64)), std::logic_error);
+  test::RecordingContext context;
+  const auto x = torch::zeros({3, 2}, torch::kFloat64);
+  BOOST_CHECK_THROW(model->fit({x, torch::zeros({3, 1}, torch::kFloat64), {"a", "b"}, {"y"}, {}}, context),
+                    std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

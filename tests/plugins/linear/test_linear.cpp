@@ -1,0 +1,70 @@
+// linear: closed form against NumPy's lstsq; the article's SGD path.
+#include "test_support.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <torch/torch.h>
+
+namespace test = ballista::test;
+using ballista::ParameterValue;
+
+BOOST_AUTO_TEST_SUITE(linear)
+
+BOOST_AUTO_TEST_CASE(lstsq_equals_numpy_lstsq) {
+  const auto plugin = test::load_bundled_plugin("linear");
+  const auto data = test::article_dataset_from_numpy();
+  auto model = test::make_model(plugin, {{"solver", ParameterValue{std::string("lstsq")}}});
+  test::RecordingContext context;
+  model->fit(data, context);
+  // Recover the weights from predictions at the unit vectors and the origin.
+  const auto origin = model->predict(torch::zeros({1, 2}, torch::kFloat64)).item<double>();
+  const auto unit = model->predict(torch::eye(2, torch::kFloat64)).squeeze(1) - origin;
+  test::TemporaryDirectory directory;
+  const auto design = torch::cat({data.inputs, torch::ones({1000, 1}, torch::kFloat64)}, 1);
+  test::write_csv(directory.path() / "x.csv", design);
+  test::write_csv(directory.path() / "y.csv", data.targets);
+  const auto reference = test::parse_rows(test::run_python_reference(
+      "numpy_reference.py",
+      "lstsq " + (directory.path() / "x.csv").string() + " " + (directory.path() / "y.csv").string()));
+  BOOST_REQUIRE_EQUAL(reference.size(), 3U);
+  BOOST_TEST(unit[0].item<double>() == reference[0][0], boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(unit[1].item<double>() == reference[1][0], boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(origin == reference[2][0], boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(model->parameter_count() == 3);
+  const auto text = model->describe();
+  BOOST_TEST(text.rfind("s = ", 0) == 0U, text);
+  BOOST_TEST(text.find("·v") != std::string::npos, text);
+  BOOST_TEST(text.find("·theta") != std::string::npos, text);
+}
+
+BOOST_AUTO_TEST_CASE(sgd_runs_the_articles_500_epochs_and_approaches_the_optimum) {
+  const auto plugin = test::load_bundled_plugin("linear");
+  const auto data = test::article_dataset_from_numpy();
+  auto sgd = test::make_model(plugin, {{"solver", ParameterValue{std::string("sgd")}}});
+  auto exact = test::make_model(plugin, {});
+  test::RecordingContext sgd_context;
+  test::RecordingContext exact_context;
+  sgd->fit(data, sgd_context);
+  exact->fit(data, exact_context);
+  BOOST_TEST(sgd_context.losses().size() == 500U);
+  const auto mse = [&](const ballista::Model& model) {
+    return (model.predict(data.inputs) - data.targets).square().mean().item<double>();
+  };
+  // Gradient descent never beats the least-squares optimum, and after 500 epochs it is close.
+  BOOST_TEST(mse(*sgd) >= mse(*exact));
+  BOOST_TEST(mse(*sgd) < 1.2 * mse(*exact));
+  BOOST_TEST(sgd_context.losses().back() < sgd_context.losses().front());
+}
+
+BOOST_AUTO_TEST_CASE(without_intercept_the_fit_goes_through_the_origin) {
+  const auto plugin = test::load_bundled_plugin("linear");
+  const auto x = torch::tensor({{1.0}, {2.0}, {3.0}}, torch::kFloat64);
+  const auto y = torch::tensor({{2.0}, {4.0}, {7.0}}, torch::kFloat64);
+  auto model = test::make_model(plugin, {{"fit_intercept", ParameterValue{false}}});
+  test::RecordingContext context;
+  model->fit({x, y, {"x"}, {"y"}, {}}, context);
+  // Closed form through the origin: w = Σxy / Σx² = (2 + 8 + 21) / 14.
+  BOOST_TEST(model->predict(torch::tensor({{1.0}}, torch::kFloat64)).item<double>() == 31.0 / 14.0,
+             boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

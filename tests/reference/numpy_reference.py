@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Reference figures computed by NumPy, for the C++ tests to compare against.
+
+Usage:
+  numpy_reference.py cannon SEED ROWS        the article's data set: v theta s per row
+  numpy_reference.py stream SEED COUNT       COUNT np.random.random() then COUNT randn()
+  numpy_reference.py lstsq FEATURES TARGETS  np.linalg.lstsq solution, one row per feature
+  numpy_reference.py article-basis DATA      the article's six basis functions of the v,theta,s
+                                             rows in DATA, fitted by np.linalg.lstsq
+Numbers are printed with repr() so every bit survives the round trip.
+"""
+import sys
+
+import numpy as np
+
+
+def cannon(seed, rows):
+    # The article's generation: inputs column by column, then the noise, then clipping.
+    np.random.seed(seed)
+    v = np.random.uniform(0, 10, rows)
+    theta = np.random.uniform(0, np.pi / 2, rows)
+    s = v**2 * np.sin(2 * theta) / 9.81 + 0.01 * np.random.randn(rows)
+    s = np.clip(s, 0, None)
+    for row in zip(v, theta, s):
+        print(" ".join(repr(float(x)) for x in row))
+
+
+def stream(seed, count):
+    np.random.seed(seed)
+    for x in np.random.random(count):
+        print(repr(float(x)))
+    for x in np.random.randn(count):
+        print(repr(float(x)))
+
+
+def lstsq(features_file, targets_file):
+    features = np.loadtxt(features_file, delimiter=",", ndmin=2)
+    targets = np.loadtxt(targets_file, delimiter=",", ndmin=2)
+    solution = np.linalg.lstsq(features, targets, rcond=None)[0]
+    for row in solution:
+        print(" ".join(repr(float(x)) for x in row))
+
+
+def article_basis(data_file):
+    data = np.loadtxt(data_file, delimiter=",", ndmin=2)
+    v, theta, s = data[:, 0], data[:, 1], data[:, 2]
+    features = np.stack([v, v**2, v * np.sin(theta), v * np.sin(2 * theta),
+                         v**2 * np.sin(theta), v**2 * np.sin(2 * theta)], axis=1)
+    for x in np.linalg.lstsq(features, s, rcond=None)[0]:
+        print(repr(float(x)))
+
+
+def main(argv):
+    command = argv[1] if len(argv) > 1 else ""
+    if command == "cannon" and len(argv) == 4:
+        cannon(int(argv[2]), int(argv[3]))
+    elif command == "stream" and len(argv) == 4:
+        stream(int(argv[2]), int(argv[3]))
+    elif command == "article-basis" and len(argv) == 3:
+        article_basis(argv[2])
+    elif command == "lstsq" and len(argv) == 4:
+        lstsq(argv[2], argv[3])
+    else:
+        sys.stderr.write(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

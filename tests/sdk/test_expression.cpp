@@ -1,0 +1,95 @@
+// The expression language against closed forms evaluated with <cmath>.
+#include <ballista/expression.hpp>
+
+#include <boost/test/unit_test.hpp>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <numbers>
+
+using ballista::Expression;
+using ballista::ExpressionError;
+
+namespace {
+
+double eval(const std::string& text, const Expression::ScalarBindings& bindings = {}) {
+  return Expression::parse(text).evaluate(bindings);
+}
+
+std::size_t error_column(const std::string& text) {
+  try {
+    (void)Expression::parse(text);
+  } catch (const ExpressionError& error) {
+    return error.column();
+  }
+  BOOST_FAIL("'" << text << "' parsed but should not");
+  return 0;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(expression)
+
+BOOST_AUTO_TEST_CASE(precedence_and_associativity) {
+  BOOST_TEST(eval("1 + 2*3") == 7.0);
+  BOOST_TEST(eval("(1 + 2)*3") == 9.0);
+  BOOST_TEST(eval("2^3^2") == 512.0);  // right-associative: 2^(3^2)
+  BOOST_TEST(eval("-2^2") == -4.0);    // unary minus binds looser than ^
+  BOOST_TEST(eval("2^-1") == 0.5);
+  BOOST_TEST(eval("8/4/2") == 1.0);    // left-associative
+  BOOST_TEST(eval("10 - 4 - 3") == 3.0);
+  BOOST_TEST(eval("1.5e2") == 150.0);
+}
+
+BOOST_AUTO_TEST_CASE(functions_and_constants_match_cmath) {
+  const double v = 7.25;
+  const double theta = 0.6;
+  const Expression::ScalarBindings bindings{{"v", v}, {"theta", theta}, {"g", 9.81}};
+  BOOST_TEST(eval("v^2*sin(2*theta)/g", bindings) == v * v * std::sin(2 * theta) / 9.81);
+  BOOST_TEST(eval("sqrt(abs(-v)) + exp(log(v)) + cos(theta) - tan(theta)", bindings) ==
+             std::sqrt(v) + std::exp(std::log(v)) + std::cos(theta) - std::tan(theta));
+  BOOST_TEST(eval("pi/2") == std::numbers::pi / 2);
+  BOOST_TEST(eval("e") == std::numbers::e);
+  BOOST_TEST(eval("pi", {{"pi", 3.0}}) == 3.0);  // a binding overrides the built-in
+}
+
+BOOST_AUTO_TEST_CASE(tensor_evaluation_matches_scalar_evaluation) {
+  const auto v = torch::linspace(0, 10, 11, torch::kFloat64);
+  const auto theta = torch::linspace(0, 1.5, 11, torch::kFloat64);
+  const auto expression = Expression::parse("v^2*sin(2*theta)/g - 1");
+  const auto values = expression.evaluate(Expression::TensorBindings{
+      {"v", v}, {"theta", theta}, {"g", torch::scalar_tensor(9.81, torch::kFloat64)}});
+  for (std::int64_t i = 0; i < 11; ++i) {
+    const double vi = v[i].item<double>();
+    const double ti = theta[i].item<double>();
+    BOOST_TEST(values[i].item<double>() == vi * vi * std::sin(2 * ti) / 9.81 - 1,
+               boost::test_tools::tolerance(1e-14));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(names_in_order_of_first_use) {
+  const auto names = Expression::parse("v*sin(theta) + v^2 + g").names();
+  BOOST_TEST((names == std::vector<std::string>{"v", "theta", "g"}));
+}
+
+BOOST_AUTO_TEST_CASE(parse_errors_point_at_the_column) {
+  BOOST_TEST(error_column("v^2*sin(2theta)") == 10U);  // "theta" right after "2"
+  BOOST_TEST(error_column("v +") == 4U);
+  BOOST_TEST(error_column("(v + 1") == 7U);
+  BOOST_TEST(error_column("sinh(v)") == 1U);
+  BOOST_TEST(error_column("v $ 2") == 3U);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_names_are_reported_with_the_known_ones) {
+  try {
+    (void)eval("v + phi", {{"v", 1.0}});
+    BOOST_FAIL("unbound name accepted");
+  } catch (const ExpressionError& error) {
+    const std::string message = error.what();
+    BOOST_TEST(message.find("'phi'") != std::string::npos);
+    BOOST_TEST(message.find("known: v") != std::string::npos);
+    BOOST_TEST(error.column() == 5U);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

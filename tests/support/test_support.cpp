@@ -1,0 +1,140 @@
+// Test helpers (see test_support.hpp).
+#include "test_support.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <sys/wait.h>
+
+namespace ballista::test {
+
+std::filesystem::path source_dir() { return BALLISTA_TEST_SOURCE_DIR; }
+std::filesystem::path plugin_dir() { return BALLISTA_TEST_PLUGIN_DIR; }
+std::filesystem::path fixture_plugin_dir() { return BALLISTA_TEST_FIXTURE_PLUGIN_DIR; }
+std::filesystem::path ballista_binary() { return BALLISTA_TEST_BINARY; }
+
+TemporaryDirectory::TemporaryDirectory() {
+  std::random_device entropy;
+  for (;;) {
+    path_ = std::filesystem::temp_directory_path() / ("ballista-test-" + std::to_string(entropy()));
+    if (std::filesystem::create_directory(path_)) {
+      break;
+    }
+  }
+}
+
+TemporaryDirectory::~TemporaryDirectory() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+CommandResult run_command(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) {
+    return result;
+  }
+  std::array<char, 4096> buffer{};
+  std::size_t read = 0;
+  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+    result.output.append(buffer.data(), read);
+  }
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string run_python_reference(const std::string& script, const std::string& arguments) {
+  const auto command = std::string(BALLISTA_TEST_PYTHON) + " " +
+                       (source_dir() / "tests/reference" / script).string() + " " + arguments + " 2>/dev/null";
+  FILE* pipe = popen(command.c_str(), "r");
+  BOOST_REQUIRE_MESSAGE(pipe != nullptr, "cannot start " << command);
+  std::string output;
+  std::array<char, 4096> buffer{};
+  std::size_t read = 0;
+  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) {
+    output.append(buffer.data(), read);
+  }
+  const int status = pclose(pipe);
+  BOOST_REQUIRE_MESSAGE(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                        "reference failed (is python3-numpy installed?): " << command);
+  return output;
+}
+
+std::vector<std::vector<double>> parse_rows(const std::string& text) {
+  std::vector<std::vector<double>> rows;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    for (auto& c : line) {
+      if (c == ',') {
+        c = ' ';
+      }
+    }
+    std::istringstream cells(line);
+    std::vector<double> row;
+    double value = 0.0;
+    while (cells >> value) {
+      row.push_back(value);
+    }
+    if (!row.empty()) {
+      rows.push_back(row);
+    }
+  }
+  return rows;
+}
+
+void write_csv(const std::filesystem::path& file, const torch::Tensor& table) {
+  const auto values = table.to(torch::kFloat64).contiguous();
+  const auto access = values.accessor<double, 2>();
+  std::ofstream out(file);
+  out.precision(17);
+  for (std::int64_t i = 0; i < values.size(0); ++i) {
+    for (std::int64_t j = 0; j < values.size(1); ++j) {
+      out << (j == 0 ? "" : ",") << access[i][j];
+    }
+    out << '\n';
+  }
+}
+
+host::LoadedPlugin load_bundled_plugin(const std::string& name) {
+  return host::load_plugin_library(plugin_dir() / (name + ".so"));
+}
+
+std::unique_ptr<Model> make_model(const host::LoadedPlugin& plugin,
+                                  const std::map<std::string, ParameterValue>& overrides) {
+  std::map<std::string, ParameterValue> values;
+  for (const auto& spec : plugin.definition.parameters) {
+    values[spec.name()] = spec.default_value();
+  }
+  for (const auto& [name, value] : overrides) {
+    values[name] = value;
+  }
+  return plugin.definition.create(Parameters(values));
+}
+
+void RecordingContext::report_progress(std::int64_t /*step*/, std::int64_t total, double loss) {
+  losses_.push_back(loss);
+  last_total_ = total;
+}
+
+Dataset article_dataset_from_numpy() {
+  const auto rows = parse_rows(run_python_reference("numpy_reference.py", "cannon 0 1000"));
+  BOOST_REQUIRE_EQUAL(rows.size(), 1000U);
+  auto inputs = torch::empty({1000, 2}, torch::kFloat64);
+  auto targets = torch::empty({1000, 1}, torch::kFloat64);
+  for (std::int64_t i = 0; i < 1000; ++i) {
+    const auto& row = rows[static_cast<std::size_t>(i)];
+    inputs[i][0] = row[0];
+    inputs[i][1] = row[1];
+    targets[i][0] = row[2];
+  }
+  return {inputs, targets, {"v", "theta"}, {"s"}, {{"g", 9.81}}};
+}
+
+}  // namespace ballista::test

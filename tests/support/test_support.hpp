@@ -1,0 +1,79 @@
+// Helpers shared by the test suites: paths of built artefacts, running commands and
+// Python references, loading the bundled plugins, and a Context for fitting models.
+#pragma once
+
+#include "plugin_library.hpp"
+
+#include <ballista/context.hpp>
+#include <ballista/model.hpp>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ballista::test {
+
+std::filesystem::path source_dir();
+std::filesystem::path plugin_dir();          // build/lib/ballista/plugins
+std::filesystem::path fixture_plugin_dir();  // test-only plugins
+std::filesystem::path ballista_binary();
+
+// A fresh, empty directory under the system temp dir, removed when the object dies.
+class TemporaryDirectory {
+ public:
+  TemporaryDirectory();
+  TemporaryDirectory(const TemporaryDirectory&) = delete;
+  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
+  ~TemporaryDirectory();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+// Runs `command` through /bin/sh.
+CommandResult run_command(const std::string& command);
+
+// Runs tests/reference/<script> with Debian's python3 and `arguments`; fails the test
+// if it exits non-zero. Returns its stdout.
+std::string run_python_reference(const std::string& script, const std::string& arguments);
+
+// Parses whitespace/comma-separated numbers, one row per line.
+std::vector<std::vector<double>> parse_rows(const std::string& text);
+// Writes a tensor [n, d] as CSV without header, 17 significant digits.
+void write_csv(const std::filesystem::path& file, const torch::Tensor& table);
+
+// Loads a bundled plugin by name from plugin_dir().
+host::LoadedPlugin load_bundled_plugin(const std::string& name);
+
+// Builds a model of `plugin` with its defaults overridden by `overrides`.
+std::unique_ptr<Model> make_model(const host::LoadedPlugin& plugin,
+                                  const std::map<std::string, ParameterValue>& overrides);
+
+// A Context that records losses and never cancels.
+class RecordingContext final : public Context {
+ public:
+  explicit RecordingContext(std::uint64_t seed = 0) : seed_(seed) {}
+  void report_progress(std::int64_t step, std::int64_t total, double loss) override;
+  bool cancelled() const override { return false; }
+  torch::Device device() const override { return torch::kCPU; }
+  std::uint64_t seed() const override { return seed_; }
+  void log(LogLevel /*level*/, std::string_view /*message*/) override {}
+  const std::vector<double>& losses() const { return losses_; }
+  std::int64_t last_total() const { return last_total_; }
+
+ private:
+  std::uint64_t seed_;
+  std::vector<double> losses_;
+  std::int64_t last_total_ = 0;
+};
+
+// The article's data set (seed 0, 1000 shots) drawn by NumPy itself.
+Dataset article_dataset_from_numpy();
+
+}  // namespace ballista::test
