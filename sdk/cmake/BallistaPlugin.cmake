@@ -1,12 +1,14 @@
-# ballista_add_plugin(<name> SOURCES <files>... [OUTPUT_DIRECTORY <dir>])
+# ballista_add_plugin(<name> SOURCES <files>... [OUTPUT_DIRECTORY <dir>] [NO_INSTALL])
 #
 # Builds a Ballista model plugin: a CMake MODULE library (loadable, never linked
 # against) named <name>.so, with hidden symbols (only the BALLISTA_PLUGIN aliases are
 # exported), linked to the SDK and LibTorch. The imported torch target carries the
 # _GLIBCXX_USE_CXX11_ABI flag that the host and every plugin must share.
+# `cmake --install` puts it in <prefix>/lib/ballista/plugins (unless NO_INSTALL), where
+# a `ballista` installed in the same prefix finds it.
 # Used unchanged in this repository and, after find_package(Ballista), out of tree.
 function(ballista_add_plugin name)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "OUTPUT_DIRECTORY" "SOURCES")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "NO_INSTALL" "OUTPUT_DIRECTORY" "SOURCES")
   if(NOT arg_SOURCES)
     message(FATAL_ERROR "ballista_add_plugin(${name}): SOURCES is required")
   endif()
@@ -23,9 +25,12 @@ function(ballista_add_plugin name)
   elseif(DEFINED BALLISTA_PLUGIN_OUTPUT_DIR)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${BALLISTA_PLUGIN_OUTPUT_DIR})
   endif()
-  # Inside the Ballista repository: shared warnings, precompiled header, install rule.
+  # Inside the Ballista repository: shared warnings and the precompiled header.
   if(COMMAND ballista_target_defaults AND TARGET ballista_defaults)
     ballista_target_defaults(${name})
-    install(TARGETS ${name} LIBRARY DESTINATION ${BALLISTA_PLUGIN_INSTALL_DIR})
+  endif()
+  if(NOT arg_NO_INSTALL)
+    include(GNUInstallDirs)
+    install(TARGETS ${name} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/ballista/plugins)
   endif()
 endfunction()

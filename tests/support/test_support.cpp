@@ -17,6 +17,16 @@ std::filesystem::path source_dir() { return BALLISTA_TEST_SOURCE_DIR; }
 std::filesystem::path plugin_dir() { return BALLISTA_TEST_PLUGIN_DIR; }
 std::filesystem::path fixture_plugin_dir() { return BALLISTA_TEST_FIXTURE_PLUGIN_DIR; }
 std::filesystem::path ballista_binary() { return BALLISTA_TEST_BINARY; }
+std::filesystem::path build_dir() { return BALLISTA_TEST_BUILD_DIR; }
+std::string cmake_command() { return shell_quote(BALLISTA_TEST_CMAKE); }
+
+std::string shell_quote(const std::string& text) {
+  std::string quoted = "'";
+  for (const char c : text) {
+    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return quoted + "'";
+}
 
 TemporaryDirectory::TemporaryDirectory() {
   std::random_device entropy;

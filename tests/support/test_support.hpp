@@ -18,6 +18,11 @@ std::filesystem::path source_dir();
 std::filesystem::path plugin_dir();          // build/lib/ballista/plugins
 std::filesystem::path fixture_plugin_dir();  // test-only plugins
 std::filesystem::path ballista_binary();
+std::filesystem::path build_dir();
+// "cmake" as configured, with the generator of this build: "/usr/bin/cmake -G Ninja".
+std::string cmake_command();
+// Quotes `text` for /bin/sh.
+std::string shell_quote(const std::string& text);
 
 // A fresh, empty directory under the system temp dir, removed when the object dies.
 class TemporaryDirectory {
