@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include <stdexcept>
+
 namespace ballista::host {
 
 namespace {
@@ -66,6 +68,20 @@ Dataset generate_set(const DataSpec& data, const SetSpec& set) {
         target_access[i][column] = *target.clip_max;
       }
     }
+  }
+  // A target expression undefined somewhere in the input range (log of a negative, say)
+  // would poison every model's fit with NaN: refuse the set and say where.
+  const auto bad = (~torch::isfinite(targets)).any(1).nonzero();
+  if (bad.numel() > 0) {
+    const auto row = bad[0][0].item<std::int64_t>();
+    std::string where;
+    for (std::size_t j = 0; j < data.inputs.size(); ++j) {
+      where += (j == 0 ? "" : ", ") + data.inputs[j].name + "=" +
+               std::to_string(input_access[row][static_cast<std::int64_t>(j)]);
+    }
+    throw std::runtime_error("set '" + set.name + "': the targets are not finite in " + std::to_string(bad.size(0)) +
+                             " of " + std::to_string(rows) + " rows (first at " + where +
+                             "); check the target expressions over the input ranges");
   }
   return {inputs, targets, data.input_names(), data.target_names(), data.constants};
 }

@@ -49,7 +49,7 @@ int usage_error(const std::string& message) {
 extern "C" void on_interrupt(int /*signal*/) {
   ballista::host::cancellation_flag().store(true);
   // A second Ctrl-C ends the process at once.
-  std::signal(SIGINT, SIG_DFL);
+  (void)std::signal(SIGINT, SIG_DFL);
 }
 
 }  // namespace
@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
     if (auto bad = expect_arguments(1, "PIPELINE [--out DIR]")) {
       return *bad;
     }
-    std::signal(SIGINT, on_interrupt);
+    (void)std::signal(SIGINT, on_interrupt);
     return ballista::host::run_pipeline_command(catalog, positional[1], out_dir, std::cout);
   } catch (const std::exception& error) {
     std::cerr << "ballista: " << error.what() << '\n';

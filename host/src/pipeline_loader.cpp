@@ -57,8 +57,8 @@ class Loader {
       root.reset(YAML::LoadFile(file_.string()));
     } catch (const YAML::BadFile&) {
       throw InputError({{{file_, 0, 0}, "cannot read the pipeline file"}});
-    } catch (const YAML::ParserException& error) {
-      throw InputError({{{file_, error.mark.line + 1, error.mark.column + 1}, "invalid YAML: " + error.msg}});
+    } catch (const YAML::ParserException& problem) {
+      throw InputError({{{file_, problem.mark.line + 1, problem.mark.column + 1}, "invalid YAML: " + problem.msg}});
     }
     Pipeline pipeline;
     pipeline.file = file_;

@@ -11,22 +11,23 @@ namespace ballista::host {
 
 std::vector<std::filesystem::path> PluginCatalog::search_path(
     const std::vector<std::filesystem::path>& command_line) {
-  std::vector<std::filesystem::path> directories = command_line;
-  if (const char* environment = std::getenv("BALLISTA_PLUGIN_PATH")) {
+  std::vector<std::filesystem::path> path = command_line;
+  // Discovery runs on the main thread before any other starts: getenv is safe here.
+  if (const char* environment = std::getenv("BALLISTA_PLUGIN_PATH")) {  // NOLINT(concurrency-mt-unsafe)
     std::stringstream entries(environment);
     std::string entry;
     while (std::getline(entries, entry, ':')) {
       if (!entry.empty()) {
-        directories.emplace_back(entry);
+        path.emplace_back(entry);
       }
     }
   }
-  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
-    directories.push_back(std::filesystem::path(home) / ".local/lib/ballista/plugins");
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {  // NOLINT(concurrency-mt-unsafe)
+    path.push_back(std::filesystem::path(home) / ".local/lib/ballista/plugins");
   }
   const auto program = std::filesystem::path(boost::dll::program_location());
-  directories.push_back((program.parent_path().parent_path() / "lib/ballista/plugins").lexically_normal());
-  return directories;
+  path.push_back((program.parent_path().parent_path() / "lib/ballista/plugins").lexically_normal());
+  return path;
 }
 
 PluginCatalog::PluginCatalog(std::vector<std::filesystem::path> directories)

@@ -51,7 +51,8 @@ LoadedPlugin load_plugin_library(const std::filesystem::path& file) {
   // dlopen directly for its error message (a missing dependency names the library),
   // with RTLD_NODELETE so the plugin stays mapped for the life of the process.
   if (dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) == nullptr) {
-    const char* reason = dlerror();
+    // Plugins are loaded from the main thread only, so dlerror's state is ours.
+    const char* reason = dlerror();  // NOLINT(concurrency-mt-unsafe)
     throw PluginLoadError(std::string("cannot be loaded: ") + (reason != nullptr ? reason : "dlopen failed"));
   }
   boost::dll::shared_library library;

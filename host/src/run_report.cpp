@@ -14,7 +14,7 @@ namespace {
 
 std::string figure(double value) {
   std::array<char, 32> buffer{};
-  std::snprintf(buffer.data(), buffer.size(), "%.4g", value);
+  (void)std::snprintf(buffer.data(), buffer.size(), "%.4g", value);
   return buffer.data();
 }
 

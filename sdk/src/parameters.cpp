@@ -164,8 +164,8 @@ std::string ParameterSpec::check(const ParameterValue& value) const {
     return check_number(*number, allowed());
   }
   if (const auto* text = std::get_if<std::string>(&value); text != nullptr && !choices_.empty()) {
-    for (const auto& choice : choices_) {
-      if (choice == *text) {
+    for (const auto& allowed_value : choices_) {
+      if (allowed_value == *text) {
         return {};
       }
     }

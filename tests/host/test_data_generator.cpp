@@ -56,4 +56,19 @@ BOOST_AUTO_TEST_CASE(overridden_inputs_and_clipping_are_applied) {
   BOOST_TEST(truth.item<double>() == 400.0 * std::sin(1.7) / 9.81, boost::test_tools::tolerance(1e-14));
 }
 
+BOOST_AUTO_TEST_CASE(targets_undefined_over_the_input_range_are_refused_with_the_place) {
+  DataSpec data;
+  data.inputs.push_back({"x", {"uniform", {-1.0, 1.0}, "uniform(-1, 1)"}});
+  data.targets.push_back({"y", ballista::Expression::parse("sqrt(x)"), 0.0, std::nullopt, std::nullopt});
+  const SetSpec set{"train", 100, {}, 0, {}};
+  try {
+    (void)generate_set(data, set);
+    BOOST_FAIL("NaN targets accepted");
+  } catch (const std::runtime_error& error) {
+    const std::string message = error.what();
+    BOOST_TEST(message.find("set 'train': the targets are not finite in") != std::string::npos, message);
+    BOOST_TEST(message.find("first at x=-") != std::string::npos, message);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

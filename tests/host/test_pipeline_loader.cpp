@@ -25,12 +25,12 @@ const char* const kValidData = R"(data:
 
 struct Fixture {
   Fixture() : catalog({test::plugin_dir()}) {}
-  Pipeline load(const std::string& text) {
+  Pipeline load(const std::string& text) const {
     const auto file = directory.path() / "pipeline.yaml";
     std::ofstream(file) << text;
     return load_pipeline(file, catalog);
   }
-  std::vector<Diagnostic> errors(const std::string& text) {
+  std::vector<Diagnostic> errors(const std::string& text) const {
     try {
       (void)load(text);
     } catch (const InputError& error) {

@@ -69,10 +69,11 @@ BOOST_AUTO_TEST_CASE(first_directory_wins_and_the_shadowed_file_is_named) {
 }
 
 BOOST_AUTO_TEST_CASE(search_path_order_is_command_line_environment_user_bundled) {
-  setenv("BALLISTA_PLUGIN_PATH", "/env/one:/env/two", 1);
-  setenv("HOME", "/home/someone", 1);
+  // The test runs single-threaded; changing the environment is safe here.
+  setenv("BALLISTA_PLUGIN_PATH", "/env/one:/env/two", 1);  // NOLINT(concurrency-mt-unsafe)
+  setenv("HOME", "/home/someone", 1);                      // NOLINT(concurrency-mt-unsafe)
   const auto path = PluginCatalog::search_path({"/cli"});
-  unsetenv("BALLISTA_PLUGIN_PATH");
+  unsetenv("BALLISTA_PLUGIN_PATH");  // NOLINT(concurrency-mt-unsafe)
   BOOST_REQUIRE_EQUAL(path.size(), 5U);
   BOOST_TEST(path[0] == "/cli");
   BOOST_TEST(path[1] == "/env/one");
