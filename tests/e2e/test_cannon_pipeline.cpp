@@ -92,6 +92,30 @@ models:
   BOOST_TEST(model_entry(metrics, "fine")["metrics"]["train"]["mse"].get<double>() < 1e-20);
 }
 
+BOOST_AUTO_TEST_CASE(ctrl_c_stops_training_and_keeps_what_finished) {
+  test::TemporaryDirectory out;
+  std::ofstream(out.path() / "p.yaml") << R"yaml(data:
+  inputs: {v: "uniform(0, 1)"}
+  targets: {s: 2*v}
+  sets: {train: {rows: 50}}
+models:
+  quick: {plugin: linear}
+  endless: {plugin: mlp, hidden: [4], epochs: 1000000000}
+  never_started: {plugin: knn}
+)yaml";
+  // The second model would train for hours: only the interrupt can end it (timeout
+  // turns a broken interrupt into a failure instead of a hang).
+  const auto run = test::run_command(
+      "cd " + test::shell_quote(out.path()) + " && (timeout 60 " + ballista_command("run p.yaml --out run") +
+      " & pid=$!; sleep 2; kill -INT $pid; wait $pid)");
+  BOOST_TEST(run.exit_code == 130, run.output);
+  const auto metrics = read_json(out.path() / "run/metrics.json");
+  BOOST_TEST(metrics["state"] == "interrupted");
+  BOOST_TEST(model_entry(metrics, "quick")["status"] == "ok");
+  BOOST_TEST(model_entry(metrics, "endless")["status"] == "interrupted");
+  BOOST_TEST(model_entry(metrics, "never_started")["status"] == "skipped");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(command_line)
