@@ -62,11 +62,10 @@ int main(int argc, char** argv) {
   const std::vector<std::string> arguments(argv + 1, argv + argc);
   for (std::size_t i = 0; i < arguments.size(); ++i) {
     const auto& argument = arguments[i];
-    const auto value = [&](const std::string& option) -> std::optional<std::string> {
+    const auto next_value = [&]() -> std::optional<std::string> {
       if (i + 1 >= arguments.size()) {
         return std::nullopt;
       }
-      (void)option;
       return arguments[++i];
     };
     if (argument == "--help" || argument == "-h") {
@@ -78,7 +77,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (argument == "--plugin-path" || argument == "--out") {
-      const auto given = value(argument);
+      const auto given = next_value();
       if (!given) {
         return usage_error(argument + " needs a directory");
       }

@@ -19,7 +19,6 @@ const std::vector<std::string> kSetKeys{"rows", "inputs", "seed"};
 const std::vector<std::string> kEvaluateKeys{"sets", "metrics", "probes"};
 const std::vector<std::string> kMetrics{"mse", "rmse", "mae", "r2", "max_error"};
 const std::vector<std::string> kDistributions{"uniform", "normal"};
-const std::vector<std::string> kFunctionNames{"sin", "cos", "tan", "exp", "log", "sqrt", "abs"};
 
 // Seeds derived from the pipeline seed and a label: SplitMix64 over seed ⊕ FNV-1a(label).
 std::uint64_t derive_seed(std::uint64_t seed, const std::string& label) {
@@ -188,8 +187,8 @@ class Loader {
       error(key, what + " '" + name + "' must be an identifier (letters, digits, '_'; not starting with a digit)");
       return false;
     }
-    if (std::find(kFunctionNames.begin(), kFunctionNames.end(), name) != kFunctionNames.end() || name == "pi" ||
-        name == "e") {
+    static const auto functions = Expression::function_names();
+    if (std::find(functions.begin(), functions.end(), name) != functions.end() || name == "pi" || name == "e") {
       error(key, what + " '" + name + "' is a built-in name of the expression language");
       return false;
     }

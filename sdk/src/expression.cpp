@@ -340,6 +340,14 @@ Expression Expression::parse(std::string_view text) {
   return Expression(std::string(text), Parser(text).parse());
 }
 
+std::vector<std::string> Expression::function_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, function] : kFunctions) {
+    names.emplace_back(name);
+  }
+  return names;
+}
+
 std::vector<std::string> Expression::names() const {
   std::vector<std::string> names;
   collect_names(*root_, names);

@@ -165,6 +165,21 @@ evaluate:
   BOOST_TEST(has(diagnostics, 16, 7, "a probe needs the key 'w'"));
 }
 
+BOOST_AUTO_TEST_CASE(names_may_not_shadow_the_expression_language) {
+  const auto diagnostics = errors(R"(data:
+  constants: {pi: 3}
+  inputs:
+    sqrt: uniform(0, 1)
+    2x: uniform(0, 1)
+  targets: {s: 1}
+  sets: {train: {rows: 5}}
+models: {m: {plugin: knn}}
+)");
+  BOOST_TEST(has(diagnostics, 2, 15, "constant 'pi' is a built-in name of the expression language"));
+  BOOST_TEST(has(diagnostics, 4, 5, "input 'sqrt' is a built-in name of the expression language"));
+  BOOST_TEST(has(diagnostics, 5, 5, "input '2x' must be an identifier"));
+}
+
 BOOST_AUTO_TEST_CASE(invalid_yaml_is_located) {
   const auto diagnostics = errors("data: [1, 2\nmodels: {}\n");
   BOOST_REQUIRE_EQUAL(diagnostics.size(), 1U);

@@ -40,6 +40,9 @@ class BALLISTA_API Expression {
   // Throws ExpressionError naming the column of the first problem.
   static Expression parse(std::string_view text);
 
+  // The built-in functions ("sin", "cos", …): names a user may not redefine.
+  static std::vector<std::string> function_names();
+
   const std::string& text() const { return text_; }
   // Every name the expression reads, in order of first use (functions excluded).
   std::vector<std::string> names() const;
