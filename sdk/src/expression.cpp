@@ -341,17 +341,17 @@ Expression Expression::parse(std::string_view text) {
 }
 
 std::vector<std::string> Expression::function_names() {
-  std::vector<std::string> names;
+  std::vector<std::string> result;
   for (const auto& [name, function] : kFunctions) {
-    names.emplace_back(name);
+    result.emplace_back(name);
   }
-  return names;
+  return result;
 }
 
 std::vector<std::string> Expression::names() const {
-  std::vector<std::string> names;
-  collect_names(*root_, names);
-  return names;
+  std::vector<std::string> result;
+  collect_names(*root_, result);
+  return result;
 }
 
 torch::Tensor Expression::evaluate(const TensorBindings& bindings) const {
