@@ -17,7 +17,8 @@ class BasisModel final : public ballista::Model {
       : solver_(parameters.get<std::string>("solver")),
         fit_intercept_(parameters.get<bool>("fit_intercept")),
         learning_rate_(parameters.get<double>("lr")),
-        epochs_(parameters.get<std::int64_t>("epochs")) {
+        epochs_(parameters.get<std::int64_t>("epochs")),
+        threshold_(parameters.get<double>("threshold")) {
     const auto& texts = parameters.get<std::vector<std::string>>("functions");
     for (std::size_t i = 0; i < texts.size(); ++i) {
       try {
@@ -39,6 +40,8 @@ class BasisModel final : public ballista::Model {
     const auto features = design(train.inputs);
     if (solver_ == "lstsq") {
       weights_ = ballista::least_squares(features, train.targets);
+    } else if (solver_ == "stlsq") {
+      weights_ = ballista::thresholded_least_squares(features, train.targets, threshold_);
     } else {
       // Start from zero: every term "off", the fit decides which to turn on.
       const auto initial = torch::zeros({features.size(1), train.targets.size(1)}, torch::kFloat32);
@@ -65,7 +68,10 @@ class BasisModel final : public ballista::Model {
     return ballista::format_linear_model(weights_, labels, target_names_);
   }
 
-  std::int64_t parameter_count() const override { return weights_.defined() ? weights_.numel() : 0; }
+  // Terms dropped by stlsq are not parameters of the fitted model.
+  std::int64_t parameter_count() const override {
+    return weights_.defined() ? weights_.count_nonzero().item<std::int64_t>() : 0;
+  }
 
  private:
   // The feature matrix [n, m]: one column per basis function (+ a column of ones).
@@ -97,6 +103,7 @@ class BasisModel final : public ballista::Model {
   bool fit_intercept_;
   double learning_rate_;
   std::int64_t epochs_;
+  double threshold_;
   std::vector<ballista::Expression> functions_;
   ballista::Expression::TensorBindings bindings_;  // the pipeline's constants
   std::vector<std::string> input_names_;
@@ -113,8 +120,11 @@ ballista::PluginDefinition define_basis() {
                                      "(+ - * / ^, sin cos tan exp log sqrt abs, pi, e)")
               .non_empty()
               .required(),
-          ParameterSpec::choice("solver", "lstsq", {"lstsq", "adam", "sgd"},
-                                "lstsq: closed-form least squares in float64; adam/sgd: full-batch gradient descent"),
+          ParameterSpec::choice("solver", "lstsq", {"lstsq", "stlsq", "adam", "sgd"},
+                                "lstsq: closed-form least squares in float64; stlsq: least squares that drops "
+                                "terms with |weight| < threshold and refits (SINDy); adam/sgd: full-batch "
+                                "gradient descent"),
+          ParameterSpec::real("threshold", 0.01, "stlsq: terms with |weight| below this are dropped").at_least(0),
           ParameterSpec::boolean("fit_intercept", false, "add a constant term"),
           ParameterSpec::real("lr", 0.1, "learning rate of adam/sgd").greater_than(0),
           ParameterSpec::integer("epochs", 5000, "full-batch steps of adam/sgd").at_least(1),

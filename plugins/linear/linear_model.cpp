@@ -17,13 +17,18 @@ class LinearModel final : public ballista::Model {
       : solver_(parameters.get<std::string>("solver")),
         fit_intercept_(parameters.get<bool>("fit_intercept")),
         learning_rate_(parameters.get<double>("lr")),
-        epochs_(parameters.get<std::int64_t>("epochs")) {}
+        epochs_(parameters.get<std::int64_t>("epochs")),
+        l2_(parameters.get<double>("l2")) {
+    if (l2_ > 0.0 && solver_ != "lstsq") {
+      throw ballista::ParameterError("l2", "l2 (ridge) is solved in closed form: use it with solver: lstsq");
+    }
+  }
 
   void fit(const ballista::Dataset& train, ballista::Context& context) override {
-    const auto features = design(train.inputs);
     if (solver_ == "lstsq") {
-      weights_ = ballista::least_squares(features, train.targets);
+      weights_ = closed_form(train.inputs.to(torch::kFloat64), train.targets.to(torch::kFloat64));
     } else {
+      const auto features = design(train.inputs);
       // nn.Linear's initialisation: every weight and the bias ~ U(−1/√d_in, 1/√d_in).
       auto generator = at::make_generator<at::CPUGeneratorImpl>(context.seed());
       const double bound = 1.0 / std::sqrt(static_cast<double>(train.inputs.size(1)));
@@ -53,6 +58,18 @@ class LinearModel final : public ballista::Model {
   std::int64_t parameter_count() const override { return weights_.defined() ? weights_.numel() : 0; }
 
  private:
+  // Least squares (ridge when l2 > 0). The intercept is never penalised: fit on centred
+  // data, then b = ȳ − x̄·W — the same objective as scikit-learn's Ridge.
+  torch::Tensor closed_form(const torch::Tensor& x, const torch::Tensor& y) const {
+    if (!fit_intercept_) {
+      return ballista::least_squares(x, y, l2_);
+    }
+    const auto x_mean = x.mean(0, /*keepdim=*/true);
+    const auto y_mean = y.mean(0, /*keepdim=*/true);
+    const auto weights = ballista::least_squares(x - x_mean, y - y_mean, l2_);
+    return torch::cat({weights, y_mean - x_mean.mm(weights)});
+  }
+
   torch::Tensor design(const torch::Tensor& inputs) const {
     const auto x = inputs.to(torch::kFloat64);
     return fit_intercept_ ? torch::cat({x, torch::ones({x.size(0), 1}, x.options())}, 1) : x;
@@ -62,6 +79,7 @@ class LinearModel final : public ballista::Model {
   bool fit_intercept_;
   double learning_rate_;
   std::int64_t epochs_;
+  double l2_;
   torch::Tensor weights_;  // [d_in (+1), d_out], float64
   std::vector<std::string> labels_;
   std::vector<std::string> target_names_;
@@ -76,6 +94,8 @@ ballista::PluginDefinition define_linear() {
           ParameterSpec::boolean("fit_intercept", true, "learn a constant term b"),
           ParameterSpec::real("lr", 0.01, "learning rate of sgd/adam").greater_than(0),
           ParameterSpec::integer("epochs", 500, "full-batch steps of sgd/adam").at_least(1),
+          ParameterSpec::real("l2", 0.0, "ridge penalty l2·||W||² (intercept not penalised; lstsq only)")
+              .at_least(0),
       },
       [](const ballista::Parameters& parameters) { return std::make_unique<LinearModel>(parameters); },
   };

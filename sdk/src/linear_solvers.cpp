@@ -10,12 +10,48 @@
 
 BALLISTA_NAMESPACE_BEGIN
 
-torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets) {
-  const auto f = features.to(torch::kFloat64).contiguous();
-  const auto y = targets.to(torch::kFloat64).contiguous();
+torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets, double l2) {
+  if (l2 < 0.0) {
+    throw std::invalid_argument("least_squares: l2 must be >= 0");
+  }
+  auto f = features.to(torch::kFloat64).contiguous();
+  auto y = targets.to(torch::kFloat64).contiguous();
+  if (l2 > 0.0) {
+    // Ridge as ordinary least squares on [F; √l2·I] and [Y; 0].
+    f = torch::cat({f, std::sqrt(l2) * torch::eye(f.size(1), f.options())});
+    y = torch::cat({y, torch::zeros({f.size(1), y.size(1)}, y.options())});
+  }
   // gelsy: QR with column pivoting. Cheaper than the SVD (gelsd) and as accurate for
   // full-rank problems; NumPy's lstsq uses gelsd, and both agree to ~1e-12 here.
   return std::get<0>(torch::linalg_lstsq(f, y, c10::nullopt, std::string("gelsy")));
+}
+
+torch::Tensor thresholded_least_squares(const torch::Tensor& features, const torch::Tensor& targets,
+                                        double threshold, double l2) {
+  const auto f = features.to(torch::kFloat64);
+  const auto y = targets.to(torch::kFloat64);
+  auto weights = torch::zeros({f.size(1), y.size(1)}, f.options());
+  for (std::int64_t output = 0; output < y.size(1); ++output) {
+    const auto target = y.slice(1, output, output + 1);
+    auto kept = torch::ones({f.size(1)}, torch::kBool);
+    auto solution = torch::zeros({f.size(1), 1}, f.options());
+    // Each pass drops at least one term or stops, so m + 1 passes always suffice.
+    for (std::int64_t pass = 0; pass <= f.size(1); ++pass) {
+      const auto columns = kept.nonzero().squeeze(1);
+      solution.zero_();
+      if (columns.numel() > 0) {
+        solution.index_put_({columns}, least_squares(f.index_select(1, columns), target, l2));
+      }
+      const auto still_kept = kept & (solution.squeeze(1).abs() >= threshold);
+      if (torch::equal(still_kept, kept)) {
+        break;
+      }
+      kept = still_kept;
+    }
+    solution.masked_fill_(~kept.unsqueeze(1), 0.0);
+    weights.slice(1, output, output + 1).copy_(solution);
+  }
+  return weights;
 }
 
 torch::Tensor gradient_descent(const torch::Tensor& features, const torch::Tensor& targets,

@@ -42,7 +42,7 @@ BOOST_AUTO_TEST_CASE(runs_and_shows_that_only_the_structured_model_extrapolates)
   BOOST_TEST(std::filesystem::exists(out.path() / "run/pipeline.resolved.yaml"));
   const auto metrics = read_json(out.path() / "run/metrics.json");
   BOOST_TEST(metrics["state"] == "complete");
-  BOOST_REQUIRE_EQUAL(metrics["models"].size(), 5U);
+  BOOST_REQUIRE_EQUAL(metrics["models"].size(), 6U);
   for (const auto& model : metrics["models"]) {
     BOOST_TEST(model["status"] == "ok", model["name"]);
     for (const auto* set : {"train", "test", "far"}) {
@@ -69,6 +69,7 @@ BOOST_AUTO_TEST_CASE(runs_and_shows_that_only_the_structured_model_extrapolates)
   // The printed table carries the same figures.
   BOOST_TEST(result.output.find("s(v=20, theta=0.85)") != std::string::npos);
   BOOST_TEST(result.output.find("0.1019·v^2*sin(2*theta)") != std::string::npos);
+  BOOST_TEST(model_entry(metrics, "basis_sparse")["describe"] == "s = 0.1019·v^2*sin(2*theta)");
   BOOST_TEST(std::filesystem::exists(out.path() / "run/loss/mlp.csv"));
 }
 

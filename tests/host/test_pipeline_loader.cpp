@@ -67,7 +67,7 @@ BOOST_AUTO_TEST_CASE(the_cannon_pipeline_loads_with_defaults_filled_in) {
   BOOST_TEST(pipeline.name == "cannon");
   BOOST_TEST(pipeline.seed == 0U);
   BOOST_TEST(pipeline.train_set == "train");
-  BOOST_TEST(pipeline.models.size() == 5U);
+  BOOST_TEST(pipeline.models.size() == 6U);
   BOOST_TEST(pipeline.data.find_set("train")->seed == 0U);  // the article's np.random.seed(0)
   BOOST_TEST(pipeline.data.find_set("test")->seed != 0U);
   BOOST_TEST(pipeline.evaluation.probes.size() == 2U);

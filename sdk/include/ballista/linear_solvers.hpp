@@ -14,10 +14,19 @@
 
 BALLISTA_NAMESPACE_BEGIN
 
-// W [m, d_out] minimising ||F·W − Y||² for F [n, m], Y [n, d_out], computed in float64
-// with LAPACK's pivoted QR (gelsy), so rank-deficient F gets the minimum-norm-like
-// basic solution rather than a failure. κ(F), not κ(FᵀF), governs the accuracy.
-BALLISTA_API torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets);
+// W [m, d_out] minimising ||F·W − Y||² + l2·||W||² for F [n, m], Y [n, d_out], computed
+// in float64 with LAPACK's pivoted QR (gelsy) on F stacked over √l2·I, so the normal
+// equations are never formed: κ(F), not κ(FᵀF), governs the accuracy. Rank-deficient F
+// gets a basic solution rather than a failure. REQUIRES: l2 >= 0.
+BALLISTA_API torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets,
+                                         double l2 = 0.0);
+
+// Sequentially thresholded least squares (STLSQ, as in SINDy, Brunton et al. 2016):
+// solve, zero every weight with |w| < threshold, re-solve on the remaining columns, and
+// repeat until the set of kept terms stops changing. Returns W [m, d_out] with exact
+// zeros for dropped terms; each output column is thresholded on its own.
+BALLISTA_API torch::Tensor thresholded_least_squares(const torch::Tensor& features, const torch::Tensor& targets,
+                                                     double threshold, double l2 = 0.0);
 
 struct BALLISTA_API GradientOptions {
   std::string optimizer = "adam";  // "adam" or "sgd" (plain, no momentum)

@@ -54,6 +54,34 @@ BOOST_AUTO_TEST_CASE(lstsq_equals_numpy_and_recovers_one_over_g) {
   BOOST_TEST(model->parameter_count() == 6);
 }
 
+BOOST_AUTO_TEST_CASE(the_articles_figures_and_stlsq_keeps_the_one_true_term) {
+  // The article: MSE 0.000091 and s ≈ 0.10·v²·sin(2θ).
+  const auto plugin = test::load_bundled_plugin("basis");
+  const auto data = test::article_dataset_from_numpy();
+  auto exact = test::make_model(plugin, {{"functions", ParameterValue{kArticleFunctions}}});
+  auto sparse = test::make_model(plugin, {{"functions", ParameterValue{kArticleFunctions}},
+                                          {"solver", ParameterValue{std::string("stlsq")}}});
+  test::RecordingContext context;
+  exact->fit(data, context);
+  sparse->fit(data, context);
+  const auto mse = [&](const ballista::Model& model) {
+    return (model.predict(data.inputs) - data.targets).square().mean().item<double>();
+  };
+  BOOST_TEST(std::abs(mse(*exact) - 9.12e-5) <= 0.05e-5, "lstsq MSE " << mse(*exact));
+  BOOST_TEST(std::abs(weights_of(*exact)[5].item<double>() - 0.1019) <= 0.0005);
+  const auto sparse_weights = weights_of(*sparse);
+  for (std::int64_t i = 0; i < 5; ++i) {
+    BOOST_TEST(std::abs(sparse_weights[i].item<double>()) < 1e-12, "term " << i << " kept");
+  }
+  // The one-term refit has the closed form w = Σ f·s / Σ f², f = v²·sin(2θ).
+  const auto v = data.inputs.select(1, 0);
+  const auto feature = v * v * torch::sin(2 * data.inputs.select(1, 1));
+  const double expected = (feature * data.targets.squeeze(1)).sum().item<double>() / feature.square().sum().item<double>();
+  BOOST_TEST(sparse_weights[5].item<double>() == expected, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(sparse->parameter_count() == 1);
+  BOOST_TEST(sparse->describe() == "s = 0.1019·v^2*sin(2*theta)");
+}
+
 BOOST_AUTO_TEST_CASE(adam_runs_the_articles_epochs_and_reaches_the_optimum_region) {
   const auto plugin = test::load_bundled_plugin("basis");
   const auto data = test::article_dataset_from_numpy();

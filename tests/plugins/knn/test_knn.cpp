@@ -59,6 +59,45 @@ BOOST_AUTO_TEST_CASE(equals_brute_force_including_ties) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(equals_scikit_learn_for_every_weighting_metric_and_scaling) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(21);
+  // Inputs on different scales, so standardising changes the neighbours.
+  const auto x = torch::rand({300, 3}, generator, torch::kFloat64) * torch::tensor({10.0, 1.0, 0.1}, torch::kFloat64);
+  const auto y = torch::randn({300, 2}, generator, torch::kFloat64);
+  auto queries = torch::rand({80, 3}, generator, torch::kFloat64) * torch::tensor({10.0, 1.0, 0.1}, torch::kFloat64);
+  queries[0] = x[17];  // a query on a stored sample: distance weighting must not divide by zero
+  test::TemporaryDirectory directory;
+  test::write_csv(directory.path() / "train.csv", torch::cat({x, y}, 1));
+  test::write_csv(directory.path() / "queries.csv", queries);
+  for (const std::string weights : {"uniform", "distance"}) {
+    for (const std::string metric : {"euclidean", "manhattan"}) {
+      for (const bool standardize : {false, true}) {
+        auto model = test::make_model(plugin, {{"k", ballista::ParameterValue{std::int64_t{4}}},
+                                               {"weights", ballista::ParameterValue{weights}},
+                                               {"metric", ballista::ParameterValue{metric}},
+                                               {"standardize", ballista::ParameterValue{standardize}}});
+        test::RecordingContext context;
+        model->fit({x, y, {"a", "b", "c"}, {"p", "q"}, {}}, context);
+        const auto reference = test::parse_rows(test::run_python_reference(
+            "sklearn_reference.py", "knn " + (directory.path() / "train.csv").string() + " " +
+                                        (directory.path() / "queries.csv").string() + " 4 " + weights + " " + metric +
+                                        (standardize ? " 1" : " 0")));
+        BOOST_REQUIRE_EQUAL(reference.size(), 80U);
+        const auto predicted = model->predict(queries);
+        double worst = 0.0;
+        for (std::int64_t q = 0; q < 80; ++q) {
+          for (std::int64_t j = 0; j < 2; ++j) {
+            worst = std::max(worst, std::abs(predicted[q][j].item<double>() -
+                                             reference[static_cast<std::size_t>(q)][static_cast<std::size_t>(j)]));
+          }
+        }
+        BOOST_TEST(worst <= 1e-6, weights << "/" << metric << "/standardize=" << standardize << ": " << worst);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(k1_reproduces_the_training_targets_and_the_articles_probe) {
   const auto plugin = test::load_bundled_plugin("knn");
   const auto data = test::article_dataset_from_numpy();

@@ -18,7 +18,7 @@ BOOST_AUTO_TEST_CASE(article_network_fits_the_shots) {
   model->fit(data, context);
   BOOST_TEST(context.losses().size() == 1000U);
   const double mse = (model->predict(data.inputs) - data.targets).square().mean().item<double>();
-  BOOST_TEST(mse < 0.005, "training MSE " << mse);
+  BOOST_TEST(mse < 0.0025, "training MSE " << mse);  // the article: 0.0011
   // 2·256 + 256 + 256·256 + 256 + 256 + 1 weights and biases.
   BOOST_TEST(model->parameter_count() == 66817);
   BOOST_TEST(model->describe() == "black box: MLP 2→256→256→1, sigmoid");
