@@ -1,7 +1,9 @@
 // The `ballista` subcommands (see commands.hpp).
 #include "commands.hpp"
 
+#include "csv_table.hpp"
 #include "diagnostics.hpp"
+#include "model_file.hpp"
 #include "pipeline_loader.hpp"
 #include "pipeline_runner.hpp"
 #include "run_report.hpp"
@@ -145,7 +147,7 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   }
   write_file_atomically(directory / "pipeline.resolved.yaml", resolved_yaml(pipeline, catalog));
   std::size_t reported = 0;
-  const auto run = run_pipeline(pipeline, catalog, [&](const RunResult& progress) {
+  const auto run = run_pipeline(pipeline, catalog, directory / "models", [&](const RunResult& progress) {
     // Save after every model, so an interrupted or crashed run keeps what finished.
     write_file_atomically(directory / "metrics.json", metrics_json(pipeline, progress, "running"));
     for (; reported < progress.models.size() && progress.models[reported].status != "pending"; ++reported) {
@@ -171,6 +173,66 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   const bool any_failed = std::any_of(run.models.begin(), run.models.end(),
                                       [](const ModelResult& model) { return model.status != "ok"; });
   return any_failed ? 1 : 0;
+}
+
+int predict_command(const PluginCatalog& catalog, const std::filesystem::path& model_file, const PredictRequest& request,
+                    std::ostream& out) {
+  if (request.at.has_value() == request.input.has_value() || (request.output && !request.input)) {
+    std::cerr << "ballista: predict needs either --at NAME=VALUE,... or --input FILE.csv [--output FILE.csv]\n";
+    return 2;
+  }
+  try {
+    const auto saved = load_model_file(model_file, catalog);
+    if (request.at) {
+      // "v=20,theta=0.85": every input once, values may be expressions (pi/4).
+      std::map<std::string, double> given;
+      std::stringstream items(*request.at);
+      std::string item;
+      while (std::getline(items, item, ',')) {
+        const auto equals = item.find('=');
+        const auto name = item.substr(0, equals);
+        if (equals == std::string::npos ||
+            std::find(saved.input_names.begin(), saved.input_names.end(), name) == saved.input_names.end()) {
+          std::cerr << "ballista: --at: '" << item << "' is not INPUT=VALUE with INPUT one of the model's inputs"
+                    << suggest(name, saved.input_names) << '\n';
+          return 2;
+        }
+        given[name] = Expression::parse(item.substr(equals + 1)).evaluate(Expression::ScalarBindings{});
+      }
+      std::vector<double> point;
+      for (const auto& name : saved.input_names) {
+        if (given.count(name) == 0) {
+          std::cerr << "ballista: --at: no value for input '" << name << "'\n";
+          return 2;
+        }
+        point.push_back(given[name]);
+      }
+      const auto prediction =
+          saved.model->predict(torch::tensor(point, torch::kFloat64).unsqueeze(0)).to(torch::kFloat64);
+      for (std::size_t t = 0; t < saved.target_names.size(); ++t) {
+        out << saved.target_names[t] << " = " << std::setprecision(10)
+            << prediction[0][static_cast<std::int64_t>(t)].item<double>() << '\n';
+      }
+      return 0;
+    }
+    const auto table = read_csv(*request.input);
+    const auto inputs = numeric_columns(table, saved.input_names);
+    const auto predictions = saved.model->predict(inputs).to(torch::kFloat64);
+    auto header = saved.input_names;
+    header.insert(header.end(), saved.target_names.begin(), saved.target_names.end());
+    const auto text = format_csv(header, torch::cat({inputs, predictions}, 1));
+    if (request.output) {
+      write_file_atomically(*request.output, text);
+    } else {
+      out << text;
+    }
+    return 0;
+  } catch (const std::exception& error) {
+    std::string message = error.what();
+    message.resize(std::min(message.size(), message.find('\n')));
+    std::cerr << "ballista: " << message << '\n';
+    return 2;
+  }
 }
 
 }  // namespace ballista::host

@@ -15,6 +15,15 @@ namespace ballista::host {
 int list_plugins(const PluginCatalog& catalog, bool verbose, std::ostream& out);
 int show_plugin(const PluginCatalog& catalog, const std::string& name, std::ostream& out);
 int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path& file, std::ostream& out);
+struct PredictRequest {
+  std::optional<std::string> at;                // "v=20,theta=0.85"
+  std::optional<std::filesystem::path> input;   // CSV with a header naming the inputs
+  std::optional<std::filesystem::path> output;  // CSV to write; stdout when absent
+};
+// Loads a saved model and predicts at one point or for every row of a CSV file.
+int predict_command(const PluginCatalog& catalog, const std::filesystem::path& model_file, const PredictRequest& request,
+                    std::ostream& out);
+
 int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
                          const std::optional<std::filesystem::path>& out_dir, std::ostream& out);
 

@@ -25,9 +25,15 @@ Commands:
   run PIPELINE [--out DIR]     run a pipeline: draw the data, train every model,
                                evaluate all on the same sets, print the comparison;
                                writes DIR (default runs/<name>/<timestamp>) with
-                               pipeline.resolved.yaml, metrics.json and loss/*.csv
+                               pipeline.resolved.yaml, metrics.json, loss/*.csv and
+                               models/*.pt
   validate PIPELINE            check a pipeline (keys, values, plugin parameters)
                                without running it
+  predict MODEL --at v=20,theta=0.85
+  predict MODEL --input IN.csv [--output OUT.csv]
+                               load a saved model (RUN_DIR/models/NAME.pt) and predict
+                               at one point, or for each row of IN.csv (columns found
+                               by input name; output: inputs then predictions)
   help                         this text
 
 Options:
@@ -58,6 +64,7 @@ int main(int argc, char** argv) {
   std::vector<std::filesystem::path> plugin_paths;
   std::vector<std::string> positional;
   std::optional<std::filesystem::path> out_dir;
+  ballista::host::PredictRequest predict;
   bool verbose = false;
   const std::vector<std::string> arguments(argv + 1, argv + argc);
   for (std::size_t i = 0; i < arguments.size(); ++i) {
@@ -76,15 +83,22 @@ int main(int argc, char** argv) {
       std::cout << "ballista " << BALLISTA_VERSION_STRING << " (SDK ABI " << BALLISTA_SDK_ABI << ")\n";
       return 0;
     }
-    if (argument == "--plugin-path" || argument == "--out") {
+    if (argument == "--plugin-path" || argument == "--out" || argument == "--at" || argument == "--input" ||
+        argument == "--output") {
       const auto given = next_value();
       if (!given) {
-        return usage_error(argument + " needs a directory");
+        return usage_error(argument + " needs a value");
       }
       if (argument == "--plugin-path") {
         plugin_paths.emplace_back(*given);
-      } else {
+      } else if (argument == "--out") {
         out_dir = *given;
+      } else if (argument == "--at") {
+        predict.at = *given;
+      } else if (argument == "--input") {
+        predict.input = *given;
+      } else {
+        predict.output = *given;
       }
     } else if (argument == "--verbose" || argument == "-v") {
       verbose = true;
@@ -105,12 +119,15 @@ int main(int argc, char** argv) {
     }
     return std::nullopt;
   };
-  const std::vector<std::string> commands{"plugins", "plugin", "run", "validate"};
+  const std::vector<std::string> commands{"plugins", "plugin", "run", "validate", "predict"};
   if (std::find(commands.begin(), commands.end(), command) == commands.end()) {
     return usage_error("unknown command '" + command + "'" + ballista::host::suggest(command, commands));
   }
   if (out_dir && command != "run") {
     return usage_error("--out only applies to `run`");
+  }
+  if ((predict.at || predict.input || predict.output) && command != "predict") {
+    return usage_error("--at, --input and --output only apply to `predict`");
   }
   try {
     const ballista::host::PluginCatalog catalog(ballista::host::PluginCatalog::search_path(plugin_paths));
@@ -125,6 +142,12 @@ int main(int argc, char** argv) {
         return *bad;
       }
       return ballista::host::show_plugin(catalog, positional[1], std::cout);
+    }
+    if (command == "predict") {
+      if (auto bad = expect_arguments(1, "MODEL (--at NAME=VALUE,... | --input IN.csv [--output OUT.csv])")) {
+        return *bad;
+      }
+      return ballista::host::predict_command(catalog, positional[1], predict, std::cout);
     }
     if (command == "validate") {
       if (auto bad = expect_arguments(1, "PIPELINE")) {

@@ -3,6 +3,7 @@
 
 #include "data_generator.hpp"
 #include "evaluator.hpp"
+#include "model_file.hpp"
 
 #include <torch/torch.h>
 
@@ -63,7 +64,7 @@ void check_predictions(const torch::Tensor& predictions, const torch::Tensor& in
 }
 
 void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, const ModelSpec& spec,
-                        RunResult& run, ModelResult& result) {
+                        const std::filesystem::path& model_directory, RunResult& run, ModelResult& result) {
   const auto* plugin = catalog.find(spec.plugin);
   auto model = plugin->definition.create(spec.parameters);
   const auto& train = run.sets.at(pipeline.train_set);
@@ -96,6 +97,16 @@ void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, 
     }
   }
   result.predict_seconds = seconds_since(predict_start);
+  if (!model_directory.empty()) {
+    std::filesystem::create_directories(model_directory);
+    const auto file = model_directory / (spec.name + ".pt");
+    try {
+      save_model_file(file, spec, *plugin, *model, train.input_names, train.target_names);
+    } catch (const std::exception& error) {
+      throw std::runtime_error("trained and evaluated, but saving " + file.string() + " failed: " + error.what());
+    }
+    result.model_file = file;
+  }
   result.status = "ok";
 }
 
@@ -107,6 +118,7 @@ std::atomic<bool>& cancellation_flag() {
 }
 
 RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
+                       const std::filesystem::path& model_directory,
                        const std::function<void(const RunResult&)>& on_progress) {
   RunResult run;
   for (const auto& set : pipeline.data.sets) {
@@ -133,7 +145,7 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
       continue;
     }
     try {
-      train_and_evaluate(pipeline, catalog, pipeline.models[i], run, result);
+      train_and_evaluate(pipeline, catalog, pipeline.models[i], model_directory, run, result);
     } catch (const std::exception& error) {
       result.status = "failed";
       result.error = error.what();

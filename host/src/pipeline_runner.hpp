@@ -9,6 +9,7 @@
 #include <ballista/model.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -33,6 +34,7 @@ struct ModelResult {
   std::map<std::string, std::map<std::string, double>> metrics;  // set → metric → value
   std::vector<ProbeResult> probes;
   std::vector<double> loss_curve;  // one entry per reported step
+  std::filesystem::path model_file;  // the saved model, when saved
 };
 
 struct RunResult {
@@ -47,8 +49,10 @@ struct RunResult {
 std::atomic<bool>& cancellation_flag();
 
 // Runs everything; `on_progress` is called after the data is drawn and after each model
-// finishes, so a caller can save what is done so far.
+// finishes, so a caller can save what is done so far. Each trained model is saved as
+// `model_directory`/<name>.pt unless `model_directory` is empty.
 RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
+                       const std::filesystem::path& model_directory,
                        const std::function<void(const RunResult&)>& on_progress);
 
 }  // namespace ballista::host

@@ -157,6 +157,7 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
     entry["parameter_count"] = model.parameter_count;
     entry["describe"] = model.description;
     entry["final_loss"] = model.loss_curve.empty() ? json(nullptr) : json(model.loss_curve.back());
+    entry["model_file"] = model.model_file.empty() ? json(nullptr) : json(model.model_file.string());
     entry["metrics"] = model.metrics;
     json model_probes = json::array();
     for (const auto& probe : model.probes) {

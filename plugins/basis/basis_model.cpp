@@ -1,6 +1,7 @@
 // A weighted sum of basis functions written as expressions over the input names,
 // y = Σ wᵢ·fᵢ(x). With the article's six functions it discovers s ≈ 0.1019·v²·sin(2θ),
 // i.e. v²·sin(2θ)/g: the model with the right structure, which extrapolates.
+#include <ballista/archive.hpp>
 #include <ballista/expression.hpp>
 #include <ballista/linear_solvers.hpp>
 #include <ballista/plugin.hpp>
@@ -66,6 +67,36 @@ class BasisModel final : public ballista::Model {
       labels.emplace_back();
     }
     return ballista::format_linear_model(weights_, labels, target_names_);
+  }
+
+  void save(torch::serialize::OutputArchive& archive) const override {
+    if (!weights_.defined()) {
+      throw std::logic_error("basis: save() called before fit()");
+    }
+    archive.write("weights", weights_);
+    ballista::write_strings(archive, "input_names", input_names_);
+    ballista::write_strings(archive, "target_names", target_names_);
+    std::vector<std::string> constant_names;
+    std::vector<torch::Tensor> constant_values;
+    for (const auto& [name, value] : bindings_) {
+      constant_names.push_back(name);
+      constant_values.push_back(value);
+    }
+    ballista::write_strings(archive, "constant_names", constant_names);
+    archive.write("constant_values", constant_values.empty() ? torch::empty({0}, torch::kFloat64)
+                                                             : torch::stack(constant_values));
+  }
+
+  void load(torch::serialize::InputArchive& archive) override {
+    weights_ = ballista::read_tensor(archive, "weights");
+    input_names_ = ballista::read_strings(archive, "input_names");
+    target_names_ = ballista::read_strings(archive, "target_names");
+    const auto names = ballista::read_strings(archive, "constant_names");
+    const auto values = ballista::read_tensor(archive, "constant_values");
+    bindings_.clear();
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      bindings_[names[i]] = values[static_cast<std::int64_t>(i)];
+    }
   }
 
   // Terms dropped by stlsq are not parameters of the fitted model.

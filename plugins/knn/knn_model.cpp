@@ -2,6 +2,7 @@
 // "model-less" approach: answer a query with the recorded shot closest to it.
 // Options follow scikit-learn's KNeighborsRegressor: uniform or inverse-distance
 // weights, Euclidean or Manhattan distance, and optional standardised inputs.
+#include <ballista/archive.hpp>
 #include <ballista/plugin.hpp>
 
 #include <torch/torch.h>
@@ -86,6 +87,27 @@ class KnnModel final : public ballista::Model {
 
   std::int64_t parameter_count() const override {
     return inputs_.defined() ? inputs_.numel() + targets_.numel() : 0;
+  }
+
+  void save(torch::serialize::OutputArchive& archive) const override {
+    if (!inputs_.defined()) {
+      throw std::logic_error("knn: save() called before fit()");
+    }
+    archive.write("inputs", inputs_);
+    archive.write("targets", targets_);
+    if (standardize_) {
+      archive.write("mean", mean_);
+      archive.write("scale", scale_);
+    }
+  }
+
+  void load(torch::serialize::InputArchive& archive) override {
+    inputs_ = ballista::read_tensor(archive, "inputs");
+    targets_ = ballista::read_tensor(archive, "targets");
+    if (standardize_) {
+      mean_ = ballista::read_tensor(archive, "mean");
+      scale_ = ballista::read_tensor(archive, "scale");
+    }
   }
 
  private:

@@ -1,5 +1,6 @@
 // Linear regression y = W·x + b: the closed-form least-squares optimum, or the
 // article's full-batch SGD (lr 0.01, 500 epochs), to show what the iterative path costs.
+#include <ballista/archive.hpp>
 #include <ballista/linear_solvers.hpp>
 #include <ballista/plugin.hpp>
 
@@ -56,6 +57,21 @@ class LinearModel final : public ballista::Model {
   }
 
   std::int64_t parameter_count() const override { return weights_.defined() ? weights_.numel() : 0; }
+
+  void save(torch::serialize::OutputArchive& archive) const override {
+    if (!weights_.defined()) {
+      throw std::logic_error("linear: save() called before fit()");
+    }
+    archive.write("weights", weights_);
+    ballista::write_strings(archive, "labels", labels_);
+    ballista::write_strings(archive, "target_names", target_names_);
+  }
+
+  void load(torch::serialize::InputArchive& archive) override {
+    weights_ = ballista::read_tensor(archive, "weights");
+    labels_ = ballista::read_strings(archive, "labels");
+    target_names_ = ballista::read_strings(archive, "target_names");
+  }
 
  private:
   // Least squares (ridge when l2 > 0). The intercept is never penalised: fit on centred

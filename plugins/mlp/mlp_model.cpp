@@ -1,6 +1,7 @@
 // A multilayer perceptron: the black box. The article's network is
 // Linear(2,256)→Sigmoid→Linear(256,256)→Sigmoid→Linear(256,1), trained with Adam
 // (lr 0.01) for 1000 full-batch epochs on the mean squared error, in float32.
+#include <ballista/archive.hpp>
 #include <ballista/plugin.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -77,6 +78,24 @@ class MlpModel final : public ballista::Model {
                 std::to_string(parameters_[i].size(0));
     }
     return "black box: MLP " + layers + ", " + activation_;
+  }
+
+  void save(torch::serialize::OutputArchive& archive) const override {
+    if (!fitted_) {
+      throw std::logic_error("mlp: save() called before fit()");
+    }
+    for (std::size_t i = 0; i < parameters_.size(); ++i) {
+      archive.write("parameter" + std::to_string(i), parameters_[i]);
+    }
+  }
+
+  // The layer sizes follow from the `hidden` parameter the host restores with the model.
+  void load(torch::serialize::InputArchive& archive) override {
+    parameters_.clear();
+    for (std::size_t i = 0; i < 2 * (hidden_.size() + 1); ++i) {
+      parameters_.push_back(ballista::read_tensor(archive, "parameter" + std::to_string(i)));
+    }
+    fitted_ = true;
   }
 
   std::int64_t parameter_count() const override {

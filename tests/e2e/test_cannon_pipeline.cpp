@@ -71,6 +71,65 @@ BOOST_AUTO_TEST_CASE(runs_and_shows_that_only_the_structured_model_extrapolates)
   BOOST_TEST(result.output.find("0.1019·v^2*sin(2*theta)") != std::string::npos);
   BOOST_TEST(model_entry(metrics, "basis_sparse")["describe"] == "s = 0.1019·v^2*sin(2*theta)");
   BOOST_TEST(std::filesystem::exists(out.path() / "run/loss/mlp.csv"));
+
+  // Every trained model is kept, and reloads in a new process predicting exactly what
+  // the run predicted at the probes.
+  std::ofstream(out.path() / "probes.csv") << "theta,v\n1.2,4\n0.85,20\n";
+  for (const auto& model : metrics["models"]) {
+    const std::string name = model["name"];
+    const auto file = out.path() / "run/models" / (name + ".pt");
+    BOOST_TEST(model["model_file"] == file.string());
+    const auto predicted = out.path() / (name + ".csv");
+    const auto reloaded = test::run_command(ballista_command("predict " + file.string() + " --input " +
+                                                             (out.path() / "probes.csv").string() + " --output " +
+                                                             predicted.string()));
+    BOOST_REQUIRE_MESSAGE(reloaded.exit_code == 0, reloaded.output);
+    std::ifstream in(predicted);
+    std::string header;
+    std::getline(in, header);
+    BOOST_TEST(header == "v,theta,s");
+    const auto rows = test::parse_rows(std::string(std::istreambuf_iterator<char>(in), {}));
+    BOOST_REQUIRE_EQUAL(rows.size(), 2U);
+    for (std::size_t p = 0; p < 2; ++p) {
+      BOOST_TEST(rows[p][2] == model["probes"][p]["prediction"]["s"].get<double>(), name << " probe " << p);
+    }
+  }
+  const auto at = test::run_command(
+      ballista_command("predict " + (out.path() / "run/models/basis_sparse.pt").string() + " --at v=20,theta=0.85"));
+  BOOST_TEST(at.exit_code == 0);
+  BOOST_TEST(at.output.find("s = 40.43") == 0U, at.output);
+}
+
+BOOST_AUTO_TEST_CASE(predict_rejects_bad_input_clearly) {
+  test::TemporaryDirectory out;
+  std::ofstream(out.path() / "p.yaml") << R"yaml(data:
+  inputs: {v: "uniform(0, 1)", w: "uniform(0, 1)"}
+  targets: {s: v + w}
+  sets: {train: {rows: 10}}
+models:
+  line: {plugin: linear}
+)yaml";
+  BOOST_REQUIRE_EQUAL(test::run_command(ballista_command("run " + (out.path() / "p.yaml").string() + " --out " +
+                                                         (out.path() / "run").string()))
+                          .exit_code,
+                      0);
+  const auto model = (out.path() / "run/models/line.pt").string();
+  const auto missing = test::run_command(ballista_command("predict " + model + " --at v=1"));
+  BOOST_TEST(missing.exit_code == 2);
+  BOOST_TEST(missing.output.find("no value for input 'w'") != std::string::npos, missing.output);
+  std::ofstream(out.path() / "bad.csv") << "v,w\n1,2\n3,oops\n";
+  const auto bad = test::run_command(ballista_command("predict " + model + " --input " + (out.path() / "bad.csv").string()));
+  BOOST_TEST(bad.exit_code == 2);
+  BOOST_TEST(bad.output.find("bad.csv:3: column 'w': 'oops' is not a finite number") != std::string::npos, bad.output);
+  std::ofstream(out.path() / "other.csv") << "v,x\n1,2\n";
+  const auto other =
+      test::run_command(ballista_command("predict " + model + " --input " + (out.path() / "other.csv").string()));
+  BOOST_TEST(other.output.find("no column 'w' (columns: v, x)") != std::string::npos, other.output);
+  const auto not_model = test::run_command(ballista_command("predict " + (out.path() / "p.yaml").string() + " --at v=1,w=2"));
+  BOOST_TEST(not_model.exit_code == 2);
+  BOOST_TEST(not_model.output.find("not a Ballista model file") != std::string::npos, not_model.output);
+  const auto both = test::run_command(ballista_command("predict " + model));
+  BOOST_TEST(both.exit_code == 2);
 }
 
 BOOST_AUTO_TEST_CASE(a_failing_model_fails_alone) {

@@ -128,6 +128,33 @@ std::unique_ptr<Model> make_model(const host::LoadedPlugin& plugin,
   return plugin.definition.create(Parameters(values));
 }
 
+void check_save_load_round_trip(const host::LoadedPlugin& plugin, const std::map<std::string, ParameterValue>& overrides,
+                                const Dataset& data, const torch::Tensor& queries) {
+  auto trained = make_model(plugin, overrides);
+  RecordingContext context(3);
+  BOOST_CHECK_THROW(
+      {
+        torch::serialize::OutputArchive early;
+        trained->save(early);
+      },
+      std::logic_error);
+  trained->fit(data, context);
+  TemporaryDirectory directory;
+  const auto file = directory.path() / "model.pt";
+  {
+    torch::serialize::OutputArchive archive;
+    trained->save(archive);
+    archive.save_to(file.string());
+  }
+  auto restored = make_model(plugin, overrides);
+  torch::serialize::InputArchive archive;
+  archive.load_from(file.string());
+  restored->load(archive);
+  BOOST_TEST(torch::equal(restored->predict(queries), trained->predict(queries)), plugin.name << " predictions");
+  BOOST_TEST(restored->describe() == trained->describe());
+  BOOST_TEST(restored->parameter_count() == trained->parameter_count());
+}
+
 void RecordingContext::report_progress(std::int64_t /*step*/, std::int64_t total, double loss) {
   losses_.push_back(loss);
   last_total_ = total;

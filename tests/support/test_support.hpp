@@ -60,6 +60,12 @@ host::LoadedPlugin load_bundled_plugin(const std::string& name);
 std::unique_ptr<Model> make_model(const host::LoadedPlugin& plugin,
                                   const std::map<std::string, ParameterValue>& overrides);
 
+// Fits `model`, saves it through Model::save into a file, loads the file into a fresh
+// instance of the same plugin and parameters, and checks that predictions at `queries`
+// are bit-identical and describe() and parameter_count() unchanged.
+void check_save_load_round_trip(const host::LoadedPlugin& plugin, const std::map<std::string, ParameterValue>& overrides,
+                                const Dataset& data, const torch::Tensor& queries);
+
 // A Context that records losses and never cancels.
 class RecordingContext final : public Context {
  public:

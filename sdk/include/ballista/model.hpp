@@ -10,6 +10,7 @@
 #include <ballista/context.hpp>
 #include <ballista/version.hpp>
 
+#include <torch/serialize/archive.h>
 #include <torch/types.h>
 
 #include <cstdint>
@@ -55,6 +56,15 @@ class BALLISTA_API Model {
   virtual std::string describe() const = 0;
   // Number of learned scalars (stored samples count for instance-based models).
   virtual std::int64_t parameter_count() const = 0;
+
+  // Writes everything predict() and describe() need (tensors, names) into `archive`.
+  // The host stores the plugin name, the parameters and a file-format version around
+  // it. REQUIRES: fit() has returned. Throws std::logic_error otherwise.
+  virtual void save(torch::serialize::OutputArchive& archive) const = 0;
+  // Restores what save() wrote, into a fresh instance built by the same plugin from the
+  // same parameters. Afterwards predict() returns bit-identical results to the saved
+  // model's. Throws on a missing or malformed entry.
+  virtual void load(torch::serialize::InputArchive& archive) = 0;
 };
 
 BALLISTA_NAMESPACE_END

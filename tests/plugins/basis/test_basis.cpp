@@ -131,4 +131,14 @@ BOOST_AUTO_TEST_CASE(bad_functions_are_parameter_errors) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(save_load_round_trip_is_bit_identical) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(13);
+  const auto x = torch::rand({40, 2}, generator, torch::kFloat64) * 3;
+  const auto y = torch::cat({x.select(1, 0).square().unsqueeze(1) / 9.81, torch::sin(x.prod(1)).unsqueeze(1)}, 1);
+  const ballista::Dataset data{x, y, {"x", "y"}, {"p", "q"}, {{"g", 9.81}}};
+  test::check_save_load_round_trip(test::load_bundled_plugin("basis"), {{"functions", ParameterValue{std::vector<std::string>{"x^2/g", "sin(x*y)"}}},
+                                                   {"solver", ParameterValue{std::string("stlsq")}}}, data,
+                                   torch::rand({25, 2}, generator, torch::kFloat64) * 4);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -122,4 +122,15 @@ BOOST_AUTO_TEST_CASE(refuses_k_larger_than_the_data_and_predict_before_fit) {
                     std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(save_load_round_trip_is_bit_identical) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(13);
+  const auto x = torch::rand({40, 2}, generator, torch::kFloat64) * 3;
+  const auto y = torch::cat({x.select(1, 0).square().unsqueeze(1) / 9.81, torch::sin(x.prod(1)).unsqueeze(1)}, 1);
+  const ballista::Dataset data{x, y, {"x", "y"}, {"p", "q"}, {{"g", 9.81}}};
+  test::check_save_load_round_trip(test::load_bundled_plugin("knn"), {{"k", ballista::ParameterValue{std::int64_t{3}}},
+                                                   {"weights", ballista::ParameterValue{std::string("distance")}},
+                                                   {"standardize", ballista::ParameterValue{true}}}, data,
+                                   torch::rand({25, 2}, generator, torch::kFloat64) * 4);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

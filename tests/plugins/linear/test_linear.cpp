@@ -117,4 +117,13 @@ BOOST_AUTO_TEST_CASE(without_intercept_the_fit_goes_through_the_origin) {
              boost::test_tools::tolerance(1e-12));
 }
 
+BOOST_AUTO_TEST_CASE(save_load_round_trip_is_bit_identical) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(13);
+  const auto x = torch::rand({40, 2}, generator, torch::kFloat64) * 3;
+  const auto y = torch::cat({x.select(1, 0).square().unsqueeze(1) / 9.81, torch::sin(x.prod(1)).unsqueeze(1)}, 1);
+  const ballista::Dataset data{x, y, {"x", "y"}, {"p", "q"}, {{"g", 9.81}}};
+  test::check_save_load_round_trip(test::load_bundled_plugin("linear"), {{"l2", ParameterValue{0.5}}}, data,
+                                   torch::rand({25, 2}, generator, torch::kFloat64) * 4);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

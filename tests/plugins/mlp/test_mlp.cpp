@@ -58,4 +58,14 @@ BOOST_AUTO_TEST_CASE(predict_before_fit_is_a_clear_error) {
   BOOST_CHECK_THROW((void)model->predict(torch::zeros({1, 2}, torch::kFloat64)), std::logic_error);
 }
 
+BOOST_AUTO_TEST_CASE(save_load_round_trip_is_bit_identical) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(13);
+  const auto x = torch::rand({40, 2}, generator, torch::kFloat64) * 3;
+  const auto y = torch::cat({x.select(1, 0).square().unsqueeze(1) / 9.81, torch::sin(x.prod(1)).unsqueeze(1)}, 1);
+  const ballista::Dataset data{x, y, {"x", "y"}, {"p", "q"}, {{"g", 9.81}}};
+  test::check_save_load_round_trip(test::load_bundled_plugin("mlp"), {{"hidden", ParameterValue{std::vector<std::int64_t>{8, 4}}},
+                                                   {"epochs", ParameterValue{std::int64_t{20}}}}, data,
+                                   torch::rand({25, 2}, generator, torch::kFloat64) * 4);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,35 @@
+// Reading numeric CSV files with a header, by column name, with errors that name the
+// file, line and column; and writing tables back.
+#pragma once
+
+#include <torch/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ballista::host {
+
+// A CSV file as text cells. Fields are separated by commas; surrounding spaces and a
+// pair of double quotes around a field are removed. Blank lines are skipped.
+struct CsvTable {
+  std::filesystem::path file;
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<int> lines;  // 1-based line number of each row in the file
+};
+
+// Throws std::runtime_error: unreadable file, no header, a row with another number of
+// fields than the header (file:line).
+CsvTable read_csv(const std::filesystem::path& file);
+
+// The named columns as a float64 tensor [rows, names.size()]. Throws std::runtime_error
+// for a missing column (listing the columns there are) or a cell that is not a finite
+// number (file:line, column name, the cell).
+torch::Tensor numeric_columns(const CsvTable& table, const std::vector<std::string>& names);
+
+// A header line and one line per row, each number in the shortest form that reads back
+// to the same double.
+std::string format_csv(const std::vector<std::string>& header, const torch::Tensor& values);
+
+}  // namespace ballista::host

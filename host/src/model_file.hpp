@@ -1,0 +1,42 @@
+// A trained model on disk (`.pt`): a LibTorch archive holding the file-format version,
+// the plugin's name and version, the model's parameters, the input and target names,
+// and the model's own archive (Model::save). Loading rebuilds the model through the
+// plugin, in any process, and it predicts bit-identically.
+#pragma once
+
+#include "pipeline.hpp"
+#include "plugin_catalog.hpp"
+
+#include <ballista/model.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ballista::host {
+
+// Bumped when the layout of the file (not of a plugin's own archive) changes.
+inline constexpr std::int64_t kModelFileFormat = 1;
+
+struct SavedModel {
+  std::string name;
+  std::string plugin;
+  std::string plugin_version;
+  std::vector<std::string> input_names;
+  std::vector<std::string> target_names;
+  std::unique_ptr<Model> model;
+};
+
+// Writes `model` (trained from `spec`) to `file`, atomically.
+void save_model_file(const std::filesystem::path& file, const ModelSpec& spec, const LoadedPlugin& plugin,
+                     const Model& model, const std::vector<std::string>& input_names,
+                     const std::vector<std::string>& target_names);
+
+// Reads a model file and rebuilds the model with the plugin of the same name found in
+// `catalog`. Throws std::runtime_error naming the file and what is wrong: not a model
+// file, another format version, plugin not found, parameters the plugin does not
+// declare, or a plugin that cannot read its archive.
+SavedModel load_model_file(const std::filesystem::path& file, const PluginCatalog& catalog);
+
+}  // namespace ballista::host
