@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace {
@@ -35,27 +36,68 @@ class MlpModel final : public ballista::Model {
         activation_(parameters.get<std::string>("activation")),
         optimizer_(parameters.get<std::string>("optimizer")),
         learning_rate_(parameters.get<double>("lr")),
-        epochs_(parameters.get<std::int64_t>("epochs")) {}
+        epochs_(parameters.get<std::int64_t>("epochs")),
+        batch_size_(parameters.get<std::int64_t>("batch_size")),
+        weight_decay_(parameters.get<double>("weight_decay")),
+        standardize_(parameters.get<bool>("standardize")),
+        early_stopping_(parameters.get<bool>("early_stopping")),
+        validation_fraction_(parameters.get<double>("validation_fraction")),
+        patience_(parameters.get<std::int64_t>("patience")),
+        device_(parameters.get<std::string>("device") == "cuda" ? torch::kCUDA : torch::kCPU) {
+    if (device_.is_cuda() && !torch::cuda::is_available()) {
+      throw ballista::ParameterError("device", "device: cuda, but this LibTorch has no usable CUDA device "
+                                               "(torch::cuda::is_available() is false); use device: cpu");
+    }
+  }
 
   void fit(const ballista::Dataset& train, ballista::Context& context) override {
-    const auto x = train.inputs.to(torch::kFloat32).contiguous();
-    const auto y = train.targets.to(torch::kFloat32).contiguous();
-    initialise(x.size(1), y.size(1), context.seed());
-    std::unique_ptr<torch::optim::Optimizer> optimizer;
-    if (optimizer_ == "adam") {
-      optimizer = std::make_unique<torch::optim::Adam>(parameters_, torch::optim::AdamOptions(learning_rate_));
-    } else {
-      optimizer = std::make_unique<torch::optim::SGD>(parameters_, torch::optim::SGDOptions(learning_rate_));
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(context.seed());
+    auto x = train.inputs.to(torch::kFloat32);
+    auto y = train.targets.to(torch::kFloat32);
+    // Initialised first, so a plain full-batch run draws exactly the same weights
+    // whatever the other options.
+    initialise(x.size(1), y.size(1), generator);
+    torch::Tensor x_valid;
+    torch::Tensor y_valid;
+    if (early_stopping_) {
+      const auto n = x.size(0);
+      const auto held = std::max<std::int64_t>(1, std::llround(validation_fraction_ * static_cast<double>(n)));
+      if (held >= n) {
+        throw std::invalid_argument("mlp: early_stopping needs at least 2 training rows, got " + std::to_string(n));
+      }
+      const auto order = torch::randperm(n, generator);
+      x_valid = x.index({order.slice(0, 0, held)});
+      y_valid = y.index({order.slice(0, 0, held)});
+      x = x.index({order.slice(0, held)});
+      y = y.index({order.slice(0, held)});
     }
-    for (std::int64_t epoch = 1; epoch <= epochs_ && !context.cancelled(); ++epoch) {
-      optimizer->zero_grad();
-      auto loss = torch::mse_loss(forward(x), y);
-      loss.backward();
-      optimizer->step();
-      context.report_progress(epoch, epochs_, loss.item<double>());
+    if (standardize_) {
+      // Statistics of the rows the model trains on (population σ; constant columns keep 1).
+      const auto scale_of = [](const torch::Tensor& t) {
+        const auto sd = t.std(0, /*unbiased=*/false, /*keepdim=*/true);
+        return torch::where(sd > 0, sd, torch::ones_like(sd));
+      };
+      x_mean_ = x.mean(0, /*keepdim=*/true);
+      x_scale_ = scale_of(x);
+      y_mean_ = y.mean(0, /*keepdim=*/true);
+      y_scale_ = scale_of(y);
+      y = (y - y_mean_) / y_scale_;
+      if (early_stopping_) {
+        y_valid = (y_valid - y_mean_) / y_scale_;
+      }
+    }
+    x = scaled_inputs(x).to(device_);
+    y = y.to(device_);
+    if (early_stopping_) {
+      x_valid = scaled_inputs(x_valid).to(device_);
+      y_valid = y_valid.to(device_);
     }
     for (auto& parameter : parameters_) {
-      parameter.set_requires_grad(false);
+      parameter = parameter.to(device_).detach().set_requires_grad(true);
+    }
+    train_loop(x, y, x_valid, y_valid, generator, context);
+    for (auto& parameter : parameters_) {
+      parameter = parameter.detach().set_requires_grad(false);
     }
     fitted_ = true;
   }
@@ -65,7 +107,8 @@ class MlpModel final : public ballista::Model {
       throw std::logic_error("mlp: predict() called before fit()");
     }
     torch::NoGradGuard no_grad;
-    return forward(inputs.to(torch::kFloat32));
+    const auto output = forward(scaled_inputs(inputs.to(torch::kFloat32)).to(device_)).cpu();
+    return standardize_ ? output * y_scale_ + y_mean_ : output;
   }
 
   std::string describe() const override {
@@ -85,7 +128,13 @@ class MlpModel final : public ballista::Model {
       throw std::logic_error("mlp: save() called before fit()");
     }
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
-      archive.write("parameter" + std::to_string(i), parameters_[i]);
+      archive.write("parameter" + std::to_string(i), parameters_[i].cpu());
+    }
+    if (standardize_) {
+      archive.write("x_mean", x_mean_);
+      archive.write("x_scale", x_scale_);
+      archive.write("y_mean", y_mean_);
+      archive.write("y_scale", y_scale_);
     }
   }
 
@@ -93,7 +142,13 @@ class MlpModel final : public ballista::Model {
   void load(torch::serialize::InputArchive& archive) override {
     parameters_.clear();
     for (std::size_t i = 0; i < 2 * (hidden_.size() + 1); ++i) {
-      parameters_.push_back(ballista::read_tensor(archive, "parameter" + std::to_string(i)));
+      parameters_.push_back(ballista::read_tensor(archive, "parameter" + std::to_string(i)).to(device_));
+    }
+    if (standardize_) {
+      x_mean_ = ballista::read_tensor(archive, "x_mean");
+      x_scale_ = ballista::read_tensor(archive, "x_scale");
+      y_mean_ = ballista::read_tensor(archive, "y_mean");
+      y_scale_ = ballista::read_tensor(archive, "y_scale");
     }
     fitted_ = true;
   }
@@ -107,22 +162,107 @@ class MlpModel final : public ballista::Model {
   }
 
  private:
-  // PyTorch's nn.Linear initialisation, from our own generator so results depend on the
-  // model's seed only: weight and bias ~ U(−1/√fan_in, 1/√fan_in).
-  void initialise(std::int64_t inputs, std::int64_t outputs, std::uint64_t seed) {
-    auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  // PyTorch's nn.Linear initialisation, from the model's own generator so results
+  // depend on its seed only: weight and bias ~ U(−1/√fan_in, 1/√fan_in), layer by layer.
+  void initialise(std::int64_t inputs, std::int64_t outputs, at::Generator& generator) {
     parameters_.clear();
     std::vector<std::int64_t> sizes{inputs};
     sizes.insert(sizes.end(), hidden_.begin(), hidden_.end());
     sizes.push_back(outputs);
     for (std::size_t layer = 0; layer + 1 < sizes.size(); ++layer) {
       const double bound = 1.0 / std::sqrt(static_cast<double>(sizes[layer]));
-      auto weight = torch::empty({sizes[layer + 1], sizes[layer]}, torch::kFloat32).uniform_(-bound, bound, generator);
-      auto bias = torch::empty({sizes[layer + 1]}, torch::kFloat32).uniform_(-bound, bound, generator);
-      parameters_.push_back(weight.set_requires_grad(true));
-      parameters_.push_back(bias.set_requires_grad(true));
+      parameters_.push_back(
+          torch::empty({sizes[layer + 1], sizes[layer]}, torch::kFloat32).uniform_(-bound, bound, generator));
+      parameters_.push_back(torch::empty({sizes[layer + 1]}, torch::kFloat32).uniform_(-bound, bound, generator));
     }
   }
+
+  std::unique_ptr<torch::optim::Optimizer> make_optimizer() {
+    if (optimizer_ == "adam") {
+      return std::make_unique<torch::optim::Adam>(parameters_,
+                                                  torch::optim::AdamOptions(learning_rate_).weight_decay(weight_decay_));
+    }
+    if (optimizer_ == "sgd") {
+      return std::make_unique<torch::optim::SGD>(parameters_,
+                                                 torch::optim::SGDOptions(learning_rate_).weight_decay(weight_decay_));
+    }
+    // L-BFGS with a strong-Wolfe line search; each epoch is one step of up to 20 iterations.
+    return std::make_unique<torch::optim::LBFGS>(
+        parameters_, torch::optim::LBFGSOptions(learning_rate_).line_search_fn("strong_wolfe"));
+  }
+
+  // The loss minimised: MSE, plus ½·weight_decay·‖θ‖² for L-BFGS (Adam and SGD apply
+  // weight decay to the gradient themselves, which is the same thing for SGD).
+  torch::Tensor objective(const torch::Tensor& x, const torch::Tensor& y) const {
+    auto loss = torch::mse_loss(forward(x), y);
+    if (optimizer_ == "lbfgs" && weight_decay_ > 0) {
+      for (const auto& parameter : parameters_) {
+        loss = loss + 0.5 * weight_decay_ * parameter.square().sum();
+      }
+    }
+    return loss;
+  }
+
+  void train_loop(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& x_valid,
+                  const torch::Tensor& y_valid, at::Generator& generator, ballista::Context& context) {
+    auto optimizer = make_optimizer();
+    const auto n = x.size(0);
+    const bool full_batch = batch_size_ == 0 || batch_size_ >= n || optimizer_ == "lbfgs";
+    double best = std::numeric_limits<double>::infinity();
+    std::vector<torch::Tensor> best_parameters;
+    std::int64_t since_best = 0;
+    for (std::int64_t epoch = 1; epoch <= epochs_ && !context.cancelled(); ++epoch) {
+      double epoch_loss = 0.0;
+      if (full_batch) {
+        auto closure = [&] {
+          optimizer->zero_grad();
+          auto loss = objective(x, y);
+          loss.backward();
+          return loss;
+        };
+        epoch_loss = optimizer->step(closure).item<double>();
+      } else {
+        const auto order = torch::randperm(n, generator).to(device_);
+        for (std::int64_t start = 0; start < n; start += batch_size_) {
+          const auto rows = order.slice(0, start, std::min(start + batch_size_, n));
+          optimizer->zero_grad();
+          auto loss = objective(x.index({rows}), y.index({rows}));
+          loss.backward();
+          optimizer->step();
+          epoch_loss += loss.item<double>() * static_cast<double>(rows.size(0)) / static_cast<double>(n);
+        }
+      }
+      context.report_progress(epoch, epochs_, epoch_loss);
+      if (!early_stopping_) {
+        continue;
+      }
+      const double validation = [&] {
+        torch::NoGradGuard no_grad;
+        return torch::mse_loss(forward(x_valid), y_valid).item<double>();
+      }();
+      if (validation < best) {
+        best = validation;
+        best_parameters.clear();
+        for (const auto& parameter : parameters_) {
+          best_parameters.push_back(parameter.detach().clone());
+        }
+        since_best = 0;
+      } else if (++since_best >= patience_) {
+        context.log(ballista::LogLevel::info, "early stopping at epoch " + std::to_string(epoch) +
+                                                  ": no better validation loss for " + std::to_string(patience_) +
+                                                  " epochs");
+        break;
+      }
+    }
+    if (!best_parameters.empty()) {
+      torch::NoGradGuard no_grad;
+      for (std::size_t i = 0; i < parameters_.size(); ++i) {
+        parameters_[i].copy_(best_parameters[i]);
+      }
+    }
+  }
+
+  torch::Tensor scaled_inputs(const torch::Tensor& x) const { return standardize_ ? (x - x_mean_) / x_scale_ : x; }
 
   torch::Tensor forward(const torch::Tensor& x) const {
     auto h = x;
@@ -140,7 +280,15 @@ class MlpModel final : public ballista::Model {
   std::string optimizer_;
   double learning_rate_;
   std::int64_t epochs_;
+  std::int64_t batch_size_;
+  double weight_decay_;
+  bool standardize_;
+  bool early_stopping_;
+  double validation_fraction_;
+  std::int64_t patience_;
+  torch::Device device_;
   std::vector<torch::Tensor> parameters_;  // weight, bias per layer
+  torch::Tensor x_mean_, x_scale_, y_mean_, y_scale_;  // [1, d], CPU, when standardising
   bool fitted_ = false;
 };
 
@@ -151,9 +299,24 @@ ballista::PluginDefinition define_mlp() {
           ParameterSpec::integer_list("hidden", {256, 256}, "sizes of the hidden layers").at_least(1),
           ParameterSpec::choice("activation", "sigmoid", {"sigmoid", "tanh", "relu", "gelu", "silu"},
                                 "activation after each hidden layer"),
-          ParameterSpec::choice("optimizer", "adam", {"adam", "sgd"}, "full-batch optimiser"),
-          ParameterSpec::real("lr", 0.01, "learning rate").greater_than(0),
-          ParameterSpec::integer("epochs", 1000, "full-batch training steps").at_least(1),
+          ParameterSpec::choice("optimizer", "adam", {"adam", "sgd", "lbfgs"},
+                                "adam, sgd (plain), or lbfgs (full batch, strong-Wolfe line search)"),
+          ParameterSpec::real("lr", 0.01, "learning rate (lbfgs: initial step)").greater_than(0),
+          ParameterSpec::integer("epochs", 1000, "passes over the training rows (lbfgs: steps)").at_least(1),
+          ParameterSpec::integer("batch_size", 0, "rows per step, reshuffled each epoch; 0: full batch (the article)")
+              .at_least(0),
+          ParameterSpec::real("weight_decay", 0.0, "L2 penalty on all weights and biases").at_least(0),
+          ParameterSpec::boolean("standardize", false,
+                                 "train on inputs and targets scaled to zero mean and unit variance"),
+          ParameterSpec::boolean("early_stopping", false,
+                                 "hold out validation_fraction of the rows; stop after `patience` epochs "
+                                 "without a better validation loss and keep the best weights"),
+          ParameterSpec::real("validation_fraction", 0.1, "share of rows held out for early_stopping")
+              .greater_than(0)
+              .at_most(0.5),
+          ParameterSpec::integer("patience", 20, "epochs without improvement before early_stopping stops")
+              .at_least(1),
+          ParameterSpec::choice("device", "cpu", {"cpu", "cuda"}, "where to train and predict"),
       },
       [](const ballista::Parameters& parameters) { return std::make_unique<MlpModel>(parameters); },
   };

@@ -42,7 +42,9 @@ BOOST_AUTO_TEST_CASE(finds_the_four_bundled_plugins_with_their_declarations) {
   for (const auto& spec : mlp->definition.parameters) {
     parameters.push_back(spec.name());
   }
-  BOOST_TEST((parameters == std::vector<std::string>{"hidden", "activation", "optimizer", "lr", "epochs"}));
+  BOOST_TEST((parameters == std::vector<std::string>{"hidden", "activation", "optimizer", "lr", "epochs", "batch_size",
+                                                     "weight_decay", "standardize", "early_stopping",
+                                                     "validation_fraction", "patience", "device"}));
 }
 
 BOOST_AUTO_TEST_CASE(refuses_bad_files_with_reasons) {

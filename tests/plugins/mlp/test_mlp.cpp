@@ -2,6 +2,10 @@
 // training is a function of the seed alone.
 #include "test_support.hpp"
 
+#include <ballista/parameters.hpp>
+
+#include <sstream>
+
 #include <boost/test/unit_test.hpp>
 #include <torch/torch.h>
 
@@ -50,6 +54,88 @@ BOOST_AUTO_TEST_CASE(same_seed_same_model_bit_for_bit) {
   BOOST_TEST(torch::equal(first, second));
   BOOST_TEST(first_losses == second_losses);
   BOOST_TEST(!torch::equal(first, other));
+}
+
+BOOST_AUTO_TEST_CASE(options_train_exactly_as_the_same_loop_in_python_pytorch) {
+  const auto plugin = test::load_bundled_plugin("mlp");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(17);
+  const auto x = torch::rand({96, 2}, generator, torch::kFloat64) * torch::tensor({10.0, 1.5}, torch::kFloat64);
+  const auto y = (x.select(1, 0).square() * torch::sin(2 * x.select(1, 1)) / 9.81).unsqueeze(1) * 100;
+  const auto queries = torch::rand({30, 2}, generator, torch::kFloat64) * torch::tensor({12.0, 1.5}, torch::kFloat64);
+  test::TemporaryDirectory directory;
+  test::write_csv(directory.path() / "train.csv", torch::cat({x, y}, 1));
+  test::write_csv(directory.path() / "queries.csv", queries);
+  struct Case {
+    std::string activation, optimizer;
+    double lr;
+    std::int64_t epochs, batch_size;
+    double weight_decay;
+    bool standardize;
+    double tolerance;
+  };
+  // Adam and SGD agree to float32 rounding. L-BFGS is a separate implementation in C++
+  // and Python whose 20 inner iterations drift apart in the last bits: one step, compared
+  // to 1e-5 of the target scale.
+  for (const auto& c : {Case{"tanh", "adam", 0.01, 40, 16, 1e-3, true, 1e-7},
+                        Case{"relu", "sgd", 0.05, 40, 0, 1e-2, true, 1e-7},
+                        Case{"gelu", "adam", 0.01, 30, 0, 0.0, false, 1e-7},
+                        Case{"silu", "lbfgs", 0.5, 1, 0, 1e-4, true, 1e-5}}) {
+    auto model = test::make_model(plugin, {{"hidden", ParameterValue{std::vector<std::int64_t>{12, 6}}},
+                                           {"activation", ParameterValue{c.activation}},
+                                           {"optimizer", ParameterValue{c.optimizer}},
+                                           {"lr", ParameterValue{c.lr}},
+                                           {"epochs", ParameterValue{c.epochs}},
+                                           {"batch_size", ParameterValue{c.batch_size}},
+                                           {"weight_decay", ParameterValue{c.weight_decay}},
+                                           {"standardize", ParameterValue{c.standardize}}});
+    test::RecordingContext context(1234);
+    model->fit({x, y, {"v", "theta"}, {"s"}, {}}, context);
+    std::ostringstream arguments;
+    arguments << "mlp " << (directory.path() / "train.csv").string() << ' ' << (directory.path() / "queries.csv").string()
+              << " 1234 12,6 " << c.activation << ' ' << c.optimizer << ' ' << c.lr << ' ' << c.epochs << ' '
+              << c.batch_size << ' ' << c.weight_decay << ' ' << (c.standardize ? 1 : 0);
+    const auto reference = test::parse_rows(test::run_python_reference("torch_reference.py", arguments.str()));
+    BOOST_REQUIRE_EQUAL(reference.size(), 30U);
+    const auto predicted = model->predict(queries).to(torch::kFloat64);
+    const auto scale = y.abs().max().item<double>();
+    double worst = 0.0;
+    for (std::int64_t q = 0; q < 30; ++q) {
+      worst = std::max(worst, std::abs(predicted[q][0].item<double>() - reference[static_cast<std::size_t>(q)][0]));
+    }
+    BOOST_TEST(worst <= c.tolerance * scale, c.optimizer << "/" << c.activation << ": worst difference " << worst);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(early_stopping_keeps_the_best_validation_weights) {
+  const auto plugin = test::load_bundled_plugin("mlp");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(4);
+  // Few noisy rows and a large network trained hard: the validation loss turns up.
+  const auto x = torch::rand({40, 1}, generator, torch::kFloat64);
+  const auto y = torch::sin(6 * x) + 0.3 * torch::randn({40, 1}, generator, torch::kFloat64);
+  auto model = test::make_model(plugin, {{"hidden", ParameterValue{std::vector<std::int64_t>{64, 64}}},
+                                         {"activation", ParameterValue{std::string("relu")}},
+                                         {"epochs", ParameterValue{std::int64_t{3000}}},
+                                         {"early_stopping", ParameterValue{true}},
+                                         {"validation_fraction", ParameterValue{0.25}},
+                                         {"patience", ParameterValue{std::int64_t{30}}}});
+  test::RecordingContext context(8);
+  model->fit({x, y, {"x"}, {"y"}, {}}, context);
+  BOOST_TEST(context.losses().size() < 3000U, "ran all " << context.losses().size() << " epochs");
+  BOOST_TEST(context.losses().size() > 30U);
+}
+
+BOOST_AUTO_TEST_CASE(cuda_without_cuda_is_a_clear_error) {
+  if (torch::cuda::is_available()) {
+    BOOST_TEST_MESSAGE("CUDA is available here: nothing to refuse");
+    return;
+  }
+  try {
+    (void)test::make_model(test::load_bundled_plugin("mlp"), {{"device", ParameterValue{std::string("cuda")}}});
+    BOOST_FAIL("device: cuda accepted without CUDA");
+  } catch (const ballista::ParameterError& error) {
+    BOOST_TEST(error.parameter() == "device");
+    BOOST_TEST(std::string(error.what()).find("use device: cpu") != std::string::npos, error.what());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(predict_before_fit_is_a_clear_error) {
