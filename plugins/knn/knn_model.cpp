@@ -2,15 +2,192 @@
 // "model-less" approach: answer a query with the recorded shot closest to it.
 // Options follow scikit-learn's KNeighborsRegressor: uniform or inverse-distance
 // weights, Euclidean or Manhattan distance, and optional standardised inputs.
+//
+// Search is exact either way: a k-d tree (nanoflann) for low-dimensional inputs, or
+// chunked brute force in LibTorch. Both return the same neighbours in the same order:
+// ascending distance, ties broken by the lower training-row index, with distances
+// accumulated dimension by dimension in one fixed order, so equal inputs give equal
+// distances to the last bit.
 #include <ballista/archive.hpp>
 #include <ballista/plugin.hpp>
 
+#include <ATen/Parallel.h>
+#include <nanoflann.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
 #include <stdexcept>
 
 namespace {
+
+// Inputs of at most this many columns use the k-d tree under algorithm: auto. Beyond
+// it, a tree prunes little and brute force (vectorised, chunked) is faster.
+constexpr std::int64_t kTreeMaxDimensions = 8;
+
+struct Neighbours {
+  torch::Tensor indices;    // [m, k], int64
+  torch::Tensor distances;  // [m, k], float64: squared Euclidean or Manhattan
+};
+
+// Σ_j (q_j − x_j)² or Σ_j |q_j − x_j|, accumulated over j in order: [c, n].
+torch::Tensor pairwise_distances(const torch::Tensor& queries, const torch::Tensor& points, bool manhattan) {
+  auto total = torch::zeros({queries.size(0), points.size(0)}, queries.options());
+  for (std::int64_t j = 0; j < points.size(1); ++j) {
+    const auto difference = queries.select(1, j).unsqueeze(1) - points.select(1, j).unsqueeze(0);
+    total += manhattan ? difference.abs() : difference * difference;
+  }
+  return total;
+}
+
+// The same sum for one pair, in the same order.
+double distance(const double* query, const double* point, std::int64_t dimensions, bool manhattan) {
+  double total = 0.0;
+  for (std::int64_t j = 0; j < dimensions; ++j) {
+    const double difference = query[j] - point[j];
+    total += manhattan ? std::abs(difference) : difference * difference;
+  }
+  return total;
+}
+
+// Orders each row by (distance, index) and keeps the first k. (Tensor::sort is always
+// called with all three arguments: sort(true, 1) would bind to sort(dim, descending).)
+Neighbours first_k_by_distance_then_index(const torch::Tensor& distances, const torch::Tensor& indices,
+                                          std::int64_t k) {
+  const auto by_index = std::get<1>(indices.sort(/*stable=*/true, /*dim=*/1, /*descending=*/false));
+  const auto sorted_indices = indices.gather(1, by_index);
+  const auto sorted_distances = distances.gather(1, by_index);
+  const auto by_distance = std::get<1>(sorted_distances.sort(/*stable=*/true, /*dim=*/1, /*descending=*/false));
+  return {sorted_indices.gather(1, by_distance).slice(1, 0, k), sorted_distances.gather(1, by_distance).slice(1, 0, k)};
+}
+
+Neighbours brute_force(const torch::Tensor& queries, const torch::Tensor& points, std::int64_t k, bool manhattan) {
+  const std::int64_t n = points.size(0);
+  // At most ~16 M distances at a time, whatever the sizes.
+  const std::int64_t chunk = std::max<std::int64_t>(1, (std::int64_t{1} << 24) / std::max<std::int64_t>(1, n));
+  std::vector<torch::Tensor> indices;
+  std::vector<torch::Tensor> distances;
+  for (std::int64_t start = 0; start < queries.size(0); start += chunk) {
+    const auto block = queries.slice(0, start, std::min(start + chunk, queries.size(0)));
+    const auto all = pairwise_distances(block, points, manhattan);
+    // topk finds the k smallest; a row whose k-th distance is shared by rows outside
+    // that set has a tie at the boundary, and is sorted in full to break it by index.
+    const auto [smallest, candidates] = all.topk(k, /*dim=*/1, /*largest=*/false, /*sorted=*/true);
+    const auto boundary = smallest.select(1, k - 1).unsqueeze(1);
+    const auto tied = (all <= boundary).sum(1) > k;
+    auto best = first_k_by_distance_then_index(smallest, candidates, k);
+    const auto rows = tied.nonzero().squeeze(1);
+    if (rows.numel() > 0) {
+      const auto row_distances = all.index_select(0, rows);
+      const auto order = std::get<1>(row_distances.sort(/*stable=*/true, /*dim=*/1, /*descending=*/false)).slice(1, 0, k);
+      best.indices.index_copy_(0, rows, order);
+      best.distances.index_copy_(0, rows, row_distances.gather(1, order));
+    }
+    indices.push_back(best.indices);
+    distances.push_back(best.distances);
+  }
+  if (indices.empty()) {
+    return {torch::empty({0, k}, torch::kInt64), torch::empty({0, k}, torch::kFloat64)};
+  }
+  return {torch::cat(indices), torch::cat(distances)};
+}
+
+// nanoflann's view of a contiguous [n, d] float64 tensor.
+struct PointCloud {
+  const double* data;
+  std::size_t rows;
+  std::size_t dimensions;
+  std::size_t kdtree_get_point_count() const { return rows; }
+  double kdtree_get_pt(std::size_t index, std::size_t dimension) const { return data[index * dimensions + dimension]; }
+  template <class Box>
+  bool kdtree_get_bbox(Box& /*box*/) const {
+    return false;
+  }
+};
+
+template <class Metric>
+using Tree = nanoflann::KDTreeSingleIndexAdaptor<Metric, PointCloud, -1, std::uint32_t>;
+using EuclideanTree = Tree<nanoflann::L2_Adaptor<double, PointCloud, double, std::uint32_t>>;
+using ManhattanTree = Tree<nanoflann::L1_Adaptor<double, PointCloud, double, std::uint32_t>>;
+
+class KdTree {
+ public:
+  KdTree(const torch::Tensor& points, bool manhattan)
+      : points_(points.contiguous()),
+        cloud_{points_.data_ptr<double>(), static_cast<std::size_t>(points_.size(0)),
+               static_cast<std::size_t>(points_.size(1))},
+        manhattan_(manhattan) {
+    if (points_.size(0) >= std::numeric_limits<std::uint32_t>::max()) {
+      throw std::invalid_argument("knn: kd_tree holds at most 2^32 − 1 samples; use algorithm: brute");
+    }
+    const auto dimensions = static_cast<int>(points_.size(1));
+    if (manhattan_) {
+      manhattan_tree_ = std::make_unique<ManhattanTree>(dimensions, cloud_);
+      manhattan_tree_->buildIndex();
+    } else {
+      euclidean_tree_ = std::make_unique<EuclideanTree>(dimensions, cloud_);
+      euclidean_tree_->buildIndex();
+    }
+  }
+
+  Neighbours search(const torch::Tensor& queries, std::int64_t k) const {
+    const auto q = queries.contiguous();
+    const auto m = q.size(0);
+    auto indices = torch::empty({m, k}, torch::kInt64);
+    auto distances = torch::empty({m, k}, torch::kFloat64);
+    const double* query_data = q.data_ptr<double>();
+    auto* index_out = indices.data_ptr<std::int64_t>();
+    auto* distance_out = distances.data_ptr<double>();
+    at::parallel_for(0, m, 256, [&](std::int64_t begin, std::int64_t end) {
+      std::vector<std::uint32_t> found(static_cast<std::size_t>(k));
+      std::vector<double> found_distances(static_cast<std::size_t>(k));
+      std::vector<std::pair<std::uint32_t, double>> within;
+      std::vector<std::pair<double, std::int64_t>> candidates;
+      for (std::int64_t row = begin; row < end; ++row) {
+        const double* query = query_data + row * q.size(1);
+        std::size_t count = 0;
+        if (manhattan_) {
+          count = manhattan_tree_->knnSearch(query, static_cast<std::size_t>(k), found.data(), found_distances.data());
+        } else {
+          count = euclidean_tree_->knnSearch(query, static_cast<std::size_t>(k), found.data(), found_distances.data());
+        }
+        // The tree keeps the first of equally distant points it meets, not the lowest
+        // index: collect every point up to the k-th distance (slightly widened, since the
+        // tree sums in another order) and order them as brute force does.
+        const double radius = std::nextafter(found_distances[count - 1] * (1 + 1e-12),
+                                             std::numeric_limits<double>::infinity());
+        within.clear();
+        if (manhattan_) {
+          manhattan_tree_->radiusSearch(query, radius, within, nanoflann::SearchParams(32, 0, false));
+        } else {
+          euclidean_tree_->radiusSearch(query, radius, within, nanoflann::SearchParams(32, 0, false));
+        }
+        candidates.clear();
+        for (const auto& [index, ignored] : within) {
+          candidates.emplace_back(
+              distance(query, cloud_.data + static_cast<std::size_t>(index) * cloud_.dimensions,
+                       static_cast<std::int64_t>(cloud_.dimensions), manhattan_),
+              static_cast<std::int64_t>(index));
+        }
+        std::partial_sort(candidates.begin(), candidates.begin() + k, candidates.end());
+        for (std::int64_t j = 0; j < k; ++j) {
+          distance_out[row * k + j] = candidates[static_cast<std::size_t>(j)].first;
+          index_out[row * k + j] = candidates[static_cast<std::size_t>(j)].second;
+        }
+      }
+    });
+    return {indices, distances};
+  }
+
+ private:
+  torch::Tensor points_;
+  PointCloud cloud_;
+  bool manhattan_;
+  std::unique_ptr<EuclideanTree> euclidean_tree_;
+  std::unique_ptr<ManhattanTree> manhattan_tree_;
+};
 
 class KnnModel final : public ballista::Model {
  public:
@@ -18,7 +195,8 @@ class KnnModel final : public ballista::Model {
       : k_(parameters.get<std::int64_t>("k")),
         distance_weights_(parameters.get<std::string>("weights") == "distance"),
         manhattan_(parameters.get<std::string>("metric") == "manhattan"),
-        standardize_(parameters.get<bool>("standardize")) {}
+        standardize_(parameters.get<bool>("standardize")),
+        algorithm_(parameters.get<std::string>("algorithm")) {}
 
   void fit(const ballista::Dataset& train, ballista::Context& /*context*/) override {
     if (k_ > train.inputs.size(0)) {
@@ -35,45 +213,29 @@ class KnnModel final : public ballista::Model {
     }
     inputs_ = scaled(x).contiguous();
     targets_ = train.targets.to(torch::kFloat64).contiguous();
+    build_index();
   }
 
-  // Exact brute force: distances computed as Σ(x−q)² or Σ|x−q| (not the
-  // ‖x‖²−2x·q+‖q‖² expansion, whose cancellation reorders near-ties), then a stable
-  // sort, so equal distances are broken by the lower training-row index.
-  // Queries go in chunks of at most ~16 M distance entries to bound memory.
   torch::Tensor predict(const torch::Tensor& inputs) const override {
     if (!inputs_.defined()) {
       throw std::logic_error("knn: predict() called before fit()");
     }
-    const auto queries = scaled(inputs.to(torch::kFloat64));
-    const std::int64_t n = inputs_.size(0);
-    const std::int64_t chunk = std::max<std::int64_t>(1, (std::int64_t{1} << 24) / (n * inputs_.size(1)));
-    std::vector<torch::Tensor> parts;
+    if (inputs.dim() != 2 || inputs.size(1) != inputs_.size(1)) {
+      throw std::invalid_argument("knn: expected inputs [n, " + std::to_string(inputs_.size(1)) + "]");
+    }
     torch::NoGradGuard no_grad;
-    for (std::int64_t start = 0; start < queries.size(0); start += chunk) {
-      const auto block = queries.slice(0, start, std::min(start + chunk, queries.size(0)));
-      const auto difference = block.unsqueeze(1) - inputs_.unsqueeze(0);
-      const auto distances = manhattan_ ? difference.abs().sum(-1) : difference.square().sum(-1);
-      const auto [sorted, order] = distances.sort(/*stable=*/true, /*dim=*/1, /*descending=*/false);
-      const auto neighbours = targets_.index({order.slice(1, 0, k_)});  // [c, k, d_out]
-      if (!distance_weights_) {
-        parts.push_back(neighbours.mean(1));
-        continue;
-      }
-      // Inverse-distance weights; a query that coincides with stored samples takes
-      // the mean of those samples only (scikit-learn's rule).
-      auto nearest = sorted.slice(1, 0, k_);
-      if (!manhattan_) {
-        nearest = nearest.sqrt();
-      }
-      const auto exact = nearest == 0;
-      const auto weights = torch::where(exact.any(1, /*keepdim=*/true), exact.to(torch::kFloat64), 1.0 / nearest);
-      parts.push_back((neighbours * weights.unsqueeze(2)).sum(1) / weights.sum(1, /*keepdim=*/true));
+    const auto queries = scaled(inputs.to(torch::kFloat64)).contiguous();
+    const auto found = tree_ ? tree_->search(queries, k_) : brute_force(queries, inputs_, k_, manhattan_);
+    const auto neighbours = targets_.index({found.indices});  // [m, k, d_out]
+    if (!distance_weights_) {
+      return neighbours.mean(1);
     }
-    if (parts.empty()) {
-      return torch::empty({0, targets_.size(1)}, torch::kFloat64);
-    }
-    return torch::cat(parts);
+    // Inverse-distance weights; a query that coincides with stored samples takes the
+    // mean of those samples only (scikit-learn's rule).
+    const auto nearest = manhattan_ ? found.distances : found.distances.sqrt();
+    const auto exact = nearest == 0;
+    const auto weights = torch::where(exact.any(1, /*keepdim=*/true), exact.to(torch::kFloat64), 1.0 / nearest);
+    return (neighbours * weights.unsqueeze(2)).sum(1) / weights.sum(1, /*keepdim=*/true);
   }
 
   std::string describe() const override {
@@ -101,40 +263,51 @@ class KnnModel final : public ballista::Model {
     }
   }
 
+  // The tree is rebuilt from the stored samples, not stored.
   void load(torch::serialize::InputArchive& archive) override {
-    inputs_ = ballista::read_tensor(archive, "inputs");
-    targets_ = ballista::read_tensor(archive, "targets");
+    inputs_ = ballista::read_tensor(archive, "inputs").contiguous();
+    targets_ = ballista::read_tensor(archive, "targets").contiguous();
     if (standardize_) {
       mean_ = ballista::read_tensor(archive, "mean");
       scale_ = ballista::read_tensor(archive, "scale");
     }
+    build_index();
   }
 
  private:
+  void build_index() {
+    const bool use_tree = algorithm_ == "kd_tree" || (algorithm_ == "auto" && inputs_.size(1) <= kTreeMaxDimensions);
+    tree_ = use_tree ? std::make_shared<const KdTree>(inputs_, manhattan_) : nullptr;
+  }
+
   torch::Tensor scaled(const torch::Tensor& x) const { return standardize_ ? (x - mean_) / scale_ : x; }
 
   std::int64_t k_;
   bool distance_weights_;
   bool manhattan_;
   bool standardize_;
+  std::string algorithm_;
   torch::Tensor mean_;   // [1, d_in], when standardising
   torch::Tensor scale_;  // [1, d_in], when standardising
   torch::Tensor inputs_;
   torch::Tensor targets_;
+  std::shared_ptr<const KdTree> tree_;  // null when searching by brute force
 };
 
 ballista::PluginDefinition define_knn() {
+  using ballista::ParameterSpec;
   return {
       {
-          ballista::ParameterSpec::integer("k", 1, "neighbours averaged per prediction (1: the nearest sample)")
-              .at_least(1),
-          ballista::ParameterSpec::choice("weights", "uniform", {"uniform", "distance"},
-                                          "uniform: plain mean of the k targets; distance: weighted by 1/distance"),
-          ballista::ParameterSpec::choice("metric", "euclidean", {"euclidean", "manhattan"},
-                                          "distance between inputs"),
-          ballista::ParameterSpec::boolean("standardize", false,
-                                           "scale each input to zero mean and unit variance (of the training "
-                                           "set) before measuring distance"),
+          ParameterSpec::integer("k", 1, "neighbours averaged per prediction (1: the nearest sample)").at_least(1),
+          ParameterSpec::choice("weights", "uniform", {"uniform", "distance"},
+                                "uniform: plain mean of the k targets; distance: weighted by 1/distance"),
+          ParameterSpec::choice("metric", "euclidean", {"euclidean", "manhattan"}, "distance between inputs"),
+          ParameterSpec::boolean("standardize", false,
+                                 "scale each input to zero mean and unit variance (of the training set) before "
+                                 "measuring distance"),
+          ParameterSpec::choice("algorithm", "auto", {"auto", "kd_tree", "brute"},
+                                "exact search: auto picks kd_tree up to 8 inputs, brute beyond; both give the "
+                                "same neighbours"),
       },
       [](const ballista::Parameters& parameters) { return std::make_unique<KnnModel>(parameters); },
   };
@@ -142,5 +315,5 @@ ballista::PluginDefinition define_knn() {
 
 }  // namespace
 
-BALLISTA_PLUGIN("knn", "0.1.0", "k nearest neighbours: predicts the mean target of the closest samples",
+BALLISTA_PLUGIN("knn", "0.2.0", "k nearest neighbours: predicts the mean target of the closest samples",
                 define_knn)

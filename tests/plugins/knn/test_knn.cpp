@@ -12,17 +12,20 @@ namespace test = ballista::test;
 
 namespace {
 
+// Neighbours by (distance, row index), distances summed over dimensions in order.
 torch::Tensor brute_force(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& queries,
-                          std::int64_t k) {
+                          std::int64_t k, bool manhattan) {
   const auto n = x.size(0);
+  const auto xs = x.contiguous();
+  const auto qs = queries.contiguous();
   auto result = torch::empty({queries.size(0), y.size(1)}, torch::kFloat64);
   for (std::int64_t q = 0; q < queries.size(0); ++q) {
     std::vector<std::pair<double, std::int64_t>> order;
     for (std::int64_t i = 0; i < n; ++i) {
       double distance = 0.0;
       for (std::int64_t j = 0; j < x.size(1); ++j) {
-        const double d = x[i][j].item<double>() - queries[q][j].item<double>();
-        distance += d * d;
+        const double d = xs.data_ptr<double>()[i * x.size(1) + j] - qs.data_ptr<double>()[q * x.size(1) + j];
+        distance += manhattan ? std::abs(d) : d * d;
       }
       order.emplace_back(distance, i);
     }
@@ -42,7 +45,7 @@ torch::Tensor brute_force(const torch::Tensor& x, const torch::Tensor& y, const 
 
 BOOST_AUTO_TEST_SUITE(knn)
 
-BOOST_AUTO_TEST_CASE(equals_brute_force_including_ties) {
+BOOST_AUTO_TEST_CASE(tree_and_brute_force_equal_a_plain_search_including_ties) {
   const auto plugin = test::load_bundled_plugin("knn");
   auto generator = at::make_generator<at::CPUGeneratorImpl>(11);
   // Integer coordinates make many equal distances: the tie-break is exercised.
@@ -50,13 +53,40 @@ BOOST_AUTO_TEST_CASE(equals_brute_force_including_ties) {
   const auto y = torch::randn({200, 2}, generator, torch::kFloat64);
   const auto queries = torch::randint(0, 5, {60, 2}, generator, torch::kFloat64) + 0.5 *
                        torch::randint(0, 2, {60, 2}, generator, torch::kFloat64);
-  for (const std::int64_t k : {1, 3, 7}) {
-    auto model = test::make_model(plugin, {{"k", ballista::ParameterValue{k}}});
-    test::RecordingContext context;
-    model->fit({x, y, {"a", "b"}, {"p", "q"}, {}}, context);
-    const auto predicted = model->predict(queries);
-    BOOST_TEST(torch::allclose(predicted, brute_force(x, y, queries, k), 1e-14, 1e-14), "k = " << k);
+  for (const std::string algorithm : {"kd_tree", "brute"}) {
+    for (const std::string metric : {"euclidean", "manhattan"}) {
+      for (const std::int64_t k : {1, 3, 7}) {
+        auto model = test::make_model(plugin, {{"k", ballista::ParameterValue{k}},
+                                               {"metric", ballista::ParameterValue{metric}},
+                                               {"algorithm", ballista::ParameterValue{algorithm}}});
+        test::RecordingContext context;
+        model->fit({x, y, {"a", "b"}, {"p", "q"}, {}}, context);
+        // Same neighbours; the mean of k of them may round differently in the last bit.
+        BOOST_TEST(torch::allclose(model->predict(queries), brute_force(x, y, queries, k, metric == "manhattan"),
+                                   1e-15, 1e-15),
+                   algorithm << " " << metric << " k = " << k);
+      }
+    }
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_million_points_and_a_hundred_thousand_queries_are_routine) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(5);
+  const auto x = torch::rand({1000000, 2}, generator, torch::kFloat64);
+  const auto y = torch::rand({1000000, 1}, generator, torch::kFloat64);
+  const auto queries = torch::rand({100000, 2}, generator, torch::kFloat64);
+  auto tree = test::make_model(plugin, {{"k", ballista::ParameterValue{std::int64_t{5}}}});
+  auto brute = test::make_model(plugin, {{"k", ballista::ParameterValue{std::int64_t{5}}},
+                                         {"algorithm", ballista::ParameterValue{std::string("brute")}}});
+  test::RecordingContext context;
+  tree->fit({x, y, {"a", "b"}, {"y"}, {}}, context);
+  brute->fit({x, y, {"a", "b"}, {"y"}, {}}, context);
+  const auto predicted = tree->predict(queries);
+  BOOST_TEST(predicted.sizes() == (std::vector<std::int64_t>{100000, 1}));
+  // Chunked brute force agrees on a sample of the queries.
+  const auto sample = queries.slice(0, 0, 200);
+  BOOST_TEST(torch::equal(brute->predict(sample), predicted.slice(0, 0, 200)));
 }
 
 BOOST_AUTO_TEST_CASE(equals_scikit_learn_for_every_weighting_metric_and_scaling) {
