@@ -9,6 +9,7 @@
 // accumulated dimension by dimension in one fixed order, so equal inputs give equal
 // distances to the last bit.
 #include <ballista/archive.hpp>
+#include <ballista/device.hpp>
 #include <ballista/plugin.hpp>
 
 #include <ATen/Parallel.h>
@@ -196,7 +197,13 @@ class KnnModel final : public ballista::Model {
         distance_weights_(parameters.get<std::string>("weights") == "distance"),
         manhattan_(parameters.get<std::string>("metric") == "manhattan"),
         standardize_(parameters.get<bool>("standardize")),
-        algorithm_(parameters.get<std::string>("algorithm")) {}
+        algorithm_(parameters.get<std::string>("algorithm")),
+        device_(ballista::chosen_device(parameters)) {
+    if (device_.is_cuda() && algorithm_ == "kd_tree") {
+      throw ballista::ParameterError("algorithm", "algorithm: kd_tree runs on the CPU; with device: cuda use "
+                                                  "brute (or auto)");
+    }
+  }
 
   void fit(const ballista::Dataset& train, ballista::Context& /*context*/) override {
     if (k_ > train.inputs.size(0)) {
@@ -225,14 +232,15 @@ class KnnModel final : public ballista::Model {
     }
     torch::NoGradGuard no_grad;
     const auto queries = scaled(inputs.to(torch::kFloat64)).contiguous();
-    const auto found = tree_ ? tree_->search(queries, k_) : brute_force(queries, inputs_, k_, manhattan_);
-    const auto neighbours = targets_.index({found.indices});  // [m, k, d_out]
+    const auto found = tree_ ? tree_->search(queries, k_)
+                             : brute_force(queries.to(device_), device_inputs_, k_, manhattan_);
+    const auto neighbours = targets_.index({found.indices.cpu()});  // [m, k, d_out]
     if (!distance_weights_) {
       return neighbours.mean(1);
     }
     // Inverse-distance weights; a query that coincides with stored samples takes the
     // mean of those samples only (scikit-learn's rule).
-    const auto nearest = manhattan_ ? found.distances : found.distances.sqrt();
+    const auto nearest = manhattan_ ? found.distances.cpu() : found.distances.cpu().sqrt();
     const auto exact = nearest == 0;
     const auto weights = torch::where(exact.any(1, /*keepdim=*/true), exact.to(torch::kFloat64), 1.0 / nearest);
     return (neighbours * weights.unsqueeze(2)).sum(1) / weights.sum(1, /*keepdim=*/true);
@@ -276,8 +284,10 @@ class KnnModel final : public ballista::Model {
 
  private:
   void build_index() {
-    const bool use_tree = algorithm_ == "kd_tree" || (algorithm_ == "auto" && inputs_.size(1) <= kTreeMaxDimensions);
+    const bool use_tree = algorithm_ == "kd_tree" ||
+                          (algorithm_ == "auto" && device_.is_cpu() && inputs_.size(1) <= kTreeMaxDimensions);
     tree_ = use_tree ? std::make_shared<const KdTree>(inputs_, manhattan_) : nullptr;
+    device_inputs_ = use_tree ? torch::Tensor() : inputs_.to(device_);
   }
 
   torch::Tensor scaled(const torch::Tensor& x) const { return standardize_ ? (x - mean_) / scale_ : x; }
@@ -287,10 +297,12 @@ class KnnModel final : public ballista::Model {
   bool manhattan_;
   bool standardize_;
   std::string algorithm_;
+  torch::Device device_;
   torch::Tensor mean_;   // [1, d_in], when standardising
   torch::Tensor scale_;  // [1, d_in], when standardising
   torch::Tensor inputs_;
   torch::Tensor targets_;
+  torch::Tensor device_inputs_;          // inputs_ on device_, for brute force
   std::shared_ptr<const KdTree> tree_;  // null when searching by brute force
 };
 
@@ -308,6 +320,7 @@ ballista::PluginDefinition define_knn() {
           ParameterSpec::choice("algorithm", "auto", {"auto", "kd_tree", "brute"},
                                 "exact search: auto picks kd_tree up to 8 inputs, brute beyond; both give the "
                                 "same neighbours"),
+          ballista::device_parameter(),
       },
       [](const ballista::Parameters& parameters) { return std::make_unique<KnnModel>(parameters); },
   };

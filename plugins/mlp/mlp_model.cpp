@@ -2,6 +2,7 @@
 // Linear(2,256)→Sigmoid→Linear(256,256)→Sigmoid→Linear(256,1), trained with Adam
 // (lr 0.01) for 1000 full-batch epochs on the mean squared error, in float32.
 #include <ballista/archive.hpp>
+#include <ballista/device.hpp>
 #include <ballista/plugin.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -43,12 +44,7 @@ class MlpModel final : public ballista::Model {
         early_stopping_(parameters.get<bool>("early_stopping")),
         validation_fraction_(parameters.get<double>("validation_fraction")),
         patience_(parameters.get<std::int64_t>("patience")),
-        device_(parameters.get<std::string>("device") == "cuda" ? torch::kCUDA : torch::kCPU) {
-    if (device_.is_cuda() && !torch::cuda::is_available()) {
-      throw ballista::ParameterError("device", "device: cuda, but this LibTorch has no usable CUDA device "
-                                               "(torch::cuda::is_available() is false); use device: cpu");
-    }
-  }
+        device_(ballista::chosen_device(parameters)) {}
 
   void fit(const ballista::Dataset& train, ballista::Context& context) override {
     auto generator = at::make_generator<at::CPUGeneratorImpl>(context.seed());
@@ -316,7 +312,7 @@ ballista::PluginDefinition define_mlp() {
               .at_most(0.5),
           ParameterSpec::integer("patience", 20, "epochs without improvement before early_stopping stops")
               .at_least(1),
-          ParameterSpec::choice("device", "cpu", {"cpu", "cuda"}, "where to train and predict"),
+          ballista::device_parameter(),
       },
       [](const ballista::Parameters& parameters) { return std::make_unique<MlpModel>(parameters); },
   };

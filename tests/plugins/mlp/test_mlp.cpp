@@ -76,10 +76,11 @@ BOOST_AUTO_TEST_CASE(options_train_exactly_as_the_same_loop_in_python_pytorch) {
   // Adam and SGD agree to float32 rounding. L-BFGS is a separate implementation in C++
   // and Python whose 20 inner iterations drift apart in the last bits: one step, compared
   // to 1e-5 of the target scale.
-  for (const auto& c : {Case{"tanh", "adam", 0.01, 40, 16, 1e-3, true, 1e-7},
-                        Case{"relu", "sgd", 0.05, 40, 0, 1e-2, true, 1e-7},
-                        Case{"gelu", "adam", 0.01, 30, 0, 0.0, false, 1e-7},
-                        Case{"silu", "lbfgs", 0.5, 1, 0, 1e-4, true, 1e-5}}) {
+  const std::vector<Case> cases{{"tanh", "adam", 0.01, 40, 16, 1e-3, true, 1e-7},
+                                {"relu", "sgd", 0.05, 40, 0, 1e-2, true, 1e-7},
+                                {"gelu", "adam", 0.01, 30, 0, 0.0, false, 1e-7},
+                                {"silu", "lbfgs", 0.5, 1, 0, 1e-4, true, 1e-5}};
+  for (const auto& c : cases) {
     auto model = test::make_model(plugin, {{"hidden", ParameterValue{std::vector<std::int64_t>{12, 6}}},
                                            {"activation", ParameterValue{c.activation}},
                                            {"optimizer", ParameterValue{c.optimizer}},
@@ -136,6 +137,9 @@ BOOST_AUTO_TEST_CASE(cuda_without_cuda_is_a_clear_error) {
     BOOST_TEST(error.parameter() == "device");
     BOOST_TEST(std::string(error.what()).find("use device: cpu") != std::string::npos, error.what());
   }
+  BOOST_CHECK_THROW((void)test::make_model(test::load_bundled_plugin("knn"),
+                                           {{"device", ParameterValue{std::string("cuda")}}}),
+                    ballista::ParameterError);
 }
 
 BOOST_AUTO_TEST_CASE(predict_before_fit_is_a_clear_error) {
