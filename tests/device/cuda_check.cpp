@@ -1,0 +1,142 @@
+// GPU check for the plugins that take `device: cuda` (knn, mlp): each is trained and
+// queried on the CPU and on the GPU, and the answers are compared. Built and run by
+// tests/device/run_cuda_check.sh on a machine with a CUDA build of LibTorch; not part
+// of the CTest suite (CI has no GPU).
+#include <ballista/plugin.hpp>
+
+#include <dlfcn.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+namespace {
+
+class QuietContext final : public ballista::Context {
+ public:
+  explicit QuietContext(std::uint64_t seed = 7) : seed_(seed) {}
+  void report_progress(std::int64_t /*step*/, std::int64_t /*total*/, double /*loss*/) override {}
+  bool cancelled() const override { return false; }
+  torch::Device device() const override { return torch::kCPU; }
+  std::uint64_t seed() const override { return seed_; }
+  void log(ballista::LogLevel /*level*/, std::string_view /*message*/) override {}
+
+ private:
+  std::uint64_t seed_;
+};
+
+ballista::PluginDefinition load_definition(const char* file) {
+  void* handle = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    throw std::runtime_error(std::string("dlopen: ") + dlerror());
+  }
+#define CUDA_CHECK_STRINGIFY_(x) #x
+#define CUDA_CHECK_STRINGIFY(x) CUDA_CHECK_STRINGIFY_(x)
+  const auto* alias = static_cast<const void* const*>(dlsym(handle, CUDA_CHECK_STRINGIFY(BALLISTA_DEFINITION_SYMBOL)));
+  if (alias == nullptr) {
+    throw std::runtime_error(std::string(file) + ": no definition symbol");
+  }
+  return reinterpret_cast<ballista::PluginDefinition (*)()>(const_cast<void*>(*alias))();
+}
+
+std::unique_ptr<ballista::Model> make(const ballista::PluginDefinition& definition,
+                                      const std::map<std::string, ballista::ParameterValue>& overrides) {
+  std::map<std::string, ballista::ParameterValue> values;
+  for (const auto& spec : definition.parameters) {
+    values[spec.name()] = spec.default_value();
+  }
+  for (const auto& [name, value] : overrides) {
+    values[name] = value;
+  }
+  return definition.create(ballista::Parameters(values));
+}
+
+struct Outcome {
+  torch::Tensor predictions;
+  double fit_seconds;
+  double predict_seconds;
+};
+
+Outcome run(const ballista::PluginDefinition& definition, std::map<std::string, ballista::ParameterValue> overrides,
+            const std::string& device, const ballista::Dataset& data, const torch::Tensor& queries,
+            std::uint64_t seed = 7) {
+  overrides["device"] = device;
+  auto model = make(definition, overrides);
+  QuietContext context(seed);
+  const auto t0 = std::chrono::steady_clock::now();
+  model->fit(data, context);
+  if (device == "cuda") {
+    torch::cuda::synchronize();
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  auto predictions = model->predict(queries).to(torch::kCPU).to(torch::kFloat64);
+  const auto t2 = std::chrono::steady_clock::now();
+  return {predictions, std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count()};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: cuda_check KNN_PLUGIN.so MLP_PLUGIN.so\n";
+    return 2;
+  }
+  std::cout << "CUDA available: " << torch::cuda::is_available() << ", devices: " << torch::cuda::device_count()
+            << ", LibTorch " << TORCH_VERSION << "\n";
+  if (!torch::cuda::is_available()) {
+    return 2;
+  }
+  bool ok = true;
+  torch::manual_seed(0);
+  // Full float32 matrix products (no TF32), as on the CPU.
+  at::globalContext().setAllowTF32CuBLAS(false);
+  {
+    const auto knn = load_definition(argv[1]);
+    const auto x = torch::rand({200000, 3}, torch::kFloat64);
+    const auto y = torch::rand({200000, 2}, torch::kFloat64);
+    const auto queries = torch::rand({20000, 3}, torch::kFloat64);
+    const ballista::Dataset data{x, y, {"a", "b", "c"}, {"p", "q"}, {}};
+    const std::map<std::string, ballista::ParameterValue> options{
+        {"k", std::int64_t{5}}, {"weights", std::string("distance")}, {"algorithm", std::string("brute")}};
+    const auto cpu = run(knn, options, "cpu", data, queries);
+    const auto gpu = run(knn, options, "cuda", data, queries);
+    auto tree_options = options;
+    tree_options["algorithm"] = std::string("kd_tree");
+    const auto tree = run(knn, tree_options, "cpu", data, queries);
+    const bool same = torch::equal(cpu.predictions, gpu.predictions) && torch::equal(cpu.predictions, tree.predictions);
+    std::printf("knn brute 200000x3, 20000 queries, k=5: cpu %.3f s, cuda %.3f s, kd_tree %.3f s; identical: %s\n",
+                cpu.predict_seconds, gpu.predict_seconds, tree.predict_seconds, same ? "yes" : "NO");
+    ok = ok && same;
+  }
+  {
+    const auto mlp = load_definition(argv[2]);
+    const auto v = torch::rand({1000, 1}, torch::kFloat64) * 10;
+    const auto theta = torch::rand({1000, 1}, torch::kFloat64) * 1.5707963267948966;
+    const auto s = v.square() * torch::sin(2 * theta) / 9.81;
+    const ballista::Dataset data{torch::cat({v, theta}, 1), s, {"v", "theta"}, {"s"}, {}};
+    const std::map<std::string, ballista::ParameterValue> options{{"epochs", std::int64_t{1000}}};
+    // Same initial weights and algorithm on both devices: over a few epochs the float32
+    // kernels agree closely, which checks the CUDA path itself. Over the article's 1000
+    // epochs they drift apart, and the error reached depends on the seed on either
+    // device (Adam at lr 0.01 on raw inputs): reported, not compared.
+    const std::map<std::string, ballista::ParameterValue> short_run{{"epochs", std::int64_t{20}}};
+    const auto cpu_short = run(mlp, short_run, "cpu", data, data.inputs);
+    const auto gpu_short = run(mlp, short_run, "cuda", data, data.inputs);
+    const double gap = (cpu_short.predictions - gpu_short.predictions).abs().max().item<double>();
+    const double scale = s.abs().max().item<double>();
+    std::printf("mlp 20 epochs: max |cpu - cuda| prediction %.3g (targets up to %.3g)\n", gap, scale);
+    ok = ok && gap < 1e-3 * scale;
+    for (const std::uint64_t seed : {7U, 8U, 9U}) {
+      const auto cpu = run(mlp, options, "cpu", data, data.inputs, seed);
+      const auto gpu = run(mlp, options, "cuda", data, data.inputs, seed);
+      const double mse_cpu = (cpu.predictions - s).square().mean().item<double>();
+      const double mse_gpu = (gpu.predictions - s).square().mean().item<double>();
+      std::printf("mlp 2-256-256-1, 1000 epochs, seed %llu: cpu fit %.2f s (MSE %.3g), cuda fit %.2f s (MSE %.3g)\n",
+                  static_cast<unsigned long long>(seed), cpu.fit_seconds, mse_cpu, gpu.fit_seconds, mse_gpu);
+    }
+  }
+  std::cout << (ok ? "cuda check: ok\n" : "cuda check: FAILED\n");
+  return ok ? 0 : 1;
+}

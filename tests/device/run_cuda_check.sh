@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the SDK, the knn and mlp plugins and tests/device/cuda_check.cpp against the
+# CUDA LibTorch of the Python `torch` package found on a GPU machine, and runs the
+# check. Headers LibTorch does not ship (Boost.DLL, nanoflann) come from DEPS_INCLUDE,
+# a copy of the few Debian headers needed (see the README, Development).
+#   tests/device/run_cuda_check.sh [DEPS_INCLUDE]     default: .devdeps/include
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+deps=${1:-.devdeps/include}
+torch_dir=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+abi=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
+work=$(mktemp -d)
+abi_number=$(sed -n 's/^set(BALLISTA_SDK_ABI \([0-9]*\)).*/\1/p' sdk/CMakeLists.txt)
+mkdir -p "$work/include/ballista"
+sed -e "s/@PROJECT_VERSION@/0.0.0-cuda-check/" -e "s/@BALLISTA_SDK_ABI@/$abi_number/" \
+  sdk/include/ballista/version.hpp.in > "$work/include/ballista/version.hpp"
+flags=(-std=c++20 -O2 -fPIC -D_GLIBCXX_USE_CXX11_ABI="$abi" -DBOOST_DLL_USE_STD_FS -Isdk/include
+       -I"$work/include" -isystem "$deps" -isystem "$torch_dir/include"
+       -isystem "$torch_dir/include/torch/csrc/api/include")
+libs=(-L"$torch_dir/lib" -Wl,-rpath,"$torch_dir/lib" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda)
+sdk_sources=(sdk/src/*.cpp)
+g++ "${flags[@]}" -shared -fvisibility=hidden -o "$work/knn.so" plugins/knn/knn_model.cpp "${sdk_sources[@]}" "${libs[@]}" &
+knn=$!
+g++ "${flags[@]}" -shared -fvisibility=hidden -o "$work/mlp.so" plugins/mlp/mlp_model.cpp "${sdk_sources[@]}" "${libs[@]}" &
+mlp=$!
+g++ "${flags[@]}" -o "$work/cuda_check" tests/device/cuda_check.cpp "${sdk_sources[@]}" "${libs[@]}" -ldl &
+check=$!
+wait "$knn" && wait "$mlp" && wait "$check"
+"$work/cuda_check" "$work/knn.so" "$work/mlp.so"
