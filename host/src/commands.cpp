@@ -116,9 +116,10 @@ int show_plugin(const PluginCatalog& catalog, const std::string& name, std::ostr
   return 0;
 }
 
-int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path& file, std::ostream& out) {
+int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path& file,
+                      const std::vector<std::string>& overrides, std::ostream& out) {
   try {
-    const auto pipeline = load_pipeline(file, catalog);
+    const auto pipeline = load_pipeline(file, catalog, overrides);
     out << file.string() << ": ok (" << pipeline.data.sets.size() << " data sets, " << pipeline.models.size()
         << " models, " << pipeline.evaluation.probes.size() << " probes)\n";
     return 0;
@@ -130,10 +131,11 @@ int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path&
 }
 
 int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
+                         const std::vector<std::string>& overrides,
                          const std::optional<std::filesystem::path>& out_dir, std::ostream& out) {
   Pipeline pipeline;
   try {
-    pipeline = load_pipeline(file, catalog);
+    pipeline = load_pipeline(file, catalog, overrides);
   } catch (const InputError& error) {
     std::cerr << error.what() << '\n';
     return 2;

@@ -9,12 +9,15 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ballista::host {
 
 int list_plugins(const PluginCatalog& catalog, bool verbose, std::ostream& out);
 int show_plugin(const PluginCatalog& catalog, const std::string& name, std::ostream& out);
-int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path& file, std::ostream& out);
+// `overrides` are --set KEY.PATH=VALUE texts, applied to the file before validation.
+int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path& file,
+                      const std::vector<std::string>& overrides, std::ostream& out);
 struct PredictRequest {
   std::optional<std::string> at;                // "v=20,theta=0.85"
   std::optional<std::filesystem::path> input;   // CSV with a header naming the inputs
@@ -25,6 +28,7 @@ int predict_command(const PluginCatalog& catalog, const std::filesystem::path& m
                     std::ostream& out);
 
 int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
+                         const std::vector<std::string>& overrides,
                          const std::optional<std::filesystem::path>& out_dir, std::ostream& out);
 
 }  // namespace ballista::host

@@ -22,12 +22,14 @@ Commands:
   plugins [--verbose]          list the plugins found; --verbose adds the search
                                path and every refused file with the reason
   plugin NAME                  show a plugin's parameters (type, default, allowed, doc)
-  run PIPELINE [--out DIR]     run a pipeline: draw the data, train every model,
+  run PIPELINE [--out DIR] [--set KEY.PATH=VALUE]...
+                               run a pipeline: draw the data, train every model,
                                evaluate all on the same sets, print the comparison;
                                writes DIR (default runs/<name>/<timestamp>) with
                                pipeline.resolved.yaml, metrics.json, loss/*.csv and
                                models/*.pt
-  validate PIPELINE            check a pipeline (keys, values, plugin parameters)
+  validate PIPELINE [--set KEY.PATH=VALUE]...
+                               check a pipeline (keys, values, plugin parameters)
                                without running it
   predict MODEL --at v=20,theta=0.85
   predict MODEL --input IN.csv [--output OUT.csv]
@@ -38,6 +40,10 @@ Commands:
 
 Options:
   --plugin-path DIR            search DIR for plugins first (repeatable)
+  --set KEY.PATH=VALUE         with run/validate: change the pipeline before it is
+                               checked, e.g. --set models.mlp.lr=0.001
+                               --set data.sets.train.rows=5000 (repeatable; VALUE is
+                               YAML; the last key may be new, the others must exist)
   --version                    print the version and SDK ABI
 
 Plugins are searched in: --plugin-path dirs, $BALLISTA_PLUGIN_PATH (':'-separated),
@@ -65,6 +71,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> positional;
   std::optional<std::filesystem::path> out_dir;
   ballista::host::PredictRequest predict;
+  std::vector<std::string> overrides;
   bool verbose = false;
   const std::vector<std::string> arguments(argv + 1, argv + argc);
   for (std::size_t i = 0; i < arguments.size(); ++i) {
@@ -84,7 +91,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (argument == "--plugin-path" || argument == "--out" || argument == "--at" || argument == "--input" ||
-        argument == "--output") {
+        argument == "--output" || argument == "--set") {
       const auto given = next_value();
       if (!given) {
         return usage_error(argument + " needs a value");
@@ -93,6 +100,8 @@ int main(int argc, char** argv) {
         plugin_paths.emplace_back(*given);
       } else if (argument == "--out") {
         out_dir = *given;
+      } else if (argument == "--set") {
+        overrides.push_back(*given);
       } else if (argument == "--at") {
         predict.at = *given;
       } else if (argument == "--input") {
@@ -126,6 +135,9 @@ int main(int argc, char** argv) {
   if (out_dir && command != "run") {
     return usage_error("--out only applies to `run`");
   }
+  if (!overrides.empty() && command != "run" && command != "validate") {
+    return usage_error("--set only applies to `run` and `validate`");
+  }
   if ((predict.at || predict.input || predict.output) && command != "predict") {
     return usage_error("--at, --input and --output only apply to `predict`");
   }
@@ -153,13 +165,13 @@ int main(int argc, char** argv) {
       if (auto bad = expect_arguments(1, "PIPELINE")) {
         return *bad;
       }
-      return ballista::host::validate_pipeline(catalog, positional[1], std::cout);
+      return ballista::host::validate_pipeline(catalog, positional[1], overrides, std::cout);
     }
     if (auto bad = expect_arguments(1, "PIPELINE [--out DIR]")) {
       return *bad;
     }
     (void)std::signal(SIGINT, on_interrupt);
-    return ballista::host::run_pipeline_command(catalog, positional[1], out_dir, std::cout);
+    return ballista::host::run_pipeline_command(catalog, positional[1], overrides, out_dir, std::cout);
   } catch (const std::exception& error) {
     std::cerr << "ballista: " << error.what() << '\n';
     return 2;

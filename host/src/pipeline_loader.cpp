@@ -7,6 +7,7 @@
 #include <limits>
 #include <regex>
 #include <set>
+#include <sstream>
 
 namespace ballista::host {
 
@@ -48,7 +49,8 @@ std::string describe_node(const YAML::Node& node) {
 
 class Loader {
  public:
-  Loader(std::filesystem::path file, const PluginCatalog& catalog) : file_(std::move(file)), catalog_(catalog) {}
+  Loader(std::filesystem::path file, const PluginCatalog& catalog, std::vector<std::string> overrides)
+      : file_(std::move(file)), catalog_(catalog), override_texts_(std::move(overrides)) {}
 
   Pipeline load() {
     YAML::Node root;
@@ -66,6 +68,7 @@ class Loader {
       error(root, "a pipeline is a mapping with keys " + join(kTopKeys) + ", found " + describe_node(root));
       throw InputError(diagnostics_);
     }
+    apply_overrides(root);
     check_keys(root, kTopKeys, "the pipeline");
     if (root["name"]) {
       pipeline.name = scalar_string(root["name"], "name");
@@ -95,6 +98,11 @@ class Loader {
  private:
   // --- reporting ---------------------------------------------------------------
   SourceLocation where(const YAML::Node& node) const {
+    for (const auto& [value, text] : overrides_) {
+      if (node.is(value)) {
+        return {"--set " + text, 0, 0};
+      }
+    }
     const auto mark = node.Mark();
     if (mark.is_null()) {
       return {file_, 0, 0};
@@ -108,6 +116,62 @@ class Loader {
       text += (text.empty() ? "" : ", ") + item;
     }
     return text;
+  }
+
+  // --- command-line overrides -------------------------------------------------------
+  // Each "a.b.c=value" walks existing mappings a, b and sets key c to the YAML value.
+  void apply_overrides(YAML::Node& root) {
+    for (const auto& text : override_texts_) {
+      const SourceLocation origin{"--set " + text, 0, 0};
+      const auto equals = text.find('=');
+      if (equals == std::string::npos || equals == 0) {
+        diagnostics_.push_back({origin, "expected KEY.PATH=VALUE, e.g. --set models.mlp.lr=0.001"});
+        continue;
+      }
+      std::vector<std::string> keys;
+      std::stringstream path(text.substr(0, equals));
+      for (std::string key; std::getline(path, key, '.');) {
+        keys.push_back(key);
+      }
+      YAML::Node node;
+      node.reset(root);
+      std::string walked;
+      bool found = true;
+      for (std::size_t i = 0; i + 1 < keys.size() && found; ++i) {
+        std::vector<std::string> present;
+        if (node.IsMap()) {
+          for (const auto& entry : node) {
+            present.push_back(entry.first.Scalar());
+          }
+        }
+        if (!node.IsMap() || !node[keys[i]] || !node[keys[i]].IsMap()) {
+          diagnostics_.push_back({origin, "no mapping '" + keys[i] + "' " +
+                                              (walked.empty() ? "at the top of the pipeline" : "under '" + walked + "'") +
+                                              suggest(keys[i], present)});
+          found = false;
+          continue;
+        }
+        node.reset(node[keys[i]]);
+        walked += (walked.empty() ? "" : ".") + keys[i];
+      }
+      if (!found) {
+        continue;
+      }
+      YAML::Node value;
+      try {
+        value.reset(YAML::Load(text.substr(equals + 1)));
+      } catch (const YAML::ParserException& problem) {
+        diagnostics_.push_back({origin, "the value is not valid YAML: " + problem.msg});
+        continue;
+      }
+      node[keys.back()] = value;
+      for (const auto& entry : node) {
+        if (entry.first.Scalar() == keys.back()) {
+          overrides_.emplace_back(entry.first, text);
+          overrides_.emplace_back(entry.second, text);
+        }
+      }
+    }
   }
 
   // --- structure ----------------------------------------------------------------
@@ -622,6 +686,8 @@ class Loader {
   Expression::ScalarBindings constants_;
   std::set<std::string> declared_names_;
   std::set<std::string> explicit_seeds_;
+  std::vector<std::string> override_texts_;
+  std::vector<std::pair<YAML::Node, std::string>> overrides_;  // value set by --set, and the --set text
 };
 
 void emit_value(YAML::Emitter& out, const ParameterValue& value) {
@@ -666,8 +732,9 @@ const SetSpec* DataSpec::find_set(const std::string& name) const {
   return found == sets.end() ? nullptr : &*found;
 }
 
-Pipeline load_pipeline(const std::filesystem::path& file, const PluginCatalog& catalog) {
-  return Loader(file, catalog).load();
+Pipeline load_pipeline(const std::filesystem::path& file, const PluginCatalog& catalog,
+                       const std::vector<std::string>& overrides) {
+  return Loader(file, catalog, overrides).load();
 }
 
 std::string resolved_yaml(const Pipeline& pipeline, const PluginCatalog& catalog) {

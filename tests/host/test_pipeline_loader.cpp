@@ -180,6 +180,40 @@ models: {m: {plugin: knn}}
   BOOST_TEST(has(diagnostics, 5, 5, "input '2x' must be an identifier"));
 }
 
+BOOST_AUTO_TEST_CASE(command_line_overrides_change_the_pipeline_before_validation) {
+  const auto file = test::source_dir() / "configs/cannon.yaml";
+  const auto pipeline = load_pipeline(file, catalog,
+                                      {"models.mlp.lr=0.001", "data.sets.train.rows=5000", "models.knn.k=3",
+                                       "models.mlp.hidden=[8, 4]"});
+  const auto& mlp = pipeline.models.back();
+  BOOST_TEST(mlp.parameters.get<double>("lr") == 0.001);
+  BOOST_TEST((mlp.parameters.get<std::vector<std::int64_t>>("hidden") == std::vector<std::int64_t>{8, 4}));
+  BOOST_TEST(pipeline.data.find_set("train")->rows == 5000);
+  BOOST_TEST(pipeline.models.front().parameters.get<std::int64_t>("k") == 3);
+  // The override is part of the resolved pipeline a run directory keeps.
+  BOOST_TEST(resolved_yaml(pipeline, catalog).find("lr: 0.001") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(command_line_overrides_are_validated_and_named_in_errors) {
+  try {
+    (void)load_pipeline(test::source_dir() / "configs/cannon.yaml", catalog,
+                        {"models.mpl.lr=2", "models.knn.k=0", "models.knn.kk=2", "nonsense", "seed=[1"});
+    BOOST_FAIL("bad overrides accepted");
+  } catch (const InputError& error) {
+    const std::string all = error.what();
+    BOOST_TEST(all.find("--set models.mpl.lr=2: error: no mapping 'mpl' under 'models' (did you mean 'mlp'?)") !=
+                   std::string::npos,
+               all);
+    BOOST_TEST(all.find("--set models.knn.k=0: error: model 'knn' parameter 'k' must be integer >= 1, got 0") !=
+                   std::string::npos,
+               all);
+    BOOST_TEST(all.find("--set models.knn.kk=2: error: unknown key 'kk'") != std::string::npos, all);
+    BOOST_TEST(all.find("--set nonsense: error: expected KEY.PATH=VALUE") != std::string::npos, all);
+    BOOST_TEST(all.find("--set seed=[1: error: the value is not valid YAML") != std::string::npos, all);
+    BOOST_TEST(error.diagnostics().size() == 5U);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(invalid_yaml_is_located) {
   const auto diagnostics = errors("data: [1, 2\nmodels: {}\n");
   BOOST_REQUIRE_EQUAL(diagnostics.size(), 1U);
