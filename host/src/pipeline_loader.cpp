@@ -68,6 +68,7 @@ class Loader {
       error(root, "a pipeline is a mapping with keys " + join(kTopKeys) + ", found " + describe_node(root));
       throw InputError(diagnostics_);
     }
+    expand_merge_keys(root);
     apply_overrides(root);
     check_keys(root, kTopKeys, "the pipeline");
     if (root["name"]) {
@@ -116,6 +117,46 @@ class Loader {
       text += (text.empty() ? "" : ", ") + item;
     }
     return text;
+  }
+
+  // --- YAML merge keys ------------------------------------------------------------
+  // yaml-cpp reads `<<: *base` as an ordinary key. Expand it as YAML 1.1 does: the
+  // mapping (or list of mappings) it names supplies every key the mapping lacks.
+  void expand_merge_keys(YAML::Node node) {
+    if (node.IsSequence()) {
+      for (auto element : node) {
+        expand_merge_keys(element);
+      }
+      return;
+    }
+    if (!node.IsMap()) {
+      return;
+    }
+    if (const auto merge = node["<<"]) {
+      std::vector<YAML::Node> sources;
+      if (merge.IsMap()) {
+        sources.push_back(merge);
+      } else if (merge.IsSequence()) {
+        for (const auto& element : merge) {
+          sources.push_back(element);
+        }
+      }
+      node.remove("<<");
+      for (const auto& source : sources) {
+        if (!source.IsMap()) {
+          error(merge, "'<<' merges mappings, found " + describe_node(source));
+          continue;
+        }
+        for (const auto& entry : source) {
+          if (!node[entry.first.Scalar()]) {
+            node[entry.first.Scalar()] = entry.second;
+          }
+        }
+      }
+    }
+    for (auto entry : node) {
+      expand_merge_keys(entry.second);
+    }
   }
 
   // --- command-line overrides -------------------------------------------------------

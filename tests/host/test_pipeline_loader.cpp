@@ -214,6 +214,32 @@ BOOST_AUTO_TEST_CASE(command_line_overrides_are_validated_and_named_in_errors) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(anchors_and_merge_keys_share_settings) {
+  const auto pipeline = load(std::string(kValidData) + R"(models:
+  small: &small {plugin: mlp, hidden: [8], epochs: 10, lr: 0.05}
+  smaller_lr:
+    <<: *small
+    lr: 0.01
+  both:
+    <<: [*small, {activation: tanh}]
+)");
+  BOOST_REQUIRE_EQUAL(pipeline.models.size(), 3U);
+  const auto& smaller = pipeline.models[1];
+  BOOST_TEST(smaller.plugin == "mlp");
+  BOOST_TEST(smaller.parameters.get<double>("lr") == 0.01);  // its own key wins
+  BOOST_TEST(smaller.parameters.get<std::int64_t>("epochs") == 10);
+  const auto& both = pipeline.models[2];
+  BOOST_TEST(both.parameters.get<double>("lr") == 0.05);
+  BOOST_TEST(both.parameters.get<std::string>("activation") == "tanh");
+  // A bad value inherited through a merge is reported where it was written.
+  const auto diagnostics = errors(std::string(kValidData) + R"(models:
+  base: &base {plugin: knn, k: 0}
+  copy:
+    <<: *base
+)");
+  BOOST_TEST(has(diagnostics, 11, 32, "model 'copy' parameter 'k' must be integer >= 1, got 0"));
+}
+
 BOOST_AUTO_TEST_CASE(invalid_yaml_is_located) {
   const auto diagnostics = errors("data: [1, 2\nmodels: {}\n");
   BOOST_REQUIRE_EQUAL(diagnostics.size(), 1U);
