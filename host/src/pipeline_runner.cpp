@@ -86,6 +86,10 @@ void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, 
     check_predictions(predictions, set.inputs, outputs);
     for (const auto& metric : pipeline.evaluation.metrics) {
       result.metrics[set_name][metric] = compute_metric(metric, predictions, set.targets);
+      for (std::int64_t t = 0; outputs > 1 && t < outputs; ++t) {
+        result.metrics_per_target[set_name][set.target_names[static_cast<std::size_t>(t)]][metric] =
+            compute_metric(metric, predictions.slice(1, t, t + 1), set.targets.slice(1, t, t + 1));
+      }
     }
   }
   if (!pipeline.evaluation.probes.empty()) {

@@ -31,7 +31,9 @@ struct ModelResult {
   double predict_seconds = 0.0;    // all evaluation sets and probes together
   std::int64_t parameter_count = 0;
   std::string description;
-  std::map<std::string, std::map<std::string, double>> metrics;  // set → metric → value
+  std::map<std::string, std::map<std::string, double>> metrics;  // set → metric → value (outputs averaged)
+  // set → target → metric → value, when there are several targets
+  std::map<std::string, std::map<std::string, std::map<std::string, double>>> metrics_per_target;
   std::vector<ProbeResult> probes;
   std::vector<double> loss_curve;  // one entry per reported step
   std::filesystem::path model_file;  // the saved model, when saved

@@ -159,6 +159,9 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
     entry["final_loss"] = model.loss_curve.empty() ? json(nullptr) : json(model.loss_curve.back());
     entry["model_file"] = model.model_file.empty() ? json(nullptr) : json(model.model_file.string());
     entry["metrics"] = model.metrics;
+    if (!model.metrics_per_target.empty()) {
+      entry["metrics_per_target"] = model.metrics_per_target;
+    }
     json model_probes = json::array();
     for (const auto& probe : model.probes) {
       model_probes.push_back({{"at", named_values(inputs, probe.point)},

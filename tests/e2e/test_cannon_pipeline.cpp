@@ -132,6 +132,33 @@ models:
   BOOST_TEST(both.exit_code == 2);
 }
 
+BOOST_AUTO_TEST_CASE(several_targets_get_metrics_each) {
+  test::TemporaryDirectory out;
+  std::ofstream(out.path() / "p.yaml") << R"yaml(data:
+  inputs: {v: "uniform(0, 1)"}
+  targets: {a: 2*v, b: "v^2"}
+  sets: {train: {rows: 50}}
+models:
+  line: {plugin: linear}
+evaluate:
+  metrics: [mse, mae, r2]
+)yaml";
+  const auto result = test::run_command(ballista_command("run " + (out.path() / "p.yaml").string() + " --out " +
+                                                         (out.path() / "run").string()));
+  BOOST_REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  const auto metrics = read_json(out.path() / "run/metrics.json");
+  const auto& line = model_entry(metrics, "line");
+  const auto& per_target = line["metrics_per_target"]["train"];
+  // a = 2v is linear: fitted exactly; b = v² is not.
+  BOOST_TEST(per_target["a"]["mse"].get<double>() < 1e-20);
+  BOOST_TEST(per_target["b"]["mse"].get<double>() > 1e-4);
+  BOOST_TEST(per_target["a"]["r2"].get<double>() == 1.0, boost::test_tools::tolerance(1e-12));
+  // The overall MSE is the mean over the targets (same rows in each).
+  BOOST_TEST(line["metrics"]["train"]["mse"].get<double>() ==
+                 (per_target["a"]["mse"].get<double>() + per_target["b"]["mse"].get<double>()) / 2,
+             boost::test_tools::tolerance(1e-12));
+}
+
 BOOST_AUTO_TEST_CASE(a_failing_model_fails_alone) {
   test::TemporaryDirectory out;
   std::ofstream(out.path() / "p.yaml") << R"yaml(data:
