@@ -19,6 +19,13 @@ nlohmann::json read_json(const std::filesystem::path& file) {
   return nlohmann::json::parse(in);
 }
 
+// Writes `yaml` to DIR/p.yaml and runs it with --out DIR/run.
+test::CommandResult run_pipeline_text(const std::filesystem::path& directory, const std::string& yaml) {
+  std::ofstream(directory / "p.yaml") << yaml;
+  return test::run_command(ballista_command("run " + (directory / "p.yaml").string() + " --out " +
+                                            (directory / "run").string()));
+}
+
 const nlohmann::json& model_entry(const nlohmann::json& metrics, const std::string& name) {
   for (const auto& model : metrics["models"]) {
     if (model["name"] == name) {
@@ -102,17 +109,14 @@ BOOST_AUTO_TEST_CASE(runs_and_shows_that_only_the_structured_model_extrapolates)
 
 BOOST_AUTO_TEST_CASE(predict_rejects_bad_input_clearly) {
   test::TemporaryDirectory out;
-  std::ofstream(out.path() / "p.yaml") << R"yaml(data:
+  const auto trained = run_pipeline_text(out.path(), R"yaml(data:
   inputs: {v: "uniform(0, 1)", w: "uniform(0, 1)"}
   targets: {s: v + w}
   sets: {train: {rows: 10}}
 models:
   line: {plugin: linear}
-)yaml";
-  BOOST_REQUIRE_EQUAL(test::run_command(ballista_command("run " + (out.path() / "p.yaml").string() + " --out " +
-                                                         (out.path() / "run").string()))
-                          .exit_code,
-                      0);
+)yaml");
+  BOOST_REQUIRE_MESSAGE(trained.exit_code == 0, trained.output);
   const auto model = (out.path() / "run/models/line.pt").string();
   const auto missing = test::run_command(ballista_command("predict " + model + " --at v=1"));
   BOOST_TEST(missing.exit_code == 2);
@@ -134,7 +138,7 @@ models:
 
 BOOST_AUTO_TEST_CASE(several_targets_get_metrics_each) {
   test::TemporaryDirectory out;
-  std::ofstream(out.path() / "p.yaml") << R"yaml(data:
+  const auto result = run_pipeline_text(out.path(), R"yaml(data:
   inputs: {v: "uniform(0, 1)"}
   targets: {a: 2*v, b: "v^2"}
   sets: {train: {rows: 50}}
@@ -142,9 +146,7 @@ models:
   line: {plugin: linear}
 evaluate:
   metrics: [mse, mae, r2]
-)yaml";
-  const auto result = test::run_command(ballista_command("run " + (out.path() / "p.yaml").string() + " --out " +
-                                                         (out.path() / "run").string()));
+)yaml");
   BOOST_REQUIRE_MESSAGE(result.exit_code == 0, result.output);
   const auto metrics = read_json(out.path() / "run/metrics.json");
   const auto& line = model_entry(metrics, "line");
@@ -161,16 +163,14 @@ evaluate:
 
 BOOST_AUTO_TEST_CASE(a_failing_model_fails_alone) {
   test::TemporaryDirectory out;
-  std::ofstream(out.path() / "p.yaml") << R"yaml(data:
+  const auto result = run_pipeline_text(out.path(), R"yaml(data:
   inputs: {v: "uniform(0, 1)"}
   targets: {s: 2*v}
   sets: {train: {rows: 10}}
 models:
   too_many_neighbours: {plugin: knn, k: 50}
   fine: {plugin: linear}
-)yaml";
-  const auto result = test::run_command(ballista_command("run " + (out.path() / "p.yaml").string() + " --out " +
-                                                 (out.path() / "run").string()));
+)yaml");
   BOOST_TEST(result.exit_code == 1, result.output);
   BOOST_TEST(result.output.find("k = 50 exceeds the 10 training rows") != std::string::npos, result.output);
   const auto metrics = read_json(out.path() / "run/metrics.json");
