@@ -1,6 +1,7 @@
 // The `ballista` subcommands (see commands.hpp).
 #include "commands.hpp"
 
+#include "atomic_file.hpp"
 #include "csv_table.hpp"
 #include "diagnostics.hpp"
 #include "model_file.hpp"

@@ -1,11 +1,14 @@
 // Model files (see model_file.hpp).
 #include "model_file.hpp"
 
+#include "atomic_file.hpp"
+
 #include <ballista/archive.hpp>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
-#include <unistd.h>
+
+#include <sstream>
 
 namespace ballista::host {
 
@@ -56,9 +59,9 @@ void save_model_file(const std::filesystem::path& file, const ModelSpec& spec, c
   torch::serialize::OutputArchive model_archive;
   model.save(model_archive);
   archive.write("model", model_archive);
-  const auto temporary = file.parent_path() / ("." + file.filename().string() + ".tmp-" + std::to_string(getpid()));
-  archive.save_to(temporary.string());
-  std::filesystem::rename(temporary, file);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomically(file, bytes.str());
 }
 
 SavedModel load_model_file(const std::filesystem::path& file, const PluginCatalog& catalog) {

@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
-#include <unistd.h>
 
 namespace ballista::host {
 
@@ -172,19 +170,6 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
   }
   document["models"] = models;
   return document.dump(2) + "\n";
-}
-
-void write_file_atomically(const std::filesystem::path& path, const std::string& content) {
-  const auto temporary = path.parent_path() / ("." + path.filename().string() + ".tmp-" + std::to_string(getpid()));
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) {
-      throw std::runtime_error("cannot write " + temporary.string());
-    }
-  }
-  std::filesystem::rename(temporary, path);
 }
 
 }  // namespace ballista::host

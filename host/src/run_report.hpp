@@ -18,8 +18,4 @@ std::string comparison_table(const Pipeline& pipeline, const RunResult& run);
 // metrics.json as a string. `state` is "running", "complete" or "interrupted".
 std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const std::string& state);
 
-// Writes `content` to `path` through a temporary file and a rename, so `path` is never
-// seen half-written.
-void write_file_atomically(const std::filesystem::path& path, const std::string& content);
-
 }  // namespace ballista::host
