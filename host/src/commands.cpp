@@ -6,6 +6,7 @@
 #include "diagnostics.hpp"
 #include "model_file.hpp"
 #include "pipeline_loader.hpp"
+#include "pipeline_schema.hpp"
 #include "pipeline_runner.hpp"
 #include "run_report.hpp"
 
@@ -71,9 +72,9 @@ void write_loss_curves(const std::filesystem::path& directory, const RunResult& 
 }  // namespace
 
 int list_plugins(const PluginCatalog& catalog, bool verbose, std::ostream& out) {
-  std::vector<std::vector<std::string>> rows{{"NAME", "VERSION", "FILE", "SUMMARY"}};
+  std::vector<std::vector<std::string>> rows{{"NAME", "KIND", "VERSION", "FILE", "SUMMARY"}};
   for (const auto& plugin : catalog.plugins()) {
-    rows.push_back({plugin.name, plugin.version, plugin.file.string(), plugin.summary});
+    rows.push_back({plugin.name, plugin_kind_name(plugin.kind), plugin.version, plugin.file.string(), plugin.summary});
   }
   print_columns(rows, out);
   if (catalog.plugins().empty()) {
@@ -107,13 +108,30 @@ int show_plugin(const PluginCatalog& catalog, const std::string& name, std::ostr
     return 2;
   }
   out << plugin->name << ' ' << plugin->version << " — " << plugin->summary << '\n'
-      << "file: " << plugin->file.string() << "\nbuilt with LibTorch " << plugin->torch_version << "\n\n";
+      << "kind: " << plugin_kind_name(plugin->kind) << (plugin->kind == PluginKind::source ? " (use as data.source)" : "")
+      << "\nfile: " << plugin->file.string() << "\nbuilt with LibTorch " << plugin->torch_version << "\n";
+  if (plugin->kind == PluginKind::source) {
+    const auto join = [](const std::vector<std::string>& names) {
+      std::string text;
+      for (const auto& column : names) {
+        text += (text.empty() ? "" : ", ") + column;
+      }
+      return text;
+    };
+    out << "inputs: " << join(plugin->source.inputs) << "\ntargets: " << join(plugin->source.targets) << '\n';
+  }
+  out << '\n';
   std::vector<std::vector<std::string>> rows{{"PARAMETER", "TYPE", "DEFAULT", "ALLOWED", "DESCRIPTION"}};
-  for (const auto& spec : plugin->definition.parameters) {
+  for (const auto& spec : plugin->parameters()) {
     rows.push_back({spec.name(), to_string(spec.type()),
                     spec.is_required() ? "(required)" : to_string(spec.default_value()), spec.allowed(), spec.doc()});
   }
   print_columns(rows, out);
+  return 0;
+}
+
+int print_schema(const PluginCatalog& catalog, std::ostream& out) {
+  out << pipeline_schema(catalog).dump(2) << '\n';
   return 0;
 }
 

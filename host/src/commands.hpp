@@ -18,6 +18,8 @@ int show_plugin(const PluginCatalog& catalog, const std::string& name, std::ostr
 // `overrides` are --set KEY.PATH=VALUE texts, applied to the file before validation.
 int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path& file,
                       const std::vector<std::string>& overrides, std::ostream& out);
+// Prints the JSON Schema of the pipeline format, with every plugin's parameters.
+int print_schema(const PluginCatalog& catalog, std::ostream& out);
 struct PredictRequest {
   std::optional<std::string> at;                // "v=20,theta=0.85"
   std::optional<std::filesystem::path> input;   // CSV with a header naming the inputs

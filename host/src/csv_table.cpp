@@ -16,23 +16,44 @@ namespace ballista::host {
 
 namespace {
 
-std::vector<std::string> split_fields(const std::string& line) {
+// The fields of a line and the 1-based column where each starts.
+std::pair<std::vector<std::string>, std::vector<int>> split_fields(const std::string& line) {
   std::vector<std::string> fields;
-  std::stringstream stream(line);
-  std::string field;
-  while (std::getline(stream, field, ',')) {
+  std::vector<int> columns;
+  std::size_t start = 0;
+  while (true) {
+    const auto comma = line.find(',', start);
+    std::string field = line.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     const auto first = field.find_first_not_of(" \t\r");
     const auto last = field.find_last_not_of(" \t\r");
+    columns.push_back(static_cast<int>(start + (first == std::string::npos ? 0 : first)) + 1);
     field = first == std::string::npos ? std::string() : field.substr(first, last - first + 1);
     if (field.size() >= 2 && field.front() == '"' && field.back() == '"') {
       field = field.substr(1, field.size() - 2);
     }
     fields.push_back(field);
+    if (comma == std::string::npos) {
+      break;
+    }
+    start = comma + 1;
   }
-  if (!line.empty() && line.back() == ',') {
-    fields.emplace_back();
+  return {fields, columns};
+}
+
+std::vector<std::size_t> column_indices(const CsvTable& table, const std::vector<std::string>& names) {
+  std::vector<std::size_t> indices;
+  for (const auto& name : names) {
+    const auto found = std::find(table.header.begin(), table.header.end(), name);
+    if (found == table.header.end()) {
+      std::string columns;
+      for (const auto& column : table.header) {
+        columns += (columns.empty() ? "" : ", ") + column;
+      }
+      throw std::runtime_error(table.file.string() + ": no column '" + name + "' (columns: " + columns + ")");
+    }
+    indices.push_back(static_cast<std::size_t>(found - table.header.begin()));
   }
-  return fields;
+  return indices;
 }
 
 }  // namespace
@@ -51,7 +72,7 @@ CsvTable read_csv(const std::filesystem::path& file) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) {
       continue;
     }
-    auto fields = split_fields(line);
+    auto [fields, columns] = split_fields(line);
     if (table.header.empty()) {
       table.header = std::move(fields);
       continue;
@@ -62,6 +83,7 @@ CsvTable read_csv(const std::filesystem::path& file) {
     }
     table.rows.push_back(std::move(fields));
     table.lines.push_back(number);
+    table.columns.push_back(std::move(columns));
   }
   if (table.header.empty()) {
     throw std::runtime_error(file.string() + ": empty file, expected a header line with column names");
@@ -69,35 +91,46 @@ CsvTable read_csv(const std::filesystem::path& file) {
   return table;
 }
 
-torch::Tensor numeric_columns(const CsvTable& table, const std::vector<std::string>& names) {
-  std::vector<std::size_t> indices;
-  for (const auto& name : names) {
-    const auto found = std::find(table.header.begin(), table.header.end(), name);
-    if (found == table.header.end()) {
-      std::string columns;
-      for (const auto& column : table.header) {
-        columns += (columns.empty() ? "" : ", ") + column;
-      }
-      throw std::runtime_error(table.file.string() + ": no column '" + name + "' (columns: " + columns + ")");
-    }
-    indices.push_back(static_cast<std::size_t>(found - table.header.begin()));
-  }
-  auto values = torch::empty({static_cast<std::int64_t>(table.rows.size()), static_cast<std::int64_t>(names.size())},
-                             torch::kFloat64);
-  auto access = values.accessor<double, 2>();
+CheckedColumns checked_numeric_columns(const CsvTable& table, const std::vector<std::string>& names) {
+  const auto indices = column_indices(table, names);
+  std::vector<double> values;
+  values.reserve(table.rows.size() * names.size());
+  CheckedColumns result;
   for (std::size_t r = 0; r < table.rows.size(); ++r) {
+    bool valid = true;
     for (std::size_t c = 0; c < indices.size(); ++c) {
       const auto& cell = table.rows[r][indices[c]];
       char* end = nullptr;
       const double value = std::strtod(cell.c_str(), &end);
-      if (cell.empty() || end != cell.c_str() + cell.size() || !std::isfinite(value)) {
-        throw std::runtime_error(table.file.string() + ":" + std::to_string(table.lines[r]) + ": column '" +
-                                 names[c] + "': '" + cell + "' is not a finite number");
+      const bool parsed = !cell.empty() && end == cell.c_str() + cell.size();
+      if (!parsed || !std::isfinite(value)) {
+        result.problems.push_back({table.lines[r], table.columns[r][indices[c]],
+                                   "column '" + names[c] + "': " +
+                                       (cell.empty() ? std::string("the cell is empty")
+                                                     : "'" + cell + "' is " +
+                                                           (parsed ? "not finite" : "not a number"))});
+        valid = false;
       }
-      access[static_cast<std::int64_t>(r)][static_cast<std::int64_t>(c)] = value;
+      values.push_back(value);
+    }
+    if (!valid) {
+      values.resize(values.size() - names.size());
+      ++result.dropped_rows;
     }
   }
-  return values;
+  const auto rows = static_cast<std::int64_t>(values.size() / std::max<std::size_t>(names.size(), 1));
+  result.values = torch::tensor(values, torch::kFloat64).reshape({rows, static_cast<std::int64_t>(names.size())});
+  return result;
+}
+
+torch::Tensor numeric_columns(const CsvTable& table, const std::vector<std::string>& names) {
+  auto checked = checked_numeric_columns(table, names);
+  if (!checked.problems.empty()) {
+    const auto& first = checked.problems.front();
+    throw std::runtime_error(table.file.string() + ":" + std::to_string(first.line) + ":" +
+                             std::to_string(first.column) + ": " + first.message);
+  }
+  return checked.values;
 }
 
 std::string format_csv(const std::vector<std::string>& header, const torch::Tensor& values) {

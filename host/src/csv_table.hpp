@@ -17,6 +17,20 @@ struct CsvTable {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
   std::vector<int> lines;  // 1-based line number of each row in the file
+  std::vector<std::vector<int>> columns;  // 1-based character column where each field starts
+};
+
+// A cell that is not a finite number: where, and a sentence saying what is wrong.
+struct CellProblem {
+  int line = 0;
+  int column = 0;
+  std::string message;  // "column 'v': 'abc' is not a number"
+};
+
+struct CheckedColumns {
+  torch::Tensor values;               // [valid rows, names.size()] float64
+  std::vector<CellProblem> problems;  // every bad cell, in file order
+  std::int64_t dropped_rows = 0;      // rows left out of `values` for a bad cell
 };
 
 // Throws std::runtime_error: unreadable file, no header, a row with another number of
@@ -27,6 +41,10 @@ CsvTable read_csv(const std::filesystem::path& file);
 // for a missing column (listing the columns there are) or a cell that is not a finite
 // number (file:line, column name, the cell).
 torch::Tensor numeric_columns(const CsvTable& table, const std::vector<std::string>& names);
+
+// The named columns (which must exist), keeping only rows whose cells are all finite
+// numbers and listing the others' bad cells: missing, not a number, NaN or infinite.
+CheckedColumns checked_numeric_columns(const CsvTable& table, const std::vector<std::string>& names);
 
 // A header line and one line per row, each number in the shortest form that reads back
 // to the same double.

@@ -1,89 +1,249 @@
-// Formula data source (see data_generator.hpp).
+// Data sets of a pipeline (see data_generator.hpp).
 #include "data_generator.hpp"
 
 #include "numpy_random.hpp"
+#include "pipeline_runner.hpp"
 
 #include <torch/torch.h>
 
+#include <cmath>
+#include <iostream>
+#include <numeric>
 #include <stdexcept>
 
 namespace ballista::host {
 
 namespace {
 
-// np.random.uniform(low, high) computes low + (high − low)·random(), which we mirror.
+// One value, drawn as NumPy draws it: np.random.uniform(low, high) is
+// low + (high − low)·random(); loguniform is exp of a uniform on the logs;
+// choice(a, b, ...) picks with randint(0, k), the masked 32-bit rejection.
 double draw(const Distribution& distribution, NumpyRandom& random) {
+  const auto& a = distribution.arguments;
   if (distribution.kind == "uniform") {
-    return distribution.arguments[0] + (distribution.arguments[1] - distribution.arguments[0]) * random.uniform();
+    return a[0] + (a[1] - a[0]) * random.uniform();
   }
-  return distribution.arguments[0] + distribution.arguments[1] * random.normal();
+  if (distribution.kind == "loguniform") {
+    const double low = std::log(a[0]);
+    return std::exp(low + (std::log(a[1]) - low) * random.uniform());
+  }
+  if (distribution.kind == "choice") {
+    return a[random.interval(static_cast<std::uint32_t>(a.size() - 1))];
+  }
+  return a[0] + a[1] * random.normal();  // normal(mean, sd)
+}
+
+// np.linspace(low, high, count)[index]: low + index·step, the last one exactly high.
+double grid_value(const Distribution& grid, std::int64_t index) {
+  const auto count = static_cast<std::int64_t>(grid.arguments[2]);
+  if (index == count - 1) {
+    return grid.arguments[1];
+  }
+  const double step = (grid.arguments[1] - grid.arguments[0]) / static_cast<double>(count - 1);
+  return grid.arguments[0] + static_cast<double>(index) * step;
+}
+
+void clip_column(torch::TensorAccessor<double, 2>& values, std::int64_t column, const std::optional<double>& low,
+                 const std::optional<double>& high) {
+  for (std::int64_t i = 0; i < values.size(0); ++i) {
+    if (low && values[i][column] < *low) {
+      values[i][column] = *low;
+    }
+    if (high && values[i][column] > *high) {
+      values[i][column] = *high;
+    }
+  }
+}
+
+// The host's side of the SDK Context for a source plugin's simulate().
+class SourceContext final : public Context {
+ public:
+  SourceContext(std::string source, std::uint64_t seed) : source_(std::move(source)), seed_(seed) {}
+  void report_progress(std::int64_t /*step*/, std::int64_t /*total*/, double /*loss*/) override {}
+  bool cancelled() const override { return cancellation_flag().load(std::memory_order_relaxed); }
+  torch::Device device() const override { return torch::kCPU; }
+  std::uint64_t seed() const override { return seed_; }
+  void log(LogLevel level, std::string_view message) override {
+    if (level != LogLevel::debug) {
+      std::cerr << "source " << source_ << ": " << message << '\n';
+    }
+  }
+
+ private:
+  std::string source_;
+  std::uint64_t seed_;
+};
+
+torch::Tensor simulate(const SourceSpec& source, const torch::Tensor& inputs, std::uint64_t seed) {
+  SourceContext context(source.kind, seed);
+  auto simulator = source.create(source.parameters);
+  auto targets = simulator->simulate(inputs, context);
+  const auto expected = static_cast<std::int64_t>(source.targets.size());
+  if (targets.dim() != 2 || targets.size(0) != inputs.size(0) || targets.size(1) != expected) {
+    throw std::runtime_error("source plugin " + source.kind + ": simulate() returned shape " +
+                             c10::str(targets.sizes()) + ", expected [" + std::to_string(inputs.size(0)) + ", " +
+                             std::to_string(expected) + "]");
+  }
+  return targets.to(torch::kCPU, torch::kFloat64).contiguous();
+}
+
+void refuse_non_finite(const torch::Tensor& inputs, const torch::Tensor& targets, const std::vector<std::string>& names,
+                       const std::string& set_name) {
+  const auto bad = (~torch::isfinite(targets)).any(1).nonzero();
+  if (bad.numel() == 0) {
+    return;
+  }
+  const auto row = bad[0][0].item<std::int64_t>();
+  std::string where;
+  for (std::size_t j = 0; j < names.size(); ++j) {
+    where += (j == 0 ? "" : ", ") + names[j] + "=" + std::to_string(inputs[row][static_cast<std::int64_t>(j)].item<double>());
+  }
+  throw std::runtime_error("set '" + set_name + "': the targets are not finite in " + std::to_string(bad.size(0)) +
+                           " of " + std::to_string(inputs.size(0)) + " rows (first at " + where +
+                           "); check the targets over the input ranges");
+}
+
+Dataset take_rows(const Dataset& table, const torch::Tensor& index) {
+  return {table.inputs.index_select(0, index), table.targets.index_select(0, index), table.input_names,
+          table.target_names, table.constants};
 }
 
 }  // namespace
 
-torch::Tensor true_targets(const DataSpec& data, const torch::Tensor& inputs) {
+std::optional<torch::Tensor> true_targets(const SourceSpec& source, const torch::Tensor& inputs) {
+  if (source.kind == "csv") {
+    return std::nullopt;
+  }
+  if (source.kind != "formula") {
+    return simulate(source, inputs.to(torch::kFloat64).contiguous(), 0);
+  }
   Expression::TensorBindings bindings;
-  for (const auto& [name, value] : data.constants) {
+  for (const auto& [name, value] : source.constants) {
     bindings[name] = torch::scalar_tensor(value, torch::kFloat64);
   }
-  for (std::size_t j = 0; j < data.inputs.size(); ++j) {
-    bindings[data.inputs[j].name] = inputs.select(1, static_cast<std::int64_t>(j));
+  for (std::size_t j = 0; j < source.inputs.size(); ++j) {
+    bindings[source.inputs[j].name] = inputs.select(1, static_cast<std::int64_t>(j));
   }
   std::vector<torch::Tensor> columns;
-  for (const auto& target : data.targets) {
-    columns.push_back(target.expression.evaluate(bindings).to(torch::kFloat64).expand({inputs.size(0)}));
+  for (const auto& target : source.targets) {
+    columns.push_back(target.expression->evaluate(bindings).to(torch::kFloat64).expand({inputs.size(0)}));
   }
   return torch::stack(columns, 1).contiguous();
 }
 
-Dataset generate_set(const DataSpec& data, const SetSpec& set) {
-  NumpyRandom random(set.seed);
-  const auto rows = set.rows;
-  auto inputs = torch::empty({rows, static_cast<std::int64_t>(data.inputs.size())}, torch::kFloat64);
-  auto input_access = inputs.accessor<double, 2>();
-  for (std::size_t j = 0; j < data.inputs.size(); ++j) {
-    const Distribution* distribution = &data.inputs[j].distribution;
-    for (const auto& override_input : set.overrides) {
-      if (override_input.name == data.inputs[j].name) {
-        distribution = &override_input.distribution;
+Dataset draw_rows(const SourceSpec& source, std::int64_t rows, std::uint32_t seed,
+                  const std::vector<InputSpec>& overrides, const std::string& set_name) {
+  std::vector<const InputSpec*> inputs;
+  for (const auto& input : source.inputs) {
+    const InputSpec* chosen = &input;
+    for (const auto& override_input : overrides) {
+      if (override_input.name == input.name) {
+        chosen = &override_input;
       }
     }
-    for (std::int64_t i = 0; i < rows; ++i) {
-      input_access[i][static_cast<std::int64_t>(j)] = draw(*distribution, random);
+    inputs.push_back(chosen);
+  }
+  NumpyRandom random(seed);
+  auto values = torch::empty({rows, static_cast<std::int64_t>(inputs.size())}, torch::kFloat64);
+  auto access = values.accessor<double, 2>();
+  // Grid columns: the row index read as a mixed-radix number, the last grid fastest.
+  std::int64_t stride = 1;
+  for (auto j = static_cast<std::int64_t>(inputs.size()) - 1; j >= 0; --j) {
+    const auto& distribution = inputs[static_cast<std::size_t>(j)]->distribution;
+    if (distribution.is_grid()) {
+      const auto count = static_cast<std::int64_t>(distribution.arguments[2]);
+      for (std::int64_t i = 0; i < rows; ++i) {
+        access[i][j] = grid_value(distribution, (i / stride) % count);
+      }
+      stride *= count;
     }
   }
-  auto targets = true_targets(data, inputs);
+  for (std::size_t j = 0; j < inputs.size(); ++j) {
+    const auto& distribution = inputs[j]->distribution;
+    const auto column = static_cast<std::int64_t>(j);
+    for (std::int64_t i = 0; !distribution.is_grid() && i < rows; ++i) {
+      access[i][column] = draw(distribution, random);
+    }
+    clip_column(access, column, inputs[j]->clip_min, inputs[j]->clip_max);
+  }
+  auto targets = source.kind == "formula" ? *true_targets(source, values) : simulate(source, values, seed);
   auto target_access = targets.accessor<double, 2>();
-  for (std::size_t k = 0; k < data.targets.size(); ++k) {
-    const auto& target = data.targets[k];
+  for (std::size_t k = 0; k < source.targets.size(); ++k) {
+    const auto& target = source.targets[k];
     const auto column = static_cast<std::int64_t>(k);
     for (std::int64_t i = 0; target.noise > 0 && i < rows; ++i) {
-      target_access[i][column] += target.noise * random.normal();
-    }
-    for (std::int64_t i = 0; i < rows; ++i) {
-      if (target.clip_min && target_access[i][column] < *target.clip_min) {
-        target_access[i][column] = *target.clip_min;
-      }
-      if (target.clip_max && target_access[i][column] > *target.clip_max) {
-        target_access[i][column] = *target.clip_max;
+      if (target.relative_noise) {
+        target_access[i][column] *= 1.0 + target.noise * random.normal();
+      } else {
+        target_access[i][column] += target.noise * random.normal();
       }
     }
+    clip_column(target_access, column, target.clip_min, target.clip_max);
   }
-  // A target expression undefined somewhere in the input range (log of a negative, say)
-  // would poison every model's fit with NaN: refuse the set and say where.
-  const auto bad = (~torch::isfinite(targets)).any(1).nonzero();
-  if (bad.numel() > 0) {
-    const auto row = bad[0][0].item<std::int64_t>();
-    std::string where;
-    for (std::size_t j = 0; j < data.inputs.size(); ++j) {
-      where += (j == 0 ? "" : ", ") + data.inputs[j].name + "=" +
-               std::to_string(input_access[row][static_cast<std::int64_t>(j)]);
+  // A target undefined somewhere in the input range (log of a negative, say) would
+  // poison every model's fit with NaN: refuse the set and say where.
+  refuse_non_finite(values, targets, source.input_names(), set_name);
+  return {values, targets, source.input_names(), source.target_names(), source.constants};
+}
+
+Dataset source_table(const SourceSpec& source, std::uint32_t seed, const std::string& set_name) {
+  if (source.kind == "csv") {
+    return {source.csv_inputs, source.csv_targets, source.input_names(), source.target_names(), {}};
+  }
+  return draw_rows(source, source.rows, seed, {}, set_name);
+}
+
+Dataset generate_set(const DataSpec& data, const SetSpec& set) {
+  switch (set.origin) {
+    case SetSpec::Origin::all:
+      return source_table(data.source, data.seed, set.name);
+    case SetSpec::Origin::split: {
+      const auto table = source_table(data.source, data.seed, "all");
+      const auto order = data.shuffle ? numpy_permutation(table.inputs.size(0), data.split_seed)
+                                      : std::vector<std::int64_t>{};
+      auto index = data.shuffle ? torch::tensor(order, torch::kInt64) : torch::arange(table.inputs.size(0));
+      return take_rows(table, index.slice(0, set.begin, set.begin + set.rows));
     }
-    throw std::runtime_error("set '" + set.name + "': the targets are not finite in " + std::to_string(bad.size(0)) +
-                             " of " + std::to_string(rows) + " rows (first at " + where +
-                             "); check the target expressions over the input ranges");
+    case SetSpec::Origin::drawn:
+      return draw_rows(data.source, set.rows, set.seed, set.overrides, set.name);
+    case SetSpec::Origin::other:
+      return source_table(*set.source, set.seed, set.name);
   }
-  return {inputs, targets, data.input_names(), data.target_names(), data.constants};
+  throw std::logic_error("unknown set origin");
+}
+
+std::map<std::string, Dataset> generate_sets(const DataSpec& data) {
+  std::map<std::string, Dataset> sets;
+  std::optional<Dataset> table;
+  torch::Tensor order;
+  for (const auto& set : data.sets) {
+    if (set.origin == SetSpec::Origin::all || set.origin == SetSpec::Origin::split) {
+      if (!table) {
+        table = source_table(data.source, data.seed, "all");
+        const auto rows = table->inputs.size(0);
+        order = data.shuffle ? torch::tensor(numpy_permutation(rows, data.split_seed), torch::kInt64)
+                             : torch::arange(rows);
+      }
+      sets.emplace(set.name, set.origin == SetSpec::Origin::all
+                                 ? *table
+                                 : take_rows(*table, order.slice(0, set.begin, set.begin + set.rows)));
+    } else {
+      sets.emplace(set.name, generate_set(data, set));
+    }
+  }
+  return sets;
+}
+
+std::vector<std::int64_t> numpy_permutation(std::int64_t n, std::uint32_t seed) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  NumpyRandom random(seed);
+  // RandomState.shuffle: Fisher–Yates from the end, j = random_interval(i).
+  for (auto i = n - 1; i >= 1; --i) {
+    const auto j = static_cast<std::int64_t>(random.interval(static_cast<std::uint32_t>(i)));
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+  }
+  return order;
 }
 
 }  // namespace ballista::host

@@ -36,13 +36,16 @@ Commands:
                                load a saved model (RUN_DIR/models/NAME.pt) and predict
                                at one point, or for each row of IN.csv (columns found
                                by input name; output: inputs then predictions)
+  schema                       print a JSON Schema of the pipeline format, including
+                               every plugin's parameters, for editors to complete and
+                               check pipelines (docs/pipelines.md, "Editor support")
   help                         this text
 
 Options:
   --plugin-path DIR            search DIR for plugins first (repeatable)
   --set KEY.PATH=VALUE         with run/validate: change the pipeline before it is
                                checked, e.g. --set models.mlp.lr=0.001
-                               --set data.sets.train.rows=5000 (repeatable; VALUE is
+                               --set data.n=5000 (repeatable; VALUE is
                                YAML; the last key may be new, the others must exist)
   --version                    print the version and SDK ABI
 
@@ -128,7 +131,7 @@ int main(int argc, char** argv) {
     }
     return std::nullopt;
   };
-  const std::vector<std::string> commands{"plugins", "plugin", "run", "validate", "predict"};
+  const std::vector<std::string> commands{"plugins", "plugin", "run", "validate", "predict", "schema"};
   if (std::find(commands.begin(), commands.end(), command) == commands.end()) {
     return usage_error("unknown command '" + command + "'" + ballista::host::suggest(command, commands));
   }
@@ -154,6 +157,12 @@ int main(int argc, char** argv) {
         return *bad;
       }
       return ballista::host::show_plugin(catalog, positional[1], std::cout);
+    }
+    if (command == "schema") {
+      if (auto bad = expect_arguments(0, "")) {
+        return *bad;
+      }
+      return ballista::host::print_schema(catalog, std::cout);
     }
     if (command == "predict") {
       if (auto bad = expect_arguments(1, "MODEL (--at NAME=VALUE,... | --input IN.csv [--output OUT.csv])")) {

@@ -102,6 +102,9 @@ SavedModel load_model_file(const std::filesystem::path& file, const PluginCatalo
   if (plugin == nullptr) {
     throw fail("saved by plugin '" + saved.plugin + "', which is not installed (see `ballista plugins --verbose`)");
   }
+  if (plugin->kind != PluginKind::model) {
+    throw fail("saved by plugin '" + saved.plugin + "', but the plugin of that name found now is a data source");
+  }
   const auto stored = nlohmann::json::parse(parameters_text);
   std::map<std::string, ParameterValue> values;
   for (const auto& spec : plugin->definition.parameters) {

@@ -11,6 +11,21 @@ double NumpyRandom::uniform() {
   return (a * 67108864.0 + b) / 9007199254740992.0;
 }
 
+std::uint32_t NumpyRandom::interval(std::uint32_t max) {
+  if (max == 0) {
+    return 0;
+  }
+  std::uint32_t mask = max;
+  for (unsigned shift = 1; shift < 32; shift *= 2) {
+    mask |= mask >> shift;
+  }
+  std::uint32_t value = 0;
+  do {
+    value = static_cast<std::uint32_t>(engine_()) & mask;
+  } while (value > max);
+  return value;
+}
+
 double NumpyRandom::normal() {
   if (has_cached_normal_) {
     has_cached_normal_ = false;

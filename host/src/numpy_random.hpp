@@ -17,6 +17,9 @@ class NumpyRandom {
   double uniform();
   // np.random.randn(): standard normal.
   double normal();
+  // An integer uniform on [0, max], as NumPy's legacy randint(0, max + 1), choice()
+  // and shuffle() draw it: 32-bit draws masked to max's bit width, rejected above max.
+  std::uint32_t interval(std::uint32_t max);
 
  private:
   std::mt19937 engine_;

@@ -6,10 +6,14 @@
 
 #include <ballista/expression.hpp>
 #include <ballista/parameters.hpp>
+#include <ballista/source.hpp>
+
+#include <torch/types.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -19,48 +23,88 @@ namespace ballista::host {
 
 // A distribution an input is drawn from, e.g. uniform(0, pi/2).
 struct Distribution {
-  std::string kind;                // "uniform" or "normal"
-  std::vector<double> arguments;   // uniform: low, high; normal: mean, standard deviation
-  std::string text;                // as the user wrote it
+  // uniform(low, high), normal(mean, sd), loguniform(low, high), choice(a, b, ...),
+  // grid(low, high, count): `count` evenly spaced values, low and high included.
+  std::string kind;
+  std::vector<double> arguments;
+  std::string text;  // as the user wrote it
+  bool is_grid() const { return kind == "grid"; }
 };
 
 struct InputSpec {
   std::string name;
   Distribution distribution;
-};
-
-struct TargetSpec {
-  std::string name;
-  Expression expression;
-  double noise = 0.0;  // σ of additive N(0, σ²) noise
   std::optional<double> clip_min;
   std::optional<double> clip_max;
 };
 
-// A named data set drawn from the source, optionally with other input distributions.
-struct SetSpec {
+struct TargetSpec {
   std::string name;
-  std::int64_t rows = 0;
-  std::vector<InputSpec> overrides;
-  std::uint32_t seed = 0;  // resolved by the loader (explicit, or derived)
+  std::optional<Expression> expression;  // the formula source's; a plugin source computes it
+  double noise = 0.0;                    // σ of additive N(0, σ²) noise, or relative: y·(1 + σ·N(0, 1))
+  bool relative_noise = false;
+  std::optional<double> clip_min;
+  std::optional<double> clip_max;
+};
+
+// Where rows come from: drawn by a formula, drawn and simulated by a source plugin, or
+// read from a CSV file.
+struct SourceSpec {
+  std::string kind;  // "formula", "csv", or the name of a source plugin
+  std::vector<std::pair<std::string, double>> constants;
+  std::vector<InputSpec> inputs;
+  std::vector<TargetSpec> targets;
+  std::int64_t rows = 0;  // `n`: rows of the source's own table; 0 = none (drawn sources)
+  // A source plugin's parameters and factory.
+  Parameters parameters;
+  SourceFactory create;
+  // The csv source: the file (resolved against the pipeline's directory) and its values.
+  std::filesystem::path file;
+  bool drop_invalid = false;
+  std::int64_t dropped_rows = 0;
+  torch::Tensor csv_inputs;   // [rows, inputs]
+  torch::Tensor csv_targets;  // [rows, targets]
+
+  bool is_drawn() const { return kind != "csv"; }
+  std::vector<std::string> input_names() const;
+  std::vector<std::string> target_names() const;
+};
+
+// A named data set. Exactly one origin:
+//   all    — the source's own table (`n` drawn rows, or every row of the CSV file);
+//   split  — a fraction of that table, after one shuffle shared by all splits;
+//   drawn  — `rows` new rows from the source, some inputs possibly drawn otherwise;
+//   other  — the table of another source with the same input and target names.
+struct SetSpec {
+  enum class Origin { all, split, drawn, other };
+  std::string name;
+  Origin origin = Origin::drawn;
+  std::int64_t rows = 0;               // resolved for every origin (a grid's product, a split's share)
+  std::vector<InputSpec> overrides;    // drawn
+  std::int64_t begin = 0;              // split: rows [begin, begin + rows) of the shuffled table
+  double fraction = 0.0;               // split, as written
+  std::shared_ptr<const SourceSpec> source;  // other
+  std::uint32_t seed = 0;              // resolved by the loader (explicit, or derived)
   SourceLocation location;
 };
 
-// The `formula` source: inputs drawn from distributions, targets computed from them.
 struct DataSpec {
-  std::vector<InputSpec> inputs;
-  std::vector<std::pair<std::string, double>> constants;
-  std::vector<TargetSpec> targets;
-  std::vector<SetSpec> sets;
+  SourceSpec source;
+  std::uint32_t seed = 0;        // the source table's stream (the pipeline seed)
+  std::uint32_t split_seed = 0;  // the shuffle before splitting
+  bool shuffle = true;
+  std::vector<SetSpec> sets;     // `all` first when the source has a table, then splits, then the others
 
-  std::vector<std::string> input_names() const;
-  std::vector<std::string> target_names() const;
+  std::vector<std::string> input_names() const { return source.input_names(); }
+  std::vector<std::string> target_names() const { return source.target_names(); }
   const SetSpec* find_set(const std::string& name) const;
 };
 
 struct ModelSpec {
   std::string name;
   std::string plugin;
+  std::string swept_from;  // the model a sweep expanded into this one, or empty
+  std::vector<std::pair<std::string, std::string>> swept;  // parameter → value of this variant
   Parameters parameters;  // every declared parameter, defaults filled in
   std::uint64_t seed = 0;
   SourceLocation location;

@@ -1,9 +1,13 @@
 // YAML → Pipeline, with every error located and all of them reported at once.
 #include "pipeline_loader.hpp"
 
+#include "csv_table.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <limits>
 #include <regex>
 #include <set>
@@ -13,13 +17,13 @@ namespace ballista::host {
 
 namespace {
 
-const std::vector<std::string> kTopKeys{"name", "seed", "data", "train", "models", "evaluate"};
-const std::vector<std::string> kDataKeys{"source", "rng", "inputs", "constants", "targets", "sets"};
-const std::vector<std::string> kTargetKeys{"expression", "noise", "clip"};
-const std::vector<std::string> kSetKeys{"rows", "inputs", "seed"};
+const std::vector<std::string> kTopKeys{"extends", "name", "seed", "data", "train", "models", "evaluate"};
+const std::vector<std::string> kInputKeys{"distribution", "clip"};
+const std::vector<std::string> kSetKeys{"rows", "inputs", "seed", "source"};
 const std::vector<std::string> kEvaluateKeys{"sets", "metrics", "probes"};
 const std::vector<std::string> kMetrics{"mse", "rmse", "mae", "r2", "max_error"};
-const std::vector<std::string> kDistributions{"uniform", "normal"};
+const std::vector<std::string> kDistributions{"uniform", "normal", "loguniform", "choice", "grid"};
+constexpr std::int64_t kMaxRows = std::int64_t{1} << 40;
 
 // Seeds derived from the pipeline seed and a label: SplitMix64 over seed ⊕ FNV-1a(label).
 std::uint64_t derive_seed(std::uint64_t seed, const std::string& label) {
@@ -53,22 +57,15 @@ class Loader {
       : file_(std::move(file)), catalog_(catalog), override_texts_(std::move(overrides)) {}
 
   Pipeline load() {
+    std::vector<std::filesystem::path> chain;
     YAML::Node root;
-    try {
-      root.reset(YAML::LoadFile(file_.string()));
-    } catch (const YAML::BadFile&) {
-      throw InputError({{{file_, 0, 0}, "cannot read the pipeline file"}});
-    } catch (const YAML::ParserException& problem) {
-      throw InputError({{{file_, problem.mark.line + 1, problem.mark.column + 1}, "invalid YAML: " + problem.msg}});
+    root.reset(load_document(file_, chain, {}));
+    if (!diagnostics_.empty()) {
+      throw InputError(diagnostics_);
     }
     Pipeline pipeline;
     pipeline.file = file_;
     pipeline.name = file_.stem().string();
-    if (!root.IsMap()) {
-      error(root, "a pipeline is a mapping with keys " + join(kTopKeys) + ", found " + describe_node(root));
-      throw InputError(diagnostics_);
-    }
-    expand_merge_keys(root);
     apply_overrides(root);
     check_keys(root, kTopKeys, "the pipeline");
     if (root["name"]) {
@@ -104,12 +101,129 @@ class Loader {
         return {"--set " + text, 0, 0};
       }
     }
+    std::filesystem::path file = file_;
+    for (const auto& [base_node, base_file] : base_nodes_) {
+      if (node.is(base_node)) {
+        file = base_file;
+        break;
+      }
+    }
     const auto mark = node.Mark();
     if (mark.is_null()) {
-      return {file_, 0, 0};
+      return {file, 0, 0};
     }
-    return {file_, mark.line + 1, mark.column + 1};
+    return {file, mark.line + 1, mark.column + 1};
   }
+
+  // --- documents and `extends` ------------------------------------------------------
+  // Reads `file` with its merge keys expanded and, if it `extends` others, every key it
+  // lacks filled in from them (mappings merged key by key, anything else replaced).
+  // Nodes that come from a base file are remembered, so errors name that file.
+  YAML::Node load_document(const std::filesystem::path& file, std::vector<std::filesystem::path>& chain,
+                           const YAML::Node& named_at) {
+    YAML::Node root;
+    const auto canonical = std::filesystem::weakly_canonical(file);
+    if (std::find(chain.begin(), chain.end(), canonical) != chain.end()) {
+      std::string cycle;
+      for (const auto& link : chain) {
+        cycle += link.filename().string() + " → ";
+      }
+      error(named_at, "extends makes a cycle: " + cycle + canonical.filename().string());
+      return root;
+    }
+    const auto refuse = [&](const SourceLocation& location, const std::string& message) {
+      diagnostics_.push_back({chain.empty() ? location : where(named_at), message});
+    };
+    try {
+      root.reset(YAML::LoadFile(file.string()));
+    } catch (const YAML::BadFile&) {
+      refuse({file, 0, 0}, chain.empty() ? "cannot read the pipeline file"
+                                         : "extends '" + file.string() + "': cannot read the file");
+      return YAML::Node();
+    } catch (const YAML::ParserException& problem) {
+      diagnostics_.push_back({{file, problem.mark.line + 1, problem.mark.column + 1}, "invalid YAML: " + problem.msg});
+      return YAML::Node();
+    }
+    if (!root.IsMap()) {
+      diagnostics_.push_back({{file, root.Mark().is_null() ? 0 : root.Mark().line + 1,
+                               root.Mark().is_null() ? 0 : root.Mark().column + 1},
+                              "a pipeline is a mapping with keys " + join(kTopKeys) + ", found " + describe_node(root)});
+      return YAML::Node();
+    }
+    if (!chain.empty()) {
+      remember_base_nodes(root, file);
+    }
+    expand_merge_keys(root);
+    const auto extends = root["extends"];
+    if (!extends) {
+      return root;
+    }
+    std::vector<YAML::Node> bases;
+    if (extends.IsScalar()) {
+      bases.push_back(extends);
+    } else if (extends.IsSequence()) {
+      for (const auto& element : extends) {
+        bases.push_back(element);
+      }
+    }
+    if (bases.empty() || !std::all_of(bases.begin(), bases.end(), [](const YAML::Node& b) { return b.IsScalar(); })) {
+      error(extends, "extends must be a file name, or a list of them (later ones win), found " + describe_node(extends));
+      return root;
+    }
+    root.remove("extends");
+    chain.push_back(canonical);
+    // Later bases win: fill from the last one first.
+    for (auto base = bases.rbegin(); base != bases.rend(); ++base) {
+      auto path = std::filesystem::path(base->Scalar());
+      if (path.is_relative()) {
+        path = file.parent_path() / path;
+      }
+      YAML::Node base_root;
+      base_root.reset(load_document(path, chain, *base));
+      if (base_root.IsMap()) {
+        fill_from(root, base_root);
+      }
+    }
+    chain.pop_back();
+    return root;
+  }
+
+  void remember_base_nodes(const YAML::Node& node, const std::filesystem::path& file) {
+    base_nodes_.emplace_back(node, file);
+    if (node.IsMap()) {
+      for (const auto& entry : node) {
+        base_nodes_.emplace_back(entry.first, file);
+        remember_base_nodes(entry.second, file);
+      }
+    } else if (node.IsSequence()) {
+      for (const auto& element : node) {
+        remember_base_nodes(element, file);
+      }
+    }
+  }
+
+  // Every key of `base` that `target` lacks, recursively into mappings both have. A key
+  // written as null in `target` removes the base's; a mapping whose `source` or
+  // `plugin` differs from the base's replaces it whole (other keys would not apply).
+  static void fill_from(YAML::Node target, const YAML::Node& base) {
+    for (const auto* kind : {"source", "plugin"}) {
+      if (target[kind] && base[kind] && target[kind].IsScalar() && base[kind].IsScalar() &&
+          target[kind].Scalar() != base[kind].Scalar()) {
+        return;
+      }
+    }
+    for (const auto& entry : base) {
+      const auto& key = entry.first.Scalar();
+      if (!target[key]) {
+        target[key] = entry.second;
+      } else if (target[key].IsNull()) {
+        target.remove(key);
+      } else if (target[key].IsMap() && entry.second.IsMap()) {
+        fill_from(target[key], entry.second);
+      }
+    }
+  }
+
   void error(const YAML::Node& node, std::string message) { diagnostics_.push_back({where(node), std::move(message)}); }
   static std::string join(const std::vector<std::string>& items) {
     std::string text;
@@ -220,7 +334,10 @@ class Loader {
     for (const auto& entry : map) {
       const auto key = entry.first.Scalar();
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        error(entry.first, "unknown key '" + key + "' in " + context + suggest(key, allowed));
+        // A key copied from a base pipeline or a merge key is a new node without a place:
+        // point at its value, which keeps the place it was written.
+        error(entry.first.Mark().is_null() ? entry.second : entry.first,
+              "unknown key '" + key + "' in " + context + suggest(key, allowed));
       }
     }
   }
@@ -307,9 +424,10 @@ class Loader {
   // --- data -----------------------------------------------------------------------
   Distribution distribution(const YAML::Node& node, const std::string& what) {
     Distribution result;
+    const std::string examples = " such as uniform(0, 10), normal(0, 1), loguniform(1e-3, 1), choice(1, 2, 5) or "
+                                 "grid(0, 10, 50)";
     if (!node.IsScalar()) {
-      error(node, what + " must be a distribution such as uniform(0, 10) or normal(0, 1), found " +
-                      describe_node(node));
+      error(node, what + " must be a distribution" + examples + ", found " + describe_node(node));
       return result;
     }
     result.text = node.Scalar();
@@ -318,8 +436,7 @@ class Loader {
     if (!std::regex_match(result.text, match, call)) {
       const bool cut_by_flow_comma = result.text.find('(') != std::string::npos &&
                                      result.text.find(')') == std::string::npos;
-      error(node, what + " must be a distribution such as uniform(0, 10) or normal(0, 1), found '" +
-                      result.text + "'" +
+      error(node, what + " must be a distribution" + examples + ", found '" + result.text + "'" +
                       (cut_by_flow_comma ? " (inside {…} or […] YAML splits at commas: quote it, \"uniform(0, 10)\")"
                                          : ""));
       return result;
@@ -327,11 +444,13 @@ class Loader {
     result.kind = match[1].str();
     if (std::find(kDistributions.begin(), kDistributions.end(), result.kind) == kDistributions.end()) {
       error(node, what + ": unknown distribution '" + result.kind + "'" + suggest(result.kind, kDistributions));
+      result.kind.clear();
       return result;
     }
     const std::string arguments = match[2].str();
     int depth = 0;
     std::string current;
+    const auto errors_before = diagnostics_.size();
     for (const char c : arguments + ",") {
       if (c == ',' && depth == 0) {
         result.arguments.push_back(constant_expression(node, current, what));
@@ -341,16 +460,403 @@ class Loader {
       depth += (c == '(') ? 1 : (c == ')') ? -1 : 0;
       current += c;
     }
-    if (result.arguments.size() != 2) {
-      error(node, what + ": " + result.kind + " takes 2 arguments (" +
-                      (result.kind == "uniform" ? "low, high" : "mean, standard deviation") + "), found " +
-                      std::to_string(result.arguments.size()));
-    } else if (result.kind == "uniform" && !(result.arguments[0] < result.arguments[1])) {
+    const auto& a = result.arguments;
+    const auto arity = [&](std::size_t count, const std::string& names) {
+      if (a.size() != count) {
+        error(node, what + ": " + result.kind + " takes " + std::to_string(count) + " arguments (" + names +
+                        "), found " + std::to_string(a.size()));
+        return false;
+      }
+      return true;
+    };
+    if (diagnostics_.size() != errors_before) {
+      result.kind.clear();
+    } else if (result.kind == "uniform" && arity(2, "low, high") && !(a[0] < a[1])) {
       error(node, what + ": uniform(low, high) needs low < high");
-    } else if (result.kind == "normal" && !(result.arguments[1] > 0)) {
+    } else if (result.kind == "normal" && arity(2, "mean, standard deviation") && !(a[1] > 0)) {
       error(node, what + ": normal(mean, sd) needs sd > 0");
+    } else if (result.kind == "loguniform" && arity(2, "low, high") && !(0 < a[0] && a[0] < a[1])) {
+      error(node, what + ": loguniform(low, high) needs 0 < low < high");
+    } else if (result.kind == "grid" && arity(3, "low, high, count")) {
+      if (!(a[0] < a[1])) {
+        error(node, what + ": grid(low, high, count) needs low < high");
+      } else if (!(a[2] >= 2 && a[2] <= 1e7 && a[2] == std::floor(a[2]))) {
+        error(node, what + ": grid(low, high, count) needs an integer count from 2 to 10000000");
+      }
+    } else if (result.kind == "choice" && (a.empty() || a.size() > 1000000)) {
+      error(node, what + ": choice(a, b, ...) needs at least one value");
     }
     return result;
+  }
+
+  std::pair<std::optional<double>, std::optional<double>> clip(const YAML::Node& node, const std::string& what) {
+    std::pair<std::optional<double>, std::optional<double>> bounds;
+    if (!node.IsSequence() || node.size() != 2) {
+      error(node, what + " clip must be [low, high] (null for no bound), found " + describe_node(node));
+      return bounds;
+    }
+    if (!node[0].IsNull()) {
+      bounds.first = number(node[0], what + " clip low");
+    }
+    if (!node[1].IsNull()) {
+      bounds.second = number(node[1], what + " clip high");
+    }
+    if (bounds.first && bounds.second && !(*bounds.first <= *bounds.second)) {
+      error(node, what + " clip needs low <= high");
+    }
+    return bounds;
+  }
+
+  // `v: uniform(0, 10)` or `v: {distribution: normal(5, 2), clip: [0, null]}`.
+  InputSpec input(const YAML::Node& key, const YAML::Node& node, const std::string& what) {
+    InputSpec spec{key.Scalar(), {}, std::nullopt, std::nullopt};
+    if (node.IsMap()) {
+      check_keys(node, kInputKeys, what);
+      if (require(node, "distribution", what)) {
+        spec.distribution = distribution(node["distribution"], what);
+      }
+      if (node["clip"]) {
+        std::tie(spec.clip_min, spec.clip_max) = clip(node["clip"], what);
+      }
+      return spec;
+    }
+    spec.distribution = distribution(node, what);
+    return spec;
+  }
+
+  // The keys a source of this kind reads, besides those of the pipeline's `data` only.
+  std::vector<std::string> source_keys(const std::string& kind, const LoadedPlugin* plugin) const {
+    std::vector<std::string> keys{"source", "inputs", "targets"};
+    if (kind == "csv") {
+      keys.insert(keys.end(), {"file", "drop_invalid", "n"});  // n: refused with its own message
+      return keys;
+    }
+    keys.insert(keys.end(), {"rng", "n", "constants"});
+    if (plugin != nullptr) {
+      for (const auto& spec : plugin->parameters()) {
+        keys.push_back(spec.name());
+      }
+    }
+    return keys;
+  }
+
+  // A data source: `data` itself, or a set's `source:`. `parent` is the pipeline's
+  // source when this is a set's; a csv source takes its column names from it by default.
+  SourceSpec load_source(const YAML::Node& node, const std::string& what, const SourceSpec* parent,
+                         const std::vector<std::string>& extra_keys) {
+    SourceSpec source;
+    source.kind = "formula";
+    if (node["source"]) {
+      source.kind = scalar_string(node["source"], what + ".source");
+    }
+    const LoadedPlugin* plugin = nullptr;
+    if (source.kind != "formula" && source.kind != "csv") {
+      plugin = catalog_.find(source.kind);
+      if (plugin == nullptr || plugin->kind != PluginKind::source) {
+        std::vector<std::string> kinds{"formula", "csv"};
+        for (const auto& candidate : catalog_.plugins()) {
+          if (candidate.kind == PluginKind::source) {
+            kinds.push_back(candidate.name);
+          }
+        }
+        error(node["source"], what + ".source '" + source.kind + "' is " +
+                                  (plugin != nullptr ? "a model plugin, not a data source" : "not a known source") +
+                                  suggest(source.kind, kinds) + " (source plugins: `ballista plugins`)");
+        return source;
+      }
+    }
+    auto keys = source_keys(source.kind, plugin);
+    keys.insert(keys.end(), extra_keys.begin(), extra_keys.end());
+    check_keys(node, keys, what + " (source " + source.kind + ")");
+    // Names and constants are scoped to one source.
+    constants_.clear();
+    declared_names_.clear();
+    if (node["rng"] && scalar_string(node["rng"], what + ".rng") != "numpy") {
+      error(node["rng"], what + ".rng must be 'numpy' (NumPy's legacy MT19937 stream), found '" +
+                             node["rng"].Scalar() + "'");
+    }
+    if (node["n"]) {
+      source.rows = integer(node["n"], what + ".n", 1, kMaxRows);
+      if (source.kind == "csv") {
+        error(node["n"], what + ".n is for drawn sources; a csv source has its file's rows");
+      }
+    }
+    if (source.kind == "csv") {
+      load_csv_source(node, what, parent, source);
+      return source;
+    }
+    if (node["constants"] && expect_map(node["constants"], what + ".constants")) {
+      for (const auto& entry : node["constants"]) {
+        if (identifier(entry.first, "constant")) {
+          const double value = number(entry.second, "constant '" + entry.first.Scalar() + "'");
+          constants_[entry.first.Scalar()] = value;
+          source.constants.emplace_back(entry.first.Scalar(), value);
+        }
+      }
+    }
+    if (require(node, "inputs", what) && expect_map(node["inputs"], what + ".inputs")) {
+      for (const auto& entry : node["inputs"]) {
+        if (identifier(entry.first, "input")) {
+          source.inputs.push_back(input(entry.first, entry.second, "input '" + entry.first.Scalar() + "'"));
+        }
+      }
+      if (source.inputs.empty()) {
+        error(node["inputs"], what + ".inputs must declare at least one input");
+      }
+    }
+    if (node["n"]) {
+      check_grid_multiple(node["n"], what + ".n", source.rows, grid_product(source.inputs, {}));
+    }
+    if (plugin != nullptr) {
+      load_plugin_source(node, what, *plugin, source);
+      return source;
+    }
+    if (require(node, "targets", what) && expect_map(node["targets"], what + ".targets")) {
+      for (const auto& entry : node["targets"]) {
+        if (identifier(entry.first, "target")) {
+          load_target(entry.first.Scalar(), entry.second, source);
+        }
+      }
+      if (source.targets.empty()) {
+        error(node["targets"], what + ".targets must declare at least one target");
+      }
+    }
+    return source;
+  }
+
+  void load_plugin_source(const YAML::Node& node, const std::string& what, const LoadedPlugin& plugin,
+                          SourceSpec& source) {
+    const auto& definition = plugin.source;
+    if (node["inputs"] && source.input_names() != definition.inputs) {
+      error(node["inputs"], what + ".inputs must be " + join(definition.inputs) + ", in this order (source " +
+                                plugin.name + " simulates those), found " + join(source.input_names()));
+    }
+    std::set<std::string> written;
+    if (node["targets"] && expect_map(node["targets"], what + ".targets")) {
+      for (const auto& entry : node["targets"]) {
+        const auto& name = entry.first.Scalar();
+        if (std::find(definition.targets.begin(), definition.targets.end(), name) == definition.targets.end()) {
+          error(entry.first, what + ".targets: source " + plugin.name + " computes no target '" + name + "'" +
+                                 suggest(name, definition.targets));
+        }
+        written.insert(name);
+      }
+    }
+    for (const auto& name : definition.targets) {
+      if (written.count(name) != 0) {
+        load_target(name, node["targets"][name], source);
+      } else {
+        source.targets.push_back({name, std::nullopt, 0.0, false, std::nullopt, std::nullopt});
+      }
+    }
+    source.create = definition.create;
+    if (auto parameters = plugin_parameters(node, plugin, what)) {
+      source.parameters = std::move(*parameters);
+      try {
+        (void)definition.create(source.parameters);
+      } catch (const ParameterError& problem) {
+        error(node[problem.parameter()] ? node[problem.parameter()] : node,
+              what + " parameter '" + problem.parameter() + "': " + problem.what());
+      } catch (const std::exception& problem) {
+        error(node, what + ": source plugin " + plugin.name + " rejected the parameters: " + problem.what());
+      }
+    }
+  }
+
+  // Column names: `inputs: [v, theta]`; a set's csv source defaults to the pipeline's.
+  std::vector<std::string> column_names(const YAML::Node& node, const std::string& key, const std::string& what,
+                                        const std::vector<std::string>* fallback) {
+    std::vector<std::string> names;
+    if (!node[key]) {
+      if (fallback != nullptr) {
+        return *fallback;
+      }
+      error(node, what + " needs the key '" + key + "' (a list of column names, e.g. " +
+                      (key == "inputs" ? "[v, theta]" : "[s]") + ")");
+      return names;
+    }
+    if (!expect_sequence(node[key], what + "." + key)) {
+      return names;
+    }
+    for (const auto& element : node[key]) {
+      if (element.IsScalar() && identifier(element, key == "inputs" ? "input" : "target")) {
+        names.push_back(element.Scalar());
+      } else if (!element.IsScalar()) {
+        error(element, what + "." + key + " entries are column names, found " + describe_node(element));
+      }
+    }
+    if (names.empty() && node[key].size() == 0) {
+      error(node[key], what + "." + key + " must name at least one column");
+    }
+    return names;
+  }
+
+  void load_csv_source(const YAML::Node& node, const std::string& what, const SourceSpec* parent,
+                       SourceSpec& source) {
+    const auto parent_inputs = parent != nullptr ? parent->input_names() : std::vector<std::string>{};
+    const auto parent_targets = parent != nullptr ? parent->target_names() : std::vector<std::string>{};
+    for (const auto& name : column_names(node, "inputs", what, parent != nullptr ? &parent_inputs : nullptr)) {
+      source.inputs.push_back({name, {}, std::nullopt, std::nullopt});
+    }
+    for (const auto& name : column_names(node, "targets", what, parent != nullptr ? &parent_targets : nullptr)) {
+      source.targets.push_back({name, std::nullopt, 0.0, false, std::nullopt, std::nullopt});
+    }
+    if (node["drop_invalid"]) {
+      source.drop_invalid = boolean(node["drop_invalid"], what + ".drop_invalid");
+    }
+    if (!require(node, "file", what)) {
+      return;
+    }
+    const auto text = scalar_string(node["file"], what + ".file");
+    if (text.empty() || source.inputs.empty() || source.targets.empty()) {
+      return;
+    }
+    // Relative to the file that names it (a base pipeline's, for an inherited key).
+    source.file = std::filesystem::path(text);
+    if (source.file.is_relative()) {
+      source.file = where(node["file"]).file.parent_path() / source.file;
+    }
+    CsvTable table;
+    try {
+      table = read_csv(source.file);
+    } catch (const std::exception& problem) {
+      error(node["file"], what + ".file: " + problem.what());
+      return;
+    }
+    std::vector<std::string> names = source.input_names();
+    const auto targets = source.target_names();
+    names.insert(names.end(), targets.begin(), targets.end());
+    bool columns_found = true;
+    for (const auto& name : names) {
+      if (std::find(table.header.begin(), table.header.end(), name) == table.header.end()) {
+        error(node["file"], what + ": " + source.file.string() + " has no column '" + name + "'" +
+                                suggest(name, table.header));
+        columns_found = false;
+      }
+    }
+    if (!columns_found) {
+      return;
+    }
+    const auto columns = checked_numeric_columns(table, names);
+    if (!source.drop_invalid) {
+      constexpr std::size_t kShown = 20;
+      for (std::size_t i = 0; i < columns.problems.size() && i < kShown; ++i) {
+        const auto& problem = columns.problems[i];
+        diagnostics_.push_back({{source.file, problem.line, problem.column}, problem.message +
+                                    (i == 0 ? " (`drop_invalid: true` in " + what + " drops such rows)" : "")});
+      }
+      if (columns.problems.size() > kShown) {
+        error(node["file"], what + ": " + std::to_string(columns.problems.size() - kShown) +
+                                " more invalid cells in " + source.file.string());
+      }
+      if (!columns.problems.empty()) {
+        return;
+      }
+    }
+    source.dropped_rows = columns.dropped_rows;
+    const auto inputs = static_cast<std::int64_t>(source.inputs.size());
+    source.csv_inputs = columns.values.slice(1, 0, inputs).contiguous();
+    source.csv_targets = columns.values.slice(1, inputs).contiguous();
+    source.rows = columns.values.size(0);
+    if (source.rows == 0) {
+      error(node["file"], what + ": " + source.file.string() + " has no " +
+                              (columns.dropped_rows > 0 ? "valid " : "") + "rows" +
+                              (columns.dropped_rows > 0 ? " (all " + std::to_string(columns.dropped_rows) +
+                                                              " were dropped by drop_invalid)"
+                                                        : ""));
+    }
+  }
+
+  bool boolean(const YAML::Node& node, const std::string& what) {
+    bool value = false;
+    if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+      error(node, what + " must be true or false, found " + describe_node(node));
+    }
+    return value;
+  }
+
+  // A formula target: `s: v^2*sin(2*theta)/g`, or a mapping with expression, noise, clip.
+  // A source plugin's target: a mapping with noise and clip only.
+  void load_target(const std::string& name, const YAML::Node& node, SourceSpec& source) {
+    const std::string what = "target '" + name + "'";
+    const bool formula = source.kind == "formula";
+    TargetSpec target{name, std::nullopt, 0.0, false, std::nullopt, std::nullopt};
+    // yaml-cpp's Node assignment writes through to the document, so pick with reset().
+    YAML::Node expression_node;
+    expression_node.reset(node);
+    if (node.IsMap()) {
+      std::vector<std::string> keys{"noise", "clip"};
+      if (formula) {
+        keys.insert(keys.begin(), "expression");
+      }
+      check_keys(node, keys, what);
+      if (formula) {
+        if (!require(node, "expression", what)) {
+          return;
+        }
+        expression_node.reset(node["expression"]);
+      }
+      if (node["noise"]) {
+        load_noise(node["noise"], what, target);
+      }
+      if (node["clip"]) {
+        std::tie(target.clip_min, target.clip_max) = clip(node["clip"], what);
+      }
+    } else if (!formula) {
+      error(node, what + " of source " + source.kind + " takes a mapping with noise and clip, found " +
+                      describe_node(node));
+      return;
+    }
+    if (formula) {
+      target.expression = target_expression(expression_node, what, source);
+    }
+    source.targets.push_back(std::move(target));
+  }
+
+  // `noise: 0.01` (σ of additive normal noise), `{absolute: 0.01}` or `{relative: 0.05}`
+  // (y·(1 + 0.05·N(0, 1))).
+  void load_noise(const YAML::Node& node, const std::string& what, TargetSpec& target) {
+    YAML::Node value;
+    value.reset(node);
+    if (node.IsMap()) {
+      check_keys(node, {"absolute", "relative"}, what + " noise");
+      if (node.size() != 1) {
+        error(node, what + " noise must be a number, {absolute: σ} or {relative: σ}");
+        return;
+      }
+      target.relative_noise = static_cast<bool>(node["relative"]);
+      value.reset(target.relative_noise ? node["relative"] : node["absolute"]);
+      if (!value) {
+        return;
+      }
+    }
+    target.noise = number(value, what + " noise");
+    if (target.noise < 0) {
+      error(value, what + " noise must be >= 0 (the σ of the normal noise)");
+    }
+  }
+
+  std::optional<Expression> target_expression(const YAML::Node& node, const std::string& what,
+                                              const SourceSpec& source) {
+    const std::string text = scalar_string(node, what + " expression");
+    try {
+      auto expression = Expression::parse(text);
+      for (const auto& used : expression.names()) {
+        const auto inputs = source.input_names();
+        if (std::find(inputs.begin(), inputs.end(), used) == inputs.end() && constants_.count(used) == 0 &&
+            used != "pi" && used != "e") {
+          std::vector<std::string> known = inputs;
+          for (const auto& [constant, value] : source.constants) {
+            known.push_back(constant);
+          }
+          error(node, what + " expression '" + text + "' uses unknown name '" + used + "'" + suggest(used, known));
+        }
+      }
+      return expression;
+    } catch (const ExpressionError& problem) {
+      error(node, what + " expression '" + text + "': " + problem.what());
+    }
+    return std::nullopt;
   }
 
   DataSpec load_data(const YAML::Node& node) {
@@ -358,136 +864,235 @@ class Loader {
     if (!expect_map(node, "data")) {
       return data;
     }
-    check_keys(node, kDataKeys, "data");
-    if (node["source"] && scalar_string(node["source"], "data.source") != "formula") {
-      error(node["source"], "data.source must be 'formula' (the only source so far), found '" +
-                                node["source"].Scalar() + "'");
+    data.source = load_source(node, "data", nullptr, {"sets", "split", "shuffle"});
+    const bool has_table = data.source.rows > 0 || (data.source.kind == "csv" && !data.source.file.empty());
+    if (has_table) {
+      SetSpec all;
+      all.name = "all";
+      all.origin = SetSpec::Origin::all;
+      all.rows = data.source.rows;
+      all.location = where(node["n"] ? node["n"] : node);
+      data.sets.push_back(std::move(all));
     }
-    if (node["rng"] && scalar_string(node["rng"], "data.rng") != "numpy") {
-      error(node["rng"], "data.rng must be 'numpy' (NumPy's legacy MT19937 stream), found '" +
-                             node["rng"].Scalar() + "'");
+    if (node["shuffle"]) {
+      data.shuffle = boolean(node["shuffle"], "data.shuffle");
     }
-    if (node["constants"] && expect_map(node["constants"], "data.constants")) {
-      for (const auto& entry : node["constants"]) {
-        if (identifier(entry.first, "constant")) {
-          const double value = number(entry.second, "constant '" + entry.first.Scalar() + "'");
-          constants_[entry.first.Scalar()] = value;
-          data.constants.emplace_back(entry.first.Scalar(), value);
-        }
-      }
+    if (node["split"]) {
+      load_split(node["split"], data, has_table);
     }
-    if (require(node, "inputs", "data") && expect_map(node["inputs"], "data.inputs")) {
-      for (const auto& entry : node["inputs"]) {
-        if (identifier(entry.first, "input")) {
-          data.inputs.push_back({entry.first.Scalar(), distribution(entry.second, "input '" + entry.first.Scalar() + "'")});
-        }
-      }
-      if (data.inputs.empty()) {
-        error(node["inputs"], "data.inputs must declare at least one input");
-      }
-    }
-    if (require(node, "targets", "data") && expect_map(node["targets"], "data.targets")) {
-      for (const auto& entry : node["targets"]) {
-        if (identifier(entry.first, "target")) {
-          load_target(entry.first.Scalar(), entry.second, data);
-        }
-      }
-      if (data.targets.empty()) {
-        error(node["targets"], "data.targets must declare at least one target");
-      }
-    }
-    if (require(node, "sets", "data") && expect_map(node["sets"], "data.sets")) {
+    if (node["sets"] && expect_map(node["sets"], "data.sets")) {
       for (const auto& entry : node["sets"]) {
-        load_set(entry.first, entry.second, data);
+        load_set(entry.first, entry.second, node, data);
       }
+    }
+    if (data.sets.empty() && !node["split"] && !node["sets"]) {
+      error(node, "data declares no set: give `n` (rows of the source's own set `all`), a `split`, or `sets`");
     }
     return data;
   }
 
-  void load_target(const std::string& name, const YAML::Node& node, DataSpec& data) {
-    const std::string what = "target '" + name + "'";
-    // yaml-cpp's Node assignment writes through to the document, so pick with reset().
-    YAML::Node expression_node;
-    expression_node.reset(node);
-    TargetSpec target{name, Expression::parse("0"), 0.0, std::nullopt, std::nullopt};
-    if (node.IsMap()) {
-      check_keys(node, kTargetKeys, what);
-      if (!require(node, "expression", what)) {
-        return;
-      }
-      expression_node.reset(node["expression"]);
-      if (node["noise"]) {
-        target.noise = number(node["noise"], what + " noise");
-        if (target.noise < 0) {
-          error(node["noise"], what + " noise must be >= 0 (the σ of additive normal noise)");
-        }
-      }
-      if (const auto clip = node["clip"]; clip) {
-        if (!clip.IsSequence() || clip.size() != 2) {
-          error(clip, what + " clip must be [low, high] (null for no bound), found " + describe_node(clip));
-        } else {
-          if (!clip[0].IsNull()) {
-            target.clip_min = number(clip[0], what + " clip low");
-          }
-          if (!clip[1].IsNull()) {
-            target.clip_max = number(clip[1], what + " clip high");
-          }
-        }
-      }
+  // `split: {train: 0.8, test: 0.2}`: fractions of the source's table, in order, after
+  // one shuffle. Each part gets floor(fraction·n) rows; when the fractions add up to 1,
+  // the rows left over by rounding go to the first part.
+  void load_split(const YAML::Node& node, DataSpec& data, bool has_table) {
+    if (!expect_map(node, "data.split")) {
+      return;
     }
-    const std::string text = scalar_string(expression_node, what + " expression");
-    try {
-      target.expression = Expression::parse(text);
-      for (const auto& used : target.expression.names()) {
-        const bool is_input = std::any_of(data.inputs.begin(), data.inputs.end(),
-                                          [&](const InputSpec& input) { return input.name == used; });
-        if (!is_input && constants_.count(used) == 0 && used != "pi" && used != "e") {
-          std::vector<std::string> known = data.input_names();
-          for (const auto& [constant, value] : data.constants) {
-            known.push_back(constant);
-          }
-          error(expression_node, what + " expression '" + text + "' uses unknown name '" + used + "'" +
-                                     suggest(used, known));
-        }
-      }
-    } catch (const ExpressionError& problem) {
-      error(expression_node, what + " expression '" + text + "': " + problem.what());
+    if (!has_table) {
+      error(node, "data.split divides the source's own rows: give data.n (drawn sources) or use a csv source");
+      return;
     }
-    data.targets.push_back(std::move(target));
+    const auto total = data.source.rows;
+    double sum = 0.0;
+    std::vector<SetSpec> parts;
+    for (const auto& entry : node) {
+      SetSpec part;
+      part.name = entry.first.Scalar();
+      part.origin = SetSpec::Origin::split;
+      part.location = where(entry.first);
+      if (!set_name(entry.first, data, parts)) {
+        continue;
+      }
+      part.fraction = number(entry.second, "split '" + part.name + "'");
+      if (!(part.fraction > 0 && part.fraction <= 1)) {
+        error(entry.second, "split '" + part.name + "' must be a fraction in (0, 1], found " + entry.second.Scalar());
+        continue;
+      }
+      sum += part.fraction;
+      part.rows = static_cast<std::int64_t>(std::floor(part.fraction * static_cast<double>(total)));
+      parts.push_back(std::move(part));
+    }
+    if (sum > 1.0 + 1e-9) {
+      error(node, "data.split fractions add up to " + std::to_string(sum) + ", more than 1");
+      return;
+    }
+    std::int64_t used = 0;
+    for (const auto& part : parts) {
+      used += part.rows;
+    }
+    if (!parts.empty() && std::abs(sum - 1.0) <= 1e-9) {
+      parts.front().rows += total - used;
+    }
+    if (total > std::numeric_limits<std::uint32_t>::max()) {
+      error(node, "data.split: at most 4294967295 rows can be shuffled, the source has " + std::to_string(total));
+    }
+    std::int64_t begin = 0;
+    for (auto& part : parts) {
+      if (part.rows == 0) {
+        error(node[part.name], "split '" + part.name + "' gets no rows (" + std::to_string(part.fraction) + " of " +
+                                   std::to_string(total) + ")");
+      }
+      part.begin = begin;
+      begin += part.rows;
+      data.sets.push_back(std::move(part));
+    }
   }
 
-  void load_set(const YAML::Node& key, const YAML::Node& node, DataSpec& data) {
+  bool set_name(const YAML::Node& key, const DataSpec& data, const std::vector<SetSpec>& pending) {
+    const auto& name = key.Scalar();
+    if (!std::regex_match(name, std::regex("[A-Za-z0-9_.-]+"))) {
+      error(key, "set '" + name + "': names use only letters, digits, '_', '.', '-'");
+      return false;
+    }
+    const bool taken = data.find_set(name) != nullptr ||
+                       std::any_of(pending.begin(), pending.end(), [&](const SetSpec& s) { return s.name == name; });
+    if (taken) {
+      error(key, "set '" + name + "' is declared twice" +
+                     (name == "all" ? " ('all' is the source's own rows, declared by data.n or a csv source)" : ""));
+      return false;
+    }
+    return true;
+  }
+
+  void load_set(const YAML::Node& key, const YAML::Node& node, const YAML::Node& data_node, DataSpec& data) {
     SetSpec set;
     set.name = key.Scalar();
     set.location = where(key);
     const std::string what = "set '" + set.name + "'";
-    if (data.find_set(set.name) != nullptr) {
-      error(key, what + " is declared twice");
+    if (!set_name(key, data, {}) || !expect_map(node, what)) {
       return;
     }
-    if (expect_map(node, what)) {
-      check_keys(node, kSetKeys, what);
-      if (require(node, "rows", what)) {
-        set.rows = integer(node["rows"], what + " rows", 1, std::int64_t{1} << 40);
+    check_keys(node, kSetKeys, what);
+    if (node["seed"]) {
+      set.seed = static_cast<std::uint32_t>(
+          integer(node["seed"], what + " seed", 0, std::numeric_limits<std::uint32_t>::max()));
+      explicit_seeds_.insert(set.name);
+    }
+    if (node["source"]) {
+      for (const auto* key_name : {"rows", "inputs"}) {
+        if (node[key_name]) {
+          error(node[key_name], what + " takes its rows from its own source; give '" + key_name +
+                                    "' inside `source:` (as n, or inputs)");
+        }
       }
-      if (node["seed"]) {
-        set.seed = static_cast<std::uint32_t>(
-            integer(node["seed"], what + " seed", 0, std::numeric_limits<std::uint32_t>::max()));
-        explicit_seeds_.insert(set.name);
+      load_other_source(node["source"], data_node, what, data, set);
+      data.sets.push_back(std::move(set));
+      return;
+    }
+    set.origin = SetSpec::Origin::drawn;
+    if (!data.source.is_drawn()) {
+      error(key, what + " would draw new rows, but a csv source has only its file's rows: use data.split, or "
+                        "`source:` for another file");
+      return;
+    }
+    const auto saved_constants = constants_;
+    for (const auto& [name, value] : data.source.constants) {
+      constants_[name] = value;
+    }
+    if (node["inputs"] && expect_map(node["inputs"], what + " inputs")) {
+      const auto names = data.input_names();
+      for (const auto& entry : node["inputs"]) {
+        const auto& name = entry.first.Scalar();
+        if (std::find(names.begin(), names.end(), name) == names.end()) {
+          error(entry.first, what + " overrides unknown input '" + name + "'" + suggest(name, names));
+          continue;
+        }
+        set.overrides.push_back(input(entry.first, entry.second, what + " input '" + name + "'"));
       }
-      if (node["inputs"] && expect_map(node["inputs"], what + " inputs")) {
-        const auto names = data.input_names();
-        for (const auto& entry : node["inputs"]) {
-          const auto& input = entry.first.Scalar();
-          if (std::find(names.begin(), names.end(), input) == names.end()) {
-            error(entry.first, what + " overrides unknown input '" + input + "'" + suggest(input, names));
-            continue;
-          }
-          set.overrides.push_back({input, distribution(entry.second, what + " input '" + input + "'")});
+    }
+    constants_ = saved_constants;
+    // Grids tile: the rows are a multiple of the grid columns' product (once by default).
+    const auto grid_rows = grid_product(data.source.inputs, set.overrides);
+    if (node["rows"]) {
+      set.rows = integer(node["rows"], what + " rows", 1, kMaxRows);
+      check_grid_multiple(node["rows"], what + " rows", set.rows, grid_rows);
+    } else if (grid_rows > 1) {
+      set.rows = grid_rows;
+      if (data.source.rows > 0 && data.source.rows % grid_rows == 0) {
+        set.rows = data.source.rows;
+      }
+    } else if (data.source.rows > 0) {
+      set.rows = data.source.rows;
+    } else {
+      error(node, what + " needs 'rows' (or data.n, the default for every set)");
+    }
+    data.sets.push_back(std::move(set));
+  }
+
+  // The product of the grid counts of the inputs as drawn with `overrides` (1: no grid).
+  static std::int64_t grid_product(const std::vector<InputSpec>& inputs, const std::vector<InputSpec>& overrides) {
+    std::int64_t product = 1;
+    for (const auto& base : inputs) {
+      const auto* chosen = &base.distribution;
+      for (const auto& override_input : overrides) {
+        if (override_input.name == base.name) {
+          chosen = &override_input.distribution;
+        }
+      }
+      if (chosen->is_grid() && chosen->arguments.size() == 3) {
+        product = std::min<std::int64_t>(product * static_cast<std::int64_t>(chosen->arguments[2]), kMaxRows + 1);
+      }
+    }
+    return product;
+  }
+
+  void check_grid_multiple(const YAML::Node& node, const std::string& what, std::int64_t rows, std::int64_t grid) {
+    if (grid > kMaxRows) {
+      error(node, what + ": the grids make more than " + std::to_string(kMaxRows) + " rows");
+    } else if (rows % grid != 0) {
+      error(node, what + " must be a multiple of " + std::to_string(grid) +
+                      ", the number of grid points (the grid is repeated rows/" + std::to_string(grid) + " times)");
+    }
+  }
+
+  // A set from another source. Keys not written are taken from the pipeline's `data`
+  // when the source is of the same kind; its inputs and targets must be the pipeline's.
+  void load_other_source(const YAML::Node& node, const YAML::Node& data_node, const std::string& what,
+                         const DataSpec& data, SetSpec& set) {
+    set.origin = SetSpec::Origin::other;
+    if (!expect_map(node, what + " source")) {
+      return;
+    }
+    const std::string kind = node["source"] && node["source"].IsScalar() ? node["source"].Scalar() : data.source.kind;
+    YAML::Node merged(YAML::NodeType::Map);
+    if (kind == data.source.kind) {
+      for (const auto& entry : data_node) {
+        const auto& key = entry.first.Scalar();
+        if (key != "sets" && key != "split" && key != "shuffle" && !node[key]) {
+          merged[key] = entry.second;
         }
       }
     }
-    data.sets.push_back(std::move(set));
+    for (const auto& entry : node) {
+      merged[entry.first.Scalar()] = entry.second;
+    }
+    const auto errors_before = diagnostics_.size();
+    auto source = load_source(merged, what + " source", &data.source, {});
+    if (diagnostics_.size() != errors_before) {
+      return;
+    }
+    if (source.input_names() != data.input_names() || source.target_names() != data.target_names()) {
+      error(node, what + " source must have the pipeline's inputs (" + join(data.input_names()) + ") and targets (" +
+                      join(data.target_names()) + "), in this order; found inputs (" + join(source.input_names()) +
+                      ") and targets (" + join(source.target_names()) + ")");
+      return;
+    }
+    if (source.rows == 0) {
+      error(node, what + " source needs n, its number of rows");
+      return;
+    }
+    set.rows = source.rows;
+    set.source = std::make_shared<const SourceSpec>(std::move(source));
   }
 
   void resolve_train_set(const YAML::Node& root, Pipeline& pipeline) {
@@ -498,7 +1103,11 @@ class Loader {
     if (root["train"]) {
       pipeline.train_set = scalar_string(root["train"], "train");
       if (!names.empty() && pipeline.data.find_set(pipeline.train_set) == nullptr) {
-        error(root["train"], "train names unknown set '" + pipeline.train_set + "'" + suggest(pipeline.train_set, names));
+        error(root["train"], "train names unknown set '" + pipeline.train_set + "'" +
+                                 suggest(pipeline.train_set, names) +
+                                 (pipeline.train_set == "all" ? "; 'all' exists when data.n is given or the source "
+                                                                "is a csv file"
+                                                              : ""));
       }
     } else if (pipeline.data.find_set("train") != nullptr) {
       pipeline.train_set = "train";
@@ -507,14 +1116,23 @@ class Loader {
     }
   }
 
-  // The training set draws from the pipeline seed itself (so `seed: 0` reproduces
-  // np.random.seed(0)); every other set from a seed derived from its name.
+  // The source's own table draws from the pipeline seed itself (so `seed: 0` reproduces
+  // np.random.seed(0)); so does a drawn training set when there is no such table. Every
+  // other set draws from a seed derived from its name, the shuffle from "split".
   void resolve_set_seeds(Pipeline& pipeline) const {
-    for (auto& set : pipeline.data.sets) {
+    auto& data = pipeline.data;
+    data.seed = pipeline.seed;
+    data.split_seed = static_cast<std::uint32_t>(derive_seed(pipeline.seed, "split"));
+    const bool has_table = data.find_set("all") != nullptr && data.find_set("all")->origin == SetSpec::Origin::all;
+    for (auto& set : data.sets) {
+      if (set.origin == SetSpec::Origin::all || set.origin == SetSpec::Origin::split) {
+        set.seed = set.origin == SetSpec::Origin::all ? data.seed : data.split_seed;
+        continue;
+      }
       if (explicit_seeds_.count(set.name) != 0) {
         continue;
       }
-      set.seed = set.name == pipeline.train_set
+      set.seed = set.name == pipeline.train_set && !has_table
                      ? pipeline.seed
                      : static_cast<std::uint32_t>(derive_seed(pipeline.seed, "set/" + set.name));
     }
@@ -528,34 +1146,127 @@ class Loader {
     if (node.size() == 0) {
       error(node, "models must declare at least one model");
     }
+    std::set<std::string> names;
+    for (const auto& entry : node) {
+      names.insert(entry.first.Scalar());
+    }
     for (const auto& entry : node) {
       const std::string name = entry.first.Scalar();
       const std::string what = "model '" + name + "'";
-      if (!std::regex_match(name, std::regex("[A-Za-z0-9_.-]+"))) {
+      // Also the characters of a swept model's name, so a resolved pipeline reloads.
+      if (!std::regex_match(name, std::regex(R"([A-Za-z0-9_.-][A-Za-z0-9_.@,=+\-\[\]^*()]*)"))) {
         error(entry.first, what + ": names use only letters, digits, '_', '.', '-'");
         continue;
       }
       if (!expect_map(entry.second, what) || !require(entry.second, "plugin", what)) {
         continue;
       }
-      ModelSpec model;
-      model.name = name;
-      model.location = where(entry.first);
-      model.seed = derive_seed(pipeline.seed, "model/" + name);
-      model.plugin = scalar_string(entry.second["plugin"], what + " plugin");
-      const auto* plugin = catalog_.find(model.plugin);
-      if (plugin == nullptr) {
-        const auto names = catalog_.names();
-        error(entry.second["plugin"], what + " uses unknown plugin '" + model.plugin + "'" +
-                                          did_you_mean(model.plugin, names) +
-                                          "; plugins found: " + (names.empty() ? "none" : join(names)) +
+      const auto plugin_name = scalar_string(entry.second["plugin"], what + " plugin");
+      const auto* plugin = catalog_.find(plugin_name);
+      if (plugin == nullptr || plugin->kind != PluginKind::model) {
+        std::vector<std::string> known;
+        for (const auto& candidate : catalog_.plugins()) {
+          if (candidate.kind == PluginKind::model) {
+            known.push_back(candidate.name);
+          }
+        }
+        error(entry.second["plugin"], what + " uses " +
+                                          (plugin != nullptr ? "'" + plugin_name + "', a data source plugin, not a model"
+                                                             : "unknown plugin '" + plugin_name + "'" +
+                                                                   did_you_mean(plugin_name, known)) +
+                                          "; model plugins found: " + (known.empty() ? "none" : join(known)) +
                                           " (see `ballista plugins --verbose`)");
         continue;
       }
-      if (load_parameters(entry.second, *plugin, what, model)) {
-        pipeline.models.push_back(std::move(model));
+      for (auto& variant : sweep_variants(entry.second, what)) {
+        ModelSpec model;
+        model.name = name;
+        for (const auto& [parameter, value] : variant.swept) {
+          model.name += (model.swept.empty() ? "@" : ",") + parameter + "=" + value;
+          model.swept.emplace_back(parameter, value);
+        }
+        model.swept_from = variant.swept.empty() ? "" : name;
+        model.location = where(entry.first);
+        // Variants of a sweep share the seed, so they differ by the swept values alone.
+        model.seed = derive_seed(pipeline.seed, "model/" + name);
+        if (const auto seed = variant.node["seed"];
+            seed && !(seed.IsScalar() && YAML::convert<std::uint64_t>::decode(seed, model.seed))) {
+          error(seed, what + " seed must be an integer from 0 to 18446744073709551615, found " + describe_node(seed));
+        }
+        model.plugin = plugin_name;
+        if (!variant.swept.empty() && !names.insert(model.name).second) {
+          error(entry.first, "the sweep of " + what + " makes a model '" + model.name + "' that already exists");
+          continue;
+        }
+        if (load_parameters(variant.node, *plugin, "model '" + model.name + "'", model)) {
+          pipeline.models.push_back(std::move(model));
+        }
       }
     }
+  }
+
+  struct Variant {
+    YAML::Node node;
+    std::vector<std::pair<std::string, std::string>> swept;  // parameter → value, as written
+  };
+
+  // `lr: {sweep: [0.1, 0.01]}` makes one variant per value; several swept parameters
+  // make their grid, the first swept parameter varying slowest.
+  std::vector<Variant> sweep_variants(const YAML::Node& model, const std::string& what) {
+    std::vector<Variant> variants{{model, {}}};
+    for (const auto& entry : model) {
+      const auto& parameter = entry.first.Scalar();
+      const auto& value = entry.second;
+      if (!value.IsMap() || !value["sweep"]) {
+        continue;
+      }
+      if (value.size() != 1 || !value["sweep"].IsSequence() || value["sweep"].size() == 0 || parameter == "plugin") {
+        error(value, what + " parameter '" + parameter + "': a sweep is {sweep: [value, value, ...]}" +
+                         (parameter == "plugin" ? " over parameters, not over the plugin" : " with at least one value"));
+        return {};
+      }
+      std::vector<Variant> expanded;
+      for (const auto& variant : variants) {
+        for (const auto& element : value["sweep"]) {
+          Variant next{YAML::Node(YAML::NodeType::Map), variant.swept};
+          for (const auto& copied : variant.node) {
+            next.node[copied.first.Scalar()] = copied.second;
+          }
+          next.node[parameter] = YAML::Node(element);
+          next.swept.emplace_back(parameter, sweep_label(element));
+          expanded.push_back(std::move(next));
+        }
+      }
+      variants = std::move(expanded);
+      if (variants.size() > 10000) {
+        error(value, what + ": the sweep makes more than 10000 models");
+        return {};
+      }
+    }
+    return variants;
+  }
+
+  // A swept value as it appears in the model's name (and file name): the YAML text,
+  // lists as [a,b]; characters unsafe in file names become '_'.
+  static std::string sweep_label(const YAML::Node& value) {
+    std::string text;
+    if (value.IsSequence()) {
+      text = "[";
+      for (std::size_t i = 0; i < value.size(); ++i) {
+        text += (i == 0 ? "" : ",") + (value[i].IsScalar() ? value[i].Scalar() : std::string("?"));
+      }
+      text += "]";
+    } else if (value.IsScalar()) {
+      text = value.Scalar();
+    } else {
+      text = "?";
+    }
+    for (auto& c : text) {
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string_view("_.,=+-[]^*()").find(c) != std::string_view::npos)) {
+        c = '_';
+      }
+    }
+    return text;
   }
 
   std::optional<ParameterValue> parameter_value(const YAML::Node& node, const ParameterSpec& spec) {
@@ -617,17 +1328,13 @@ class Loader {
     return std::nullopt;
   }
 
-  bool load_parameters(const YAML::Node& node, const LoadedPlugin& plugin, const std::string& what,
-                       ModelSpec& model) {
-    std::vector<std::string> names{"plugin"};
-    for (const auto& spec : plugin.definition.parameters) {
-      names.push_back(spec.name());
-    }
+  // Every declared parameter of `plugin` from `node` (defaults for those not written);
+  // nothing if any is wrong (each error reported where it was written).
+  std::optional<Parameters> plugin_parameters(const YAML::Node& node, const LoadedPlugin& plugin,
+                                              const std::string& what) {
     const std::size_t errors_before = diagnostics_.size();
-    check_keys(node, names, what + " (plugin " + plugin.name + ")");
     std::map<std::string, ParameterValue> values;
-    std::map<std::string, YAML::Node> written;
-    for (const auto& spec : plugin.definition.parameters) {
+    for (const auto& spec : plugin.parameters()) {
       const auto value_node = node[spec.name()];
       if (!value_node) {
         if (spec.is_required()) {
@@ -637,7 +1344,6 @@ class Loader {
         values[spec.name()] = spec.default_value();
         continue;
       }
-      written[spec.name()] = value_node;
       const auto value = parameter_value(value_node, spec);
       const std::string problem = value ? spec.check(*value) : "must be " + spec.allowed() + ", found " +
                                                                    describe_node(value_node);
@@ -648,16 +1354,30 @@ class Loader {
       values[spec.name()] = *value;
     }
     if (diagnostics_.size() != errors_before) {
+      return std::nullopt;
+    }
+    return Parameters(std::move(values));
+  }
+
+  bool load_parameters(const YAML::Node& node, const LoadedPlugin& plugin, const std::string& what,
+                       ModelSpec& model) {
+    std::vector<std::string> names{"plugin", "seed"};
+    for (const auto& spec : plugin.parameters()) {
+      names.push_back(spec.name());
+    }
+    const std::size_t errors_before = diagnostics_.size();
+    check_keys(node, names, what + " (plugin " + plugin.name + ")");
+    auto parameters = plugin_parameters(node, plugin, what);
+    if (!parameters || diagnostics_.size() != errors_before) {
       return false;
     }
-    model.parameters = Parameters(std::move(values));
+    model.parameters = std::move(*parameters);
     // The plugin's own checks (an expression that does not parse, say), located where
     // the user wrote the parameter.
     try {
       (void)plugin.definition.create(model.parameters);
     } catch (const ParameterError& problem) {
-      const auto found = written.find(problem.parameter());
-      error(found != written.end() ? found->second : node,
+      error(node[problem.parameter()] ? node[problem.parameter()] : node,
             what + " parameter '" + problem.parameter() + "': " + problem.what());
       return false;
     } catch (const std::exception& problem) {
@@ -675,7 +1395,13 @@ class Loader {
     for (const auto& set : pipeline.data.sets) {
       set_names.push_back(set.name);
     }
-    evaluation.sets = set_names;
+    // By default every set; `all` only when it is trained on or is the only one, since
+    // the splits of a table already cover its rows.
+    for (const auto& set : pipeline.data.sets) {
+      if (set.origin != SetSpec::Origin::all || set.name == pipeline.train_set || pipeline.data.sets.size() == 1) {
+        evaluation.sets.push_back(set.name);
+      }
+    }
     if (!node) {
       return;
     }
@@ -729,6 +1455,7 @@ class Loader {
   std::set<std::string> explicit_seeds_;
   std::vector<std::string> override_texts_;
   std::vector<std::pair<YAML::Node, std::string>> overrides_;  // value set by --set, and the --set text
+  std::vector<std::pair<YAML::Node, std::filesystem::path>> base_nodes_;  // nodes read from an `extends` file
 };
 
 void emit_value(YAML::Emitter& out, const ParameterValue& value) {
@@ -750,9 +1477,96 @@ void emit_value(YAML::Emitter& out, const ParameterValue& value) {
       value);
 }
 
+void emit_parameters(YAML::Emitter& out, const Parameters& parameters, const LoadedPlugin* plugin) {
+  for (const auto& [name, value] : parameters.values()) {
+    out << YAML::Key << name << YAML::Value;
+    emit_value(out, value);
+    if (plugin != nullptr) {
+      for (const auto& spec : plugin->parameters()) {
+        if (spec.name() == name) {
+          out << YAML::Comment(spec.doc());
+        }
+      }
+    }
+  }
+}
+
+std::string number_text(double value) { return to_string(ParameterValue{value}); }
+
+void emit_clip(YAML::Emitter& out, const std::optional<double>& low, const std::optional<double>& high) {
+  out << YAML::Key << "clip" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+  for (const auto& bound : {low, high}) {
+    if (bound) {
+      out << number_text(*bound);
+    } else {
+      out << YAML::Null;
+    }
+  }
+  out << YAML::EndSeq;
+}
+
+void emit_input(YAML::Emitter& out, const InputSpec& input) {
+  if (!input.clip_min && !input.clip_max) {
+    out << input.distribution.text;
+    return;
+  }
+  out << YAML::BeginMap << YAML::Key << "distribution" << YAML::Value << input.distribution.text;
+  emit_clip(out, input.clip_min, input.clip_max);
+  out << YAML::EndMap;
+}
+
+void emit_source(YAML::Emitter& out, const SourceSpec& source, const PluginCatalog& catalog) {
+  out << YAML::Key << "source" << YAML::Value << source.kind;
+  if (source.kind == "csv") {
+    out << YAML::Key << "file" << YAML::Value << std::filesystem::absolute(source.file).lexically_normal().string();
+    out << YAML::Key << "inputs" << YAML::Value << YAML::Flow << source.input_names();
+    out << YAML::Key << "targets" << YAML::Value << YAML::Flow << source.target_names();
+    out << YAML::Key << "drop_invalid" << YAML::Value << source.drop_invalid;
+    if (source.dropped_rows > 0) {
+      out << YAML::Comment(std::to_string(source.dropped_rows) + " rows dropped");
+    }
+    return;
+  }
+  out << YAML::Key << "rng" << YAML::Value << "numpy";
+  if (source.rows > 0) {
+    out << YAML::Key << "n" << YAML::Value << source.rows;
+  }
+  emit_parameters(out, source.parameters, catalog.find(source.kind));
+  if (!source.constants.empty()) {
+    out << YAML::Key << "constants" << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, value] : source.constants) {
+      out << YAML::Key << name << YAML::Value << number_text(value);
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::Key << "inputs" << YAML::Value << YAML::BeginMap;
+  for (const auto& input : source.inputs) {
+    out << YAML::Key << input.name << YAML::Value;
+    emit_input(out, input);
+  }
+  out << YAML::EndMap;
+  out << YAML::Key << "targets" << YAML::Value << YAML::BeginMap;
+  for (const auto& target : source.targets) {
+    out << YAML::Key << target.name << YAML::Value << YAML::BeginMap;
+    if (target.expression) {
+      out << YAML::Key << "expression" << YAML::Value << target.expression->text();
+    }
+    out << YAML::Key << "noise" << YAML::Value;
+    if (target.relative_noise) {
+      out << YAML::Flow << YAML::BeginMap << YAML::Key << "relative" << YAML::Value << number_text(target.noise)
+          << YAML::EndMap;
+    } else {
+      out << number_text(target.noise);
+    }
+    emit_clip(out, target.clip_min, target.clip_max);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
+}
+
 }  // namespace
 
-std::vector<std::string> DataSpec::input_names() const {
+std::vector<std::string> SourceSpec::input_names() const {
   std::vector<std::string> names;
   for (const auto& input : inputs) {
     names.push_back(input.name);
@@ -760,7 +1574,7 @@ std::vector<std::string> DataSpec::input_names() const {
   return names;
 }
 
-std::vector<std::string> DataSpec::target_names() const {
+std::vector<std::string> SourceSpec::target_names() const {
   std::vector<std::string> names;
   for (const auto& target : targets) {
     names.push_back(target.name);
@@ -779,53 +1593,46 @@ Pipeline load_pipeline(const std::filesystem::path& file, const PluginCatalog& c
 }
 
 std::string resolved_yaml(const Pipeline& pipeline, const PluginCatalog& catalog) {
-  const auto number = [](double value) { return to_string(ParameterValue{value}); };
+  const auto number = number_text;
   YAML::Emitter out;
   out << YAML::BeginMap;
   out << YAML::Key << "name" << YAML::Value << pipeline.name;
   out << YAML::Key << "seed" << YAML::Value << pipeline.seed;
   out << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "source" << YAML::Value << "formula";
-  out << YAML::Key << "rng" << YAML::Value << "numpy";
-  if (!pipeline.data.constants.empty()) {
-    out << YAML::Key << "constants" << YAML::Value << YAML::BeginMap;
-    for (const auto& [name, value] : pipeline.data.constants) {
-      out << YAML::Key << name << YAML::Value << number(value);
+  emit_source(out, pipeline.data.source, catalog);
+  const auto& sets = pipeline.data.sets;
+  if (std::any_of(sets.begin(), sets.end(), [](const SetSpec& set) { return set.origin == SetSpec::Origin::split; })) {
+    out << YAML::Key << "shuffle" << YAML::Value << pipeline.data.shuffle;
+    out << YAML::Key << "split" << YAML::Value << YAML::BeginMap;
+    for (const auto& set : sets) {
+      if (set.origin == SetSpec::Origin::split) {
+        out << YAML::Key << set.name << YAML::Value << to_string(ParameterValue{set.fraction})
+            << YAML::Comment(std::to_string(set.rows) + " rows");
+      }
     }
     out << YAML::EndMap;
   }
-  out << YAML::Key << "inputs" << YAML::Value << YAML::BeginMap;
-  for (const auto& input : pipeline.data.inputs) {
-    out << YAML::Key << input.name << YAML::Value << input.distribution.text;
-  }
-  out << YAML::EndMap;
-  out << YAML::Key << "targets" << YAML::Value << YAML::BeginMap;
-  for (const auto& target : pipeline.data.targets) {
-    out << YAML::Key << target.name << YAML::Value << YAML::BeginMap;
-    out << YAML::Key << "expression" << YAML::Value << target.expression.text();
-    out << YAML::Key << "noise" << YAML::Value << number(target.noise);
-    out << YAML::Key << "clip" << YAML::Value << YAML::Flow << YAML::BeginSeq;
-    for (const auto& bound : {target.clip_min, target.clip_max}) {
-      if (bound) {
-        out << number(*bound);
-      } else {
-        out << YAML::Null;
-      }
-    }
-    out << YAML::EndSeq << YAML::EndMap;
-  }
-  out << YAML::EndMap;
   out << YAML::Key << "sets" << YAML::Value << YAML::BeginMap;
-  for (const auto& set : pipeline.data.sets) {
+  for (const auto& set : sets) {
+    if (set.origin != SetSpec::Origin::drawn && set.origin != SetSpec::Origin::other) {
+      continue;
+    }
     out << YAML::Key << set.name << YAML::Value << YAML::BeginMap;
-    out << YAML::Key << "rows" << YAML::Value << set.rows;
     out << YAML::Key << "seed" << YAML::Value << set.seed;
-    if (!set.overrides.empty()) {
-      out << YAML::Key << "inputs" << YAML::Value << YAML::BeginMap;
-      for (const auto& input : set.overrides) {
-        out << YAML::Key << input.name << YAML::Value << input.distribution.text;
-      }
+    if (set.origin == SetSpec::Origin::other) {
+      out << YAML::Key << "source" << YAML::Value << YAML::BeginMap;
+      emit_source(out, *set.source, catalog);
       out << YAML::EndMap;
+    } else {
+      out << YAML::Key << "rows" << YAML::Value << set.rows;
+      if (!set.overrides.empty()) {
+        out << YAML::Key << "inputs" << YAML::Value << YAML::BeginMap;
+        for (const auto& input : set.overrides) {
+          out << YAML::Key << input.name << YAML::Value;
+          emit_input(out, input);
+        }
+        out << YAML::EndMap;
+      }
     }
     out << YAML::EndMap;
   }
@@ -835,18 +1642,8 @@ std::string resolved_yaml(const Pipeline& pipeline, const PluginCatalog& catalog
   for (const auto& model : pipeline.models) {
     out << YAML::Key << model.name << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "plugin" << YAML::Value << model.plugin;
-    const auto* plugin = catalog.find(model.plugin);
-    for (const auto& [name, value] : model.parameters.values()) {
-      out << YAML::Key << name << YAML::Value;
-      emit_value(out, value);
-      if (plugin != nullptr) {
-        for (const auto& spec : plugin->definition.parameters) {
-          if (spec.name() == name) {
-            out << YAML::Comment(spec.doc());
-          }
-        }
-      }
-    }
+    out << YAML::Key << "seed" << YAML::Value << model.seed;
+    emit_parameters(out, model.parameters, catalog.find(model.plugin));
     out << YAML::EndMap;
   }
   out << YAML::EndMap;

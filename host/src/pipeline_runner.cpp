@@ -125,14 +125,14 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
                        const std::filesystem::path& model_directory,
                        const std::function<void(const RunResult&)>& on_progress) {
   RunResult run;
-  for (const auto& set : pipeline.data.sets) {
-    run.sets.emplace(set.name, generate_set(pipeline.data, set));
-  }
+  run.sets = generate_sets(pipeline.data);
   if (!pipeline.evaluation.probes.empty()) {
     const auto points = probe_points(pipeline.evaluation);
-    const auto truth = true_targets(pipeline.data, points);
-    for (std::int64_t i = 0; i < points.size(0); ++i) {
-      run.probe_truth.push_back({row(points, i), row(truth, i)});
+    // A csv source has no truth between its rows: its probes show predictions only.
+    if (const auto truth = true_targets(pipeline.data.source, points)) {
+      for (std::int64_t i = 0; i < points.size(0); ++i) {
+        run.probe_truth.push_back({row(points, i), row(*truth, i)});
+      }
     }
   }
   for (const auto& spec : pipeline.models) {

@@ -16,6 +16,7 @@ namespace {
 #define BALLISTA_HOST_STRINGIFY(x) BALLISTA_HOST_STRINGIFY_(x)
 constexpr const char* kDescriptorSymbol = BALLISTA_HOST_STRINGIFY(BALLISTA_DESCRIPTOR_SYMBOL);
 constexpr const char* kDefinitionSymbol = BALLISTA_HOST_STRINGIFY(BALLISTA_DEFINITION_SYMBOL);
+constexpr const char* kSourceDefinitionSymbol = BALLISTA_HOST_STRINGIFY(BALLISTA_SOURCE_DEFINITION_SYMBOL);
 
 // The ABI number the library was built for, read from its symbol table alone: its
 // constructors do not run, so a mismatched plugin cannot crash us by being opened.
@@ -39,6 +40,8 @@ std::optional<unsigned long> declared_abi(const std::filesystem::path& file) {
 
 }  // namespace
 
+std::string plugin_kind_name(PluginKind kind) { return kind == PluginKind::model ? "model" : "source"; }
+
 LoadedPlugin load_plugin_library(const std::filesystem::path& file) {
   const auto abi = declared_abi(file);
   if (!abi) {
@@ -61,9 +64,11 @@ LoadedPlugin load_plugin_library(const std::filesystem::path& file) {
   } catch (const std::exception& error) {
     throw PluginLoadError(std::string("cannot be loaded: ") + error.what());
   }
-  if (!library.has(kDescriptorSymbol) || !library.has(kDefinitionSymbol)) {
-    throw PluginLoadError(std::string("incomplete Ballista plugin: needs both ") + kDescriptorSymbol +
-                          " and " + kDefinitionSymbol);
+  const bool is_model = library.has(kDefinitionSymbol);
+  const bool is_source = library.has(kSourceDefinitionSymbol);
+  if (!library.has(kDescriptorSymbol) || is_model == is_source) {
+    throw PluginLoadError(std::string("incomplete Ballista plugin: needs ") + kDescriptorSymbol + " and one of " +
+                          kDefinitionSymbol + " (a model) or " + kSourceDefinitionSymbol + " (a data source)");
   }
   const auto& descriptor = library.get_alias<const ballista_plugin_descriptor>(kDescriptorSymbol);
   if (descriptor.sdk_abi != BALLISTA_SDK_ABI) {
@@ -83,14 +88,23 @@ LoadedPlugin load_plugin_library(const std::filesystem::path& file) {
                       descriptor.summary != nullptr ? descriptor.summary : "",
                       torch_version,
                       file,
+                      is_model ? PluginKind::model : PluginKind::source,
+                      {},
                       {}};
   try {
-    plugin.definition = library.get_alias<PluginDefinition()>(kDefinitionSymbol)();
+    if (is_model) {
+      plugin.definition = library.get_alias<PluginDefinition()>(kDefinitionSymbol)();
+    } else {
+      plugin.source = library.get_alias<SourceDefinition()>(kSourceDefinitionSymbol)();
+    }
   } catch (const std::exception& error) {
     throw PluginLoadError(std::string("its definition function threw: ") + error.what());
   }
-  if (!plugin.definition.create) {
+  if (is_model && !plugin.definition.create) {
     throw PluginLoadError("its definition has no model factory");
+  }
+  if (!is_model && (!plugin.source.create || plugin.source.inputs.empty() || plugin.source.targets.empty())) {
+    throw PluginLoadError("its source definition needs a factory, at least one input and one target");
   }
   return plugin;
 }

@@ -16,14 +16,26 @@ class PluginLoadError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+enum class PluginKind { model, source };
+
 struct LoadedPlugin {
   std::string name;
   std::string version;
   std::string summary;
   std::string torch_version;
   std::filesystem::path file;
-  PluginDefinition definition;
+  PluginKind kind = PluginKind::model;
+  PluginDefinition definition;       // a model plugin's
+  SourceDefinition source;           // a source plugin's
+
+  // The declared parameters, of either kind.
+  const std::vector<ParameterSpec>& parameters() const {
+    return kind == PluginKind::model ? definition.parameters : source.parameters;
+  }
 };
+
+// "model" or "source", as shown to users.
+std::string plugin_kind_name(PluginKind kind);
 
 // Loads `file` and keeps it loaded for the rest of the process (LibTorch registers
 // global state from plugins; unloading them is a known source of crashes at exit).

@@ -33,6 +33,15 @@ nlohmann::json named_values(const std::vector<std::string>& names, const std::ve
   return object;
 }
 
+const ModelSpec* find_model(const Pipeline& pipeline, const std::string& name) {
+  for (const auto& model : pipeline.models) {
+    if (model.name == name) {
+      return &model;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 std::string comparison_table(const Pipeline& pipeline, const RunResult& run) {
@@ -135,7 +144,8 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
   document["metrics"] = pipeline.evaluation.metrics;
   json sets = json::object();
   for (const auto& set : pipeline.data.sets) {
-    sets[set.name] = {{"rows", set.rows}, {"seed", set.seed}};
+    static const char* const origins[] = {"all", "split", "drawn", "other"};
+    sets[set.name] = {{"rows", set.rows}, {"seed", set.seed}, {"origin", origins[static_cast<int>(set.origin)]}};
   }
   document["sets"] = sets;
   json probes = json::array();
@@ -148,6 +158,10 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
     json entry;
     entry["name"] = model.name;
     entry["plugin"] = model.plugin;
+    if (const auto* spec = find_model(pipeline, model.name); spec != nullptr && !spec->swept.empty()) {
+      entry["swept_from"] = spec->swept_from;
+      entry["swept"] = json(std::map<std::string, std::string>(spec->swept.begin(), spec->swept.end()));
+    }
     entry["status"] = model.status;
     entry["error"] = model.error.empty() ? json(nullptr) : json(model.error);
     entry["fit_seconds"] = model.fit_seconds;

@@ -66,10 +66,12 @@ BOOST_AUTO_TEST_CASE(the_cannon_pipeline_loads_with_defaults_filled_in) {
   const auto pipeline = load_pipeline(test::source_dir() / "configs/cannon.yaml", catalog);
   BOOST_TEST(pipeline.name == "cannon");
   BOOST_TEST(pipeline.seed == 0U);
-  BOOST_TEST(pipeline.train_set == "train");
+  BOOST_TEST(pipeline.train_set == "all");
   BOOST_TEST(pipeline.models.size() == 6U);
-  BOOST_TEST(pipeline.data.find_set("train")->seed == 0U);  // the article's np.random.seed(0)
+  BOOST_TEST(pipeline.data.find_set("all")->seed == 0U);  // the article's np.random.seed(0)
+  BOOST_TEST(pipeline.data.find_set("all")->rows == 1000);
   BOOST_TEST(pipeline.data.find_set("test")->seed != 0U);
+  BOOST_TEST(pipeline.data.find_set("test")->rows == 1000);
   BOOST_TEST(pipeline.evaluation.probes.size() == 2U);
   const auto& mlp = pipeline.models.back();
   BOOST_TEST(mlp.parameters.get<std::string>("activation") == "sigmoid");
@@ -79,10 +81,17 @@ BOOST_AUTO_TEST_CASE(the_cannon_pipeline_loads_with_defaults_filled_in) {
 }
 
 BOOST_AUTO_TEST_CASE(resolved_yaml_loads_back_to_the_same_pipeline) {
-  const auto original = load_pipeline(test::source_dir() / "configs/cannon.yaml", catalog);
-  const auto again = load(resolved_yaml(original, catalog));
-  BOOST_TEST(resolved_yaml(again, catalog) == resolved_yaml(original, catalog));
-  BOOST_TEST(again.data.find_set("far")->seed == original.data.find_set("far")->seed);
+  for (const auto& overrides : {std::vector<std::string>{},
+                                std::vector<std::string>{"data.split={fit: 0.8, check: 0.2}", "train=fit",
+                                                         "models.mlp.lr={sweep: [0.1, 0.01]}",
+                                                         "data.sets.plot={inputs: {v: 'grid(0, 20, 5)'}}",
+                                                         "data.targets.s.noise={relative: 0.1}"}}) {
+    const auto original = load_pipeline(test::source_dir() / "configs/cannon.yaml", catalog, overrides);
+    const auto again = load(resolved_yaml(original, catalog));
+    BOOST_TEST(resolved_yaml(again, catalog) == resolved_yaml(original, catalog));
+    BOOST_TEST(again.data.find_set("far")->seed == original.data.find_set("far")->seed);
+    BOOST_TEST(again.models.back().seed == original.models.back().seed);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(unknown_keys_get_a_did_you_mean) {
@@ -117,7 +126,7 @@ BOOST_AUTO_TEST_CASE(unknown_plugins_list_the_plugins_found) {
   m:
     plugin: mpl
 )");
-  BOOST_TEST(has(diagnostics, 12, 13, "unknown plugin 'mpl' (did you mean 'mlp'?); plugins found: "));
+  BOOST_TEST(has(diagnostics, 12, 13, "unknown plugin 'mpl' (did you mean 'mlp'?); model plugins found: "));
 }
 
 BOOST_AUTO_TEST_CASE(plugin_checks_are_located_at_the_parameter) {
@@ -183,12 +192,12 @@ models: {m: {plugin: knn}}
 BOOST_AUTO_TEST_CASE(command_line_overrides_change_the_pipeline_before_validation) {
   const auto file = test::source_dir() / "configs/cannon.yaml";
   const auto pipeline = load_pipeline(file, catalog,
-                                      {"models.mlp.lr=0.001", "data.sets.train.rows=5000", "models.knn.k=3",
+                                      {"models.mlp.lr=0.001", "data.n=5000", "models.knn.k=3",
                                        "models.mlp.hidden=[8, 4]"});
   const auto& mlp = pipeline.models.back();
   BOOST_TEST(mlp.parameters.get<double>("lr") == 0.001);
   BOOST_TEST((mlp.parameters.get<std::vector<std::int64_t>>("hidden") == std::vector<std::int64_t>{8, 4}));
-  BOOST_TEST(pipeline.data.find_set("train")->rows == 5000);
+  BOOST_TEST(pipeline.data.find_set("all")->rows == 5000);
   BOOST_TEST(pipeline.models.front().parameters.get<std::int64_t>("k") == 3);
   // The override is part of the resolved pipeline a run directory keeps.
   BOOST_TEST(resolved_yaml(pipeline, catalog).find("lr: 0.001") != std::string::npos);
@@ -255,6 +264,125 @@ BOOST_AUTO_TEST_CASE(unquoted_distribution_in_flow_mapping_gets_a_hint) {
 models: {m: {plugin: knn}}
 )");
   BOOST_TEST(has(diagnostics, 2, 15, "YAML splits at commas: quote it"));
+}
+
+BOOST_AUTO_TEST_CASE(extends_fills_in_what_a_pipeline_lacks_and_locates_errors_in_the_base) {
+  std::ofstream(directory.path() / "base.yaml") << std::string(kValidData) + R"(models:
+  mlp: {plugin: mlp, epochs: 10, lr: 0.5}
+  knn: {plugin: knn, k: 0}
+evaluate: {metrics: [mae]}
+)";
+  const auto diagnostics = errors(R"(extends: base.yaml
+models:
+  mlp: {lr: 0.01}
+)");
+  // The error is in base.yaml, and named there.
+  BOOST_REQUIRE_EQUAL(diagnostics.size(), 1U);
+  BOOST_TEST(diagnostics[0].location.file.filename() == "base.yaml");
+  BOOST_TEST(has(diagnostics, 12, 25, "parameter 'k'"));
+  const auto pipeline = load(R"(extends: base.yaml
+name: child
+models:
+  mlp: {lr: 0.01}
+  knn: {k: 3}
+)");
+  BOOST_TEST(pipeline.name == "child");
+  BOOST_REQUIRE_EQUAL(pipeline.models.size(), 2U);
+  BOOST_TEST(pipeline.models[0].parameters.get<double>("lr") == 0.01);        // the child's
+  BOOST_TEST(pipeline.models[0].parameters.get<std::int64_t>("epochs") == 10);  // the base's
+  BOOST_TEST(pipeline.models[1].parameters.get<std::int64_t>("k") == 3);
+  BOOST_TEST(pipeline.evaluation.metrics == std::vector<std::string>{"mae"});
+  std::ofstream(directory.path() / "loop.yaml") << "extends: pipeline.yaml\n";
+  BOOST_TEST(has(errors("extends: loop.yaml\n"), 1, 10, "extends makes a cycle"));
+  BOOST_TEST(has(errors("extends: missing.yaml\n"), 1, 10, "cannot read the file"));
+}
+
+BOOST_AUTO_TEST_CASE(sweeps_expand_to_one_model_per_value_with_predictable_names) {
+  const auto pipeline = load(std::string(kValidData) + R"(models:
+  mlp:
+    plugin: mlp
+    lr: {sweep: [0.1, 0.01]}
+    hidden: {sweep: [[8], [16, 16], [4]]}
+  knn: {plugin: knn}
+)");
+  std::vector<std::string> names;
+  for (const auto& model : pipeline.models) {
+    names.push_back(model.name);
+  }
+  BOOST_TEST(names == (std::vector<std::string>{"mlp@lr=0.1,hidden=[8]", "mlp@lr=0.1,hidden=[16,16]",
+                                                "mlp@lr=0.1,hidden=[4]", "mlp@lr=0.01,hidden=[8]",
+                                                "mlp@lr=0.01,hidden=[16,16]", "mlp@lr=0.01,hidden=[4]", "knn"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(pipeline.models[4].parameters.get<double>("lr") == 0.01);
+  BOOST_TEST((pipeline.models[4].parameters.get<std::vector<std::int64_t>>("hidden") == std::vector<std::int64_t>{16, 16}));
+  BOOST_TEST(pipeline.models[0].seed == pipeline.models[5].seed);  // the swept values are the only difference
+  BOOST_TEST(pipeline.models[0].swept_from == "mlp");
+  const auto diagnostics = errors(std::string(kValidData) + R"(models:
+  mlp: {plugin: mlp, lr: {sweep: [0.1, -1]}, epochs: {sweep: []}}
+)");
+  BOOST_TEST(has(diagnostics, 11, 54, "a sweep is {sweep: [value, value, ...]} with at least one value"));
+  const auto bad_value = errors(std::string(kValidData) + R"(models:
+  mlp: {plugin: mlp, lr: {sweep: [0.1, -1]}}
+)");
+  BOOST_TEST(has(bad_value, 11, 40, "model 'mlp@lr=-1' parameter 'lr' must be"));
+}
+
+BOOST_AUTO_TEST_CASE(csv_source_errors_name_file_row_and_column) {
+  std::ofstream(directory.path() / "shots.csv") << "v,theta,s\n1,0.5,0.1\n2, x ,0.4\n3,0.7,inf\n4,0.8,\n";
+  const std::string head = "data:\n  source: csv\n  file: shots.csv\n";
+  const auto cells = errors(head + "  inputs: [v, theta]\n  targets: [s]\nmodels: {m: {plugin: knn}}\n");
+  BOOST_REQUIRE_EQUAL(cells.size(), 3U);
+  BOOST_TEST(cells[0].location.file.filename() == "shots.csv");
+  BOOST_TEST(has(cells, 3, 4, "column 'theta': 'x' is not a number (`drop_invalid: true` in data drops such rows)"));
+  BOOST_TEST(has(cells, 4, 7, "column 's': 'inf' is not finite"));
+  BOOST_TEST(has(cells, 5, 7, "column 's': the cell is empty"));
+  BOOST_TEST(has(errors(head + "  inputs: [v, tehta]\n  targets: [s]\nmodels: {m: {plugin: knn}}\n"), 3, 9,
+                 "has no column 'tehta' (did you mean 'theta'?)"));
+  BOOST_TEST(has(errors("data:\n  source: csv\n  file: nowhere.csv\n  inputs: [v]\n  targets: [s]\n"
+                        "models: {m: {plugin: knn}}\n"),
+                 3, 9, "cannot read the file"));
+  BOOST_TEST(has(errors(head + "  inputs: [v]\n  targets: [s]\n  n: 5\n  sets: {more: {rows: 3}}\n"
+                               "models: {m: {plugin: knn}}\n"),
+                 7, 10, "a csv source has only its file's rows"));
+}
+
+BOOST_AUTO_TEST_CASE(split_and_set_errors_are_located) {
+  const std::string source = R"yaml(data:
+  inputs: {v: "grid(0, 1, 4)"}
+  targets: {s: v}
+)yaml";
+  const auto diagnostics = errors(source + R"(  n: 6
+  split: {a: 0.7, b: 0.5, all: 0.1}
+  sets:
+    c: {rows: 5}
+models: {m: {plugin: knn}}
+)");
+  BOOST_TEST(has(diagnostics, 4, 6, "data.n must be a multiple of 4"));
+  BOOST_TEST(has(diagnostics, 5, 27, "set 'all' is declared twice"));
+  BOOST_TEST(has(diagnostics, 5, 10, "fractions add up to 1.200000, more than 1"));
+  BOOST_TEST(has(diagnostics, 7, 15, "set 'c' rows must be a multiple of 4"));
+  BOOST_TEST(has(errors(source + "  split: {a: 0.5}\nmodels: {m: {plugin: knn}}\n"), 4, 10,
+                 "data.split divides the source's own rows: give data.n"));
+  BOOST_TEST(has(errors(source + "  sets: {a: {rows: 4}}\ntrain: all\nmodels: {m: {plugin: knn}}\n"), 5, 8,
+                 "train names unknown set 'all'"));
+}
+
+BOOST_AUTO_TEST_CASE(source_plugins_are_checked_like_models) {
+  const auto diagnostics = errors(R"yaml(data:
+  source: projectile
+  drag: -1
+  inputs: {theta: "uniform(0, 1)", v: "uniform(0, 10)"}
+  targets: {s: {noise: 0.01}, h: {noise: 1}}
+  n: 10
+models:
+  m: {plugin: projectile}
+)yaml");
+  BOOST_TEST(has(diagnostics, 3, 9, "data parameter 'drag' must be"));
+  BOOST_TEST(has(diagnostics, 4, 11, "data.inputs must be v, theta, in this order"));
+  BOOST_TEST(has(diagnostics, 5, 31, "source projectile computes no target 'h'"));
+  BOOST_TEST(has(diagnostics, 8, 15, "'projectile', a data source plugin, not a model"));
+  BOOST_TEST(has(errors("data: {source: knn, n: 5}\nmodels: {m: {plugin: knn}}\n"), 1, 16,
+                 "data.source 'knn' is a model plugin, not a data source"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -27,13 +27,15 @@ std::string refusal_for(const PluginCatalog& catalog, const std::string& file_na
 
 BOOST_AUTO_TEST_SUITE(plugin_catalog)
 
-BOOST_AUTO_TEST_CASE(finds_the_four_bundled_plugins_with_their_declarations) {
+BOOST_AUTO_TEST_CASE(finds_the_bundled_plugins_with_their_declarations) {
   const PluginCatalog catalog({test::plugin_dir()});
   auto names = catalog.names();
   std::sort(names.begin(), names.end());
-  BOOST_TEST((names == std::vector<std::string>{"basis", "knn", "linear", "mlp"}));
+  BOOST_TEST((names == std::vector<std::string>{"basis", "knn", "linear", "mlp", "projectile"}));
   BOOST_TEST(catalog.refusals().empty());
   const auto* mlp = catalog.find("mlp");
+  BOOST_TEST((catalog.find("projectile")->kind == ballista::host::PluginKind::source));
+  BOOST_TEST((catalog.find("mlp")->kind == ballista::host::PluginKind::model));
   BOOST_REQUIRE(mlp != nullptr);
   BOOST_TEST(mlp->file == test::plugin_dir() / "mlp.so");
   BOOST_TEST(!mlp->summary.empty());

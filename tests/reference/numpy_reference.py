@@ -7,6 +7,11 @@ Usage:
   numpy_reference.py lstsq FEATURES TARGETS  np.linalg.lstsq solution, one row per feature
   numpy_reference.py article-basis DATA      the article's six basis functions of the v,theta,s
                                              rows in DATA, fitted by np.linalg.lstsq
+  numpy_reference.py permutation SEED N    np.random.RandomState(SEED).permutation(N)
+  numpy_reference.py sources SEED N SPLIT  the table of tests/host/test_data_generator.cpp's
+                                           pipeline: v theta k t s r per row, then the
+                                           rows of RandomState(SPLIT).permutation(N)
+  numpy_reference.py grid                  the plot set of that pipeline: v theta (grids)
 Numbers are printed with repr() so every bit survives the round trip.
 """
 import sys
@@ -50,10 +55,43 @@ def article_basis(data_file):
         print(repr(float(x)))
 
 
+def permutation(seed, n):
+    for i in np.random.RandomState(seed).permutation(n):
+        print(int(i))
+
+
+def sources(seed, n, split_seed):
+    # Drawn column by column in the order declared, then each target's noise.
+    np.random.seed(seed)
+    v = np.clip(np.random.normal(5, 3, n), 0, None)
+    theta = np.random.choice([0.2, 0.4, 0.8], n)
+    k = np.exp(np.random.uniform(np.log(1e-3), np.log(1), n))
+    t = np.tile(np.linspace(0, 1, 5), n // 5)
+    s = v**2 * np.sin(2 * theta) / 9.81 + k * t
+    s = np.clip(s * (1 + 0.05 * np.random.randn(n)), None, 12)
+    r = v * k + 0.1 * np.random.randn(n)
+    for row in zip(v, theta, k, t, s, r):
+        print(" ".join(repr(float(x)) for x in row))
+    for i in np.random.RandomState(split_seed).permutation(n):
+        print(int(i))
+
+
+def grid():
+    v, theta = np.meshgrid(np.linspace(0, 10, 3), np.linspace(0, np.pi / 2, 4), indexing="ij")
+    for row in zip(v.ravel(), theta.ravel()):
+        print(" ".join(repr(float(x)) for x in row))
+
+
 def main(argv):
     command = argv[1] if len(argv) > 1 else ""
     if command == "cannon" and len(argv) == 4:
         cannon(int(argv[2]), int(argv[3]))
+    elif command == "permutation" and len(argv) == 4:
+        permutation(int(argv[2]), int(argv[3]))
+    elif command == "sources" and len(argv) == 5:
+        sources(int(argv[2]), int(argv[3]), int(argv[4]))
+    elif command == "grid" and len(argv) == 2:
+        grid()
     elif command == "stream" and len(argv) == 4:
         stream(int(argv[2]), int(argv[3]))
     elif command == "article-basis" and len(argv) == 3:

@@ -14,8 +14,9 @@ BALLISTA_NAMESPACE_BEGIN
 
 enum class LogLevel { debug, info, warning };
 
-// Implemented by the host. A Context is handed to Model::fit and is valid only for the
-// duration of that call. Methods may only be called from the thread that runs fit.
+// Implemented by the host. A Context is handed to Model::fit (and to a source plugin's
+// Source::simulate) and is valid only for the duration of that call. Methods may only
+// be called from the thread that runs the call. A source that sees cancelled() throws.
 class BALLISTA_API Context {
  public:
   Context() = default;

@@ -56,6 +56,12 @@ class BALLISTA_API ParameterSpec {
   const std::string& doc() const { return doc_; }
   const std::vector<std::string>& choices() const { return choices_; }
   bool is_required() const { return required_; }
+  // The bounds as declared (for numbers and list elements), for tools such as
+  // `ballista schema`; allowed() and check() are what users see.
+  const std::optional<double>& lower_bound() const { return lower_; }
+  bool lower_bound_inclusive() const { return lower_inclusive_; }
+  const std::optional<double>& upper_bound() const { return upper_; }
+  bool is_non_empty() const { return non_empty_; }
   // "integer ≥ 1", "one of: sgd, lstsq", "list of integer > 0": what the user may write.
   std::string allowed() const;
   // Empty if `value` has this parameter's type and satisfies its restrictions;

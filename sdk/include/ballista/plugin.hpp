@@ -1,15 +1,18 @@
 // What a plugin exports to be found: a plain C descriptor, readable before any C++
 // object of the plugin is touched, and a definition (declared parameters + factory).
-// A plugin writes BALLISTA_PLUGIN(...) once, in one source file, and nothing else.
+// A model plugin writes BALLISTA_PLUGIN(...) once, in one source file, and nothing else;
+// a data source plugin (a simulator, see source.hpp) writes BALLISTA_SOURCE_PLUGIN(...).
 //
 // Both are exported through Boost.DLL aliases in the ELF section "ballista", under
-// names that carry the SDK ABI number (ballista_descriptor_v1, ballista_definition_v1).
+// names that carry the SDK ABI number (ballista_descriptor_v3, ballista_definition_v3;
+// a source plugin exports ballista_source_definition_v3 instead of the definition).
 // The host lists that section's symbols without loading the library, so a plugin built
 // for another ABI is refused before any of its code (static initialisers included) runs.
 #pragma once
 
 #include <ballista/model.hpp>
 #include <ballista/parameters.hpp>
+#include <ballista/source.hpp>
 #include <ballista/version.hpp>
 
 #include <boost/dll/alias.hpp>
@@ -49,6 +52,7 @@ BALLISTA_NAMESPACE_END
 // Alias names the host looks for; the ABI number is part of the name.
 #define BALLISTA_DESCRIPTOR_SYMBOL BALLISTA_DETAIL_CONCAT(ballista_descriptor_v, BALLISTA_SDK_ABI)
 #define BALLISTA_DEFINITION_SYMBOL BALLISTA_DETAIL_CONCAT(ballista_definition_v, BALLISTA_SDK_ABI)
+#define BALLISTA_SOURCE_DEFINITION_SYMBOL BALLISTA_DETAIL_CONCAT(ballista_source_definition_v, BALLISTA_SDK_ABI)
 
 // Registers the plugin. NAME, VERSION and SUMMARY are string literals; DEFINE names a
 // function `ballista::PluginDefinition DEFINE()` that declares parameters and factory.
@@ -61,3 +65,16 @@ BALLISTA_NAMESPACE_END
   }                                                                                        \
   BOOST_DLL_ALIAS_SECTIONED(ballista_export::descriptor, BALLISTA_DESCRIPTOR_SYMBOL, ballista) \
   BOOST_DLL_ALIAS_SECTIONED(ballista_export::definition, BALLISTA_DEFINITION_SYMBOL, ballista)
+
+// Registers a data source plugin. DEFINE names a function
+// `ballista::SourceDefinition DEFINE()` that declares inputs, targets, parameters and
+// factory.
+#define BALLISTA_SOURCE_PLUGIN(NAME, VERSION, SUMMARY, DEFINE)                             \
+  namespace ballista_export {                                                              \
+  extern const ::ballista_plugin_descriptor descriptor;                                    \
+  const ::ballista_plugin_descriptor descriptor{BALLISTA_SDK_ABI, TORCH_VERSION, NAME,     \
+                                                VERSION, SUMMARY};                          \
+  ::ballista::SourceDefinition source_definition() { return DEFINE(); }                    \
+  }                                                                                        \
+  BOOST_DLL_ALIAS_SECTIONED(ballista_export::descriptor, BALLISTA_DESCRIPTOR_SYMBOL, ballista) \
+  BOOST_DLL_ALIAS_SECTIONED(ballista_export::source_definition, BALLISTA_SOURCE_DEFINITION_SYMBOL, ballista)
