@@ -508,7 +508,7 @@ class Loader {
   }
 
   // `v: uniform(0, 10)` or `v: {distribution: normal(5, 2), clip: [0, null]}`.
-  InputSpec input(const YAML::Node& key, const YAML::Node& node, const std::string& what) {
+  InputSpec load_input(const YAML::Node& key, const YAML::Node& node, const std::string& what) {
     InputSpec spec{key.Scalar(), {}, std::nullopt, std::nullopt};
     if (node.IsMap()) {
       check_keys(node, kInputKeys, what);
@@ -597,7 +597,7 @@ class Loader {
     if (require(node, "inputs", what) && expect_map(node["inputs"], what + ".inputs")) {
       for (const auto& entry : node["inputs"]) {
         if (identifier(entry.first, "input")) {
-          source.inputs.push_back(input(entry.first, entry.second, "input '" + entry.first.Scalar() + "'"));
+          source.inputs.push_back(load_input(entry.first, entry.second, "input '" + entry.first.Scalar() + "'"));
         }
       }
       if (source.inputs.empty()) {
@@ -1007,7 +1007,7 @@ class Loader {
           error(entry.first, what + " overrides unknown input '" + name + "'" + suggest(name, names));
           continue;
         }
-        set.overrides.push_back(input(entry.first, entry.second, what + " input '" + name + "'"));
+        set.overrides.push_back(load_input(entry.first, entry.second, what + " input '" + name + "'"));
       }
     }
     constants_ = saved_constants;
