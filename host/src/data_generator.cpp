@@ -108,6 +108,11 @@ Dataset take_rows(const Dataset& table, const torch::Tensor& index) {
           table.target_names, table.constants};
 }
 
+// The order of the source table's rows before splitting: NumPy's permutation, or as is.
+torch::Tensor split_order(const DataSpec& data, std::int64_t rows) {
+  return data.shuffle ? torch::tensor(numpy_permutation(rows, data.split_seed), torch::kInt64) : torch::arange(rows);
+}
+
 }  // namespace
 
 std::optional<torch::Tensor> true_targets(const SourceSpec& source, const torch::Tensor& inputs) {
@@ -199,10 +204,7 @@ Dataset generate_set(const DataSpec& data, const SetSpec& set) {
       return source_table(data.source, data.seed, set.name);
     case SetSpec::Origin::split: {
       const auto table = source_table(data.source, data.seed, "all");
-      const auto order = data.shuffle ? numpy_permutation(table.inputs.size(0), data.split_seed)
-                                      : std::vector<std::int64_t>{};
-      auto index = data.shuffle ? torch::tensor(order, torch::kInt64) : torch::arange(table.inputs.size(0));
-      return take_rows(table, index.slice(0, set.begin, set.begin + set.rows));
+      return take_rows(table, split_order(data, table.inputs.size(0)).slice(0, set.begin, set.begin + set.rows));
     }
     case SetSpec::Origin::drawn:
       return draw_rows(data.source, set.rows, set.seed, set.overrides, set.name);
@@ -214,22 +216,21 @@ Dataset generate_set(const DataSpec& data, const SetSpec& set) {
 
 std::map<std::string, Dataset> generate_sets(const DataSpec& data) {
   std::map<std::string, Dataset> sets;
+  // The table is drawn (or read) once, and shuffled once, for `all` and every split.
   std::optional<Dataset> table;
   torch::Tensor order;
   for (const auto& set : data.sets) {
-    if (set.origin == SetSpec::Origin::all || set.origin == SetSpec::Origin::split) {
-      if (!table) {
-        table = source_table(data.source, data.seed, "all");
-        const auto rows = table->inputs.size(0);
-        order = data.shuffle ? torch::tensor(numpy_permutation(rows, data.split_seed), torch::kInt64)
-                             : torch::arange(rows);
-      }
-      sets.emplace(set.name, set.origin == SetSpec::Origin::all
-                                 ? *table
-                                 : take_rows(*table, order.slice(0, set.begin, set.begin + set.rows)));
-    } else {
+    if (set.origin != SetSpec::Origin::all && set.origin != SetSpec::Origin::split) {
       sets.emplace(set.name, generate_set(data, set));
+      continue;
     }
+    if (!table) {
+      table = source_table(data.source, data.seed, "all");
+      order = split_order(data, table->inputs.size(0));
+    }
+    sets.emplace(set.name, set.origin == SetSpec::Origin::all
+                               ? *table
+                               : take_rows(*table, order.slice(0, set.begin, set.begin + set.rows)));
   }
   return sets;
 }
