@@ -141,6 +141,15 @@ int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path&
     const auto pipeline = load_pipeline(file, catalog, overrides);
     out << file.string() << ": ok (" << pipeline.data.sets.size() << " data sets, " << pipeline.models.size()
         << " models, " << pipeline.evaluation.probes.size() << " probes)\n";
+    static const char* const origins[] = {"the source's own rows", "split", "drawn", "another source"};
+    out << "  data: " << pipeline.data.source.kind << '\n';
+    for (const auto& set : pipeline.data.sets) {
+      out << "  set " << set.name << ": " << set.rows << " rows, " << origins[static_cast<int>(set.origin)]
+          << (set.name == pipeline.train_set ? " (trained on)" : "") << '\n';
+    }
+    for (const auto& model : pipeline.models) {
+      out << "  model " << model.name << ": " << model.plugin << '\n';
+    }
     return 0;
   } catch (const InputError& error) {
     std::cerr << error.what() << '\n'
