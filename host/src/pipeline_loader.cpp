@@ -9,8 +9,8 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
-#include <regex>
 #include <set>
+#include <string_view>
 #include <sstream>
 
 namespace ballista::host {
@@ -51,6 +51,29 @@ std::string describe_node(const YAML::Node& node) {
   return "nothing";
 }
 
+// Whether `text` is non-empty, starts with a character of `first` (or a letter or
+// digit where allowed) and continues with letters, digits or characters of `rest`.
+// Hand-written: std::regex recurses per character and overflows the stack on long text.
+bool is_word(std::string_view text, bool digit_first, std::string_view first, std::string_view rest) {
+  if (text.empty()) {
+    return false;
+  }
+  const auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  const char head = text.front();
+  if (!(std::isalpha(static_cast<unsigned char>(head)) != 0 || (digit_first && alnum(head)) ||
+        first.find(head) != std::string_view::npos)) {
+    return false;
+  }
+  return std::all_of(text.begin() + 1, text.end(),
+                     [&](char c) { return alnum(c) || rest.find(c) != std::string_view::npos; });
+}
+
+// Names of pipelines, sets and models: letters, digits, '_', '.', '-'.
+bool is_plain_name(std::string_view text) { return is_word(text, true, "_.-", "_.-"); }
+
+// An identifier of the expression language.
+bool is_identifier(std::string_view text) { return is_word(text, false, "_", "_"); }
+
 class Loader {
  public:
   Loader(std::filesystem::path file, const PluginCatalog& catalog, std::vector<std::string> overrides)
@@ -70,7 +93,7 @@ class Loader {
     check_keys(root, kTopKeys, "the pipeline");
     if (root["name"]) {
       pipeline.name = scalar_string(root["name"], "name");
-      if (!std::regex_match(pipeline.name, std::regex("[A-Za-z0-9_.-]+"))) {
+      if (!is_plain_name(pipeline.name)) {
         error(root["name"], "name must use only letters, digits, '_', '.', '-', found '" + pipeline.name + "'");
       }
     }
@@ -188,24 +211,48 @@ class Loader {
     return root;
   }
 
-  void remember_base_nodes(const YAML::Node& node, const std::filesystem::path& file) {
+  void remember_base_nodes(const YAML::Node& node, const std::filesystem::path& file, int depth = 0) {
+    if (beyond_limits(node, depth)) {
+      return;
+    }
     base_nodes_.emplace_back(node, file);
     if (node.IsMap()) {
       for (const auto& entry : node) {
         base_nodes_.emplace_back(entry.first, file);
-        remember_base_nodes(entry.second, file);
+        remember_base_nodes(entry.second, file, depth + 1);
       }
     } else if (node.IsSequence()) {
       for (const auto& element : node) {
-        remember_base_nodes(element, file);
+        remember_base_nodes(element, file, depth + 1);
       }
     }
+  }
+
+  // Walks of the whole document stop at a depth and a node count no pipeline comes
+  // near: an alias inside its own anchor (a node that contains itself) or aliases of
+  // aliases (exponentially many paths) would otherwise recurse without end.
+  bool beyond_limits(const YAML::Node& node, int depth) {
+    constexpr int kMaxDepth = 100;
+    constexpr std::size_t kMaxVisits = 1000000;
+    if (depth <= kMaxDepth && ++visits_ <= kMaxVisits) {
+      return false;
+    }
+    if (!walk_refused_) {
+      walk_refused_ = true;
+      error(node, depth > kMaxDepth ? "the document nests deeper than 100 levels (is an alias used inside its own "
+                                      "anchor?)"
+                                    : "the document expands to more than 1000000 nodes through its aliases");
+    }
+    return true;
   }
 
   // Every key of `base` that `target` lacks, recursively into mappings both have. A key
   // written as null in `target` removes the base's; a mapping whose `source` or
   // `plugin` differs from the base's replaces it whole (other keys would not apply).
-  static void fill_from(YAML::Node target, const YAML::Node& base) {
+  void fill_from(YAML::Node target, const YAML::Node& base, int depth = 0) {
+    if (beyond_limits(base, depth)) {
+      return;
+    }
     for (const auto* kind : {"source", "plugin"}) {
       if (target[kind] && base[kind] && target[kind].IsScalar() && base[kind].IsScalar() &&
           target[kind].Scalar() != base[kind].Scalar()) {
@@ -219,7 +266,7 @@ class Loader {
       } else if (target[key].IsNull()) {
         target.remove(key);
       } else if (target[key].IsMap() && entry.second.IsMap()) {
-        fill_from(target[key], entry.second);
+        fill_from(target[key], entry.second, depth + 1);
       }
     }
   }
@@ -236,24 +283,37 @@ class Loader {
   // --- YAML merge keys ------------------------------------------------------------
   // yaml-cpp reads `<<: *base` as an ordinary key. Expand it as YAML 1.1 does: the
   // mapping (or list of mappings) it names supplies every key the mapping lacks.
-  void expand_merge_keys(YAML::Node node) {
+  void expand_merge_keys(YAML::Node node, int depth = 0) {
+    if (beyond_limits(node, depth)) {
+      return;
+    }
     if (node.IsSequence()) {
       for (auto element : node) {
-        expand_merge_keys(element);
+        expand_merge_keys(element, depth + 1);
       }
       return;
     }
     if (!node.IsMap()) {
       return;
     }
+    // YAML forbids a key twice in one mapping; yaml-cpp would keep both and we would
+    // silently read the first.
+    std::map<std::string, YAML::Node> seen;
+    for (const auto& entry : node) {
+      const auto [first, inserted] = seen.emplace(entry.first.Scalar(), entry.first);
+      if (!inserted) {
+        error(entry.first, "key '" + entry.first.Scalar() + "' is written twice in this mapping (first at line " +
+                               std::to_string(where(first->second).line) + ")");
+      }
+    }
     if (const auto merge = node["<<"]) {
       std::vector<YAML::Node> sources;
-      if (merge.IsMap()) {
-        sources.push_back(merge);
-      } else if (merge.IsSequence()) {
+      if (merge.IsSequence()) {
         for (const auto& element : merge) {
           sources.push_back(element);
         }
+      } else {
+        sources.push_back(merge);
       }
       node.remove("<<");
       for (const auto& source : sources) {
@@ -269,7 +329,7 @@ class Loader {
       }
     }
     for (auto entry : node) {
-      expand_merge_keys(entry.second);
+      expand_merge_keys(entry.second, depth + 1);
     }
   }
 
@@ -403,9 +463,8 @@ class Loader {
     }
   }
   bool identifier(const YAML::Node& key, const std::string& what) {
-    static const std::regex pattern("[A-Za-z_][A-Za-z0-9_]*");
     const auto& name = key.Scalar();
-    if (!std::regex_match(name, pattern)) {
+    if (!is_identifier(name)) {
       error(key, what + " '" + name + "' must be an identifier (letters, digits, '_'; not starting with a digit)");
       return false;
     }
@@ -431,9 +490,14 @@ class Loader {
       return result;
     }
     result.text = node.Scalar();
-    static const std::regex call(R"(\s*([A-Za-z_]\w*)\s*\((.*)\)\s*)");
-    std::smatch match;
-    if (!std::regex_match(result.text, match, call)) {
+    // name(arguments), spaces allowed around each part.
+    const auto first = result.text.find_first_not_of(" \t");
+    const auto last = result.text.find_last_not_of(" \t");
+    const auto open = result.text.find('(');
+    std::string name = open == std::string::npos || first == std::string::npos || open < first
+                           ? std::string()
+                           : result.text.substr(first, result.text.find_last_not_of(" \t", open - 1) + 1 - first);
+    if (open == std::string::npos || result.text[last] != ')' || !is_identifier(name) || open == first) {
       const bool cut_by_flow_comma = result.text.find('(') != std::string::npos &&
                                      result.text.find(')') == std::string::npos;
       error(node, what + " must be a distribution" + examples + ", found '" + result.text + "'" +
@@ -441,13 +505,13 @@ class Loader {
                                          : ""));
       return result;
     }
-    result.kind = match[1].str();
+    result.kind = name;
     if (std::find(kDistributions.begin(), kDistributions.end(), result.kind) == kDistributions.end()) {
       error(node, what + ": unknown distribution '" + result.kind + "'" + suggest(result.kind, kDistributions));
       result.kind.clear();
       return result;
     }
-    const std::string arguments = match[2].str();
+    const std::string arguments = result.text.substr(open + 1, last - open - 1);
     int depth = 0;
     std::string current;
     const auto errors_before = diagnostics_.size();
@@ -885,7 +949,7 @@ class Loader {
         load_set(entry.first, entry.second, node, data);
       }
     }
-    if (data.sets.empty() && !node["split"] && !node["sets"]) {
+    if (data.sets.empty() && !node["split"]) {
       error(node, "data declares no set: give `n` (rows of the source's own set `all`), a `split`, or `sets`");
     }
     return data;
@@ -950,7 +1014,7 @@ class Loader {
 
   bool set_name(const YAML::Node& key, const DataSpec& data, const std::vector<SetSpec>& pending) {
     const auto& name = key.Scalar();
-    if (!std::regex_match(name, std::regex("[A-Za-z0-9_.-]+"))) {
+    if (!is_plain_name(name)) {
       error(key, "set '" + name + "': names use only letters, digits, '_', '.', '-'");
       return false;
     }
@@ -1154,7 +1218,7 @@ class Loader {
       const std::string name = entry.first.Scalar();
       const std::string what = "model '" + name + "'";
       // Also the characters of a swept model's name, so a resolved pipeline reloads.
-      if (!std::regex_match(name, std::regex(R"([A-Za-z0-9_.-][A-Za-z0-9_.@,=+\-\[\]^*()]*)"))) {
+      if (!is_word(name, true, "_.-", "_.-@,=+[]^*()")) {
         error(entry.first, what + ": names use only letters, digits, '_', '.', '-'");
         continue;
       }
@@ -1456,6 +1520,8 @@ class Loader {
   std::vector<std::string> override_texts_;
   std::vector<std::pair<YAML::Node, std::string>> overrides_;  // value set by --set, and the --set text
   std::vector<std::pair<YAML::Node, std::filesystem::path>> base_nodes_;  // nodes read from an `extends` file
+  std::size_t visits_ = 0;     // nodes visited by whole-document walks
+  bool walk_refused_ = false;  // a walk went beyond its limits (reported once)
 };
 
 void emit_value(YAML::Emitter& out, const ParameterValue& value) {

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cmath>
@@ -63,6 +64,7 @@ struct Expression::Node {
   std::variant<Number, Name, Negate, Binary, Call> kind;
   // cppcheck-suppress unusedStructMember
   std::size_t column;  // 1-based, where this node starts in the text
+  std::size_t depth = 1;  // of the tree below (evaluation and destruction recurse that deep)
 };
 
 namespace {
@@ -100,8 +102,18 @@ class Parser {
     }
     return false;
   }
-  static NodePtr make(Node::Binary binary, std::size_t column) {
-    return std::make_shared<const Node>(Node{std::move(binary), column});
+  // Trees deeper than this (a sum of a thousand terms, a thousand nested parentheses)
+  // are refused: parsing, evaluating and freeing them recurse once per level.
+  static constexpr std::size_t kMaxDepth = 1000;
+  NodePtr make(Node::Binary binary, std::size_t column) const {
+    const auto depth = 1 + std::max(binary.left->depth, binary.right->depth);
+    return checked(std::make_shared<const Node>(Node{std::move(binary), column, depth}));
+  }
+  NodePtr checked(NodePtr node) const {
+    if (node->depth > kMaxDepth) {
+      fail("the expression nests deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
+    return node;
   }
 
   NodePtr parse_sum() {
@@ -133,10 +145,20 @@ class Parser {
     }
   }
   NodePtr parse_unary() {
+    // Every nesting (parentheses, calls, signs, exponents) passes through here.
+    if (++nesting_ > kMaxDepth) {
+      fail("the expression nests deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
+    struct Leave {
+      std::size_t& nesting;
+      ~Leave() { --nesting; }
+    } leave{nesting_};
     skip_space();
     const std::size_t column = pos_ + 1;
     if (accept('-')) {
-      return std::make_shared<const Node>(Node{Node::Negate{parse_unary()}, column});
+      NodePtr operand = parse_unary();
+      const auto depth = operand->depth + 1;
+      return checked(std::make_shared<const Node>(Node{Node::Negate{std::move(operand)}, column, depth}));
     }
     if (accept('+')) {
       return parse_unary();
@@ -186,7 +208,8 @@ class Parser {
             if (!accept(')')) {
               fail("expected ')' to close the call of " + name);
             }
-            return std::make_shared<const Node>(Node{Node::Call{function, argument}, column});
+            const auto depth = argument->depth + 1;
+            return checked(std::make_shared<const Node>(Node{Node::Call{function, argument}, column, depth}));
           }
         }
         pos_ = start;
@@ -209,6 +232,7 @@ class Parser {
 
   std::string_view text_;
   std::size_t pos_ = 0;
+  std::size_t nesting_ = 0;  // parse_unary calls in progress
 };
 
 void collect_names(const Node& node, std::vector<std::string>& names) {

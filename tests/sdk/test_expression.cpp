@@ -92,4 +92,23 @@ BOOST_AUTO_TEST_CASE(unknown_names_are_reported_with_the_known_ones) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(nesting_is_bounded_instead_of_overflowing_the_stack) {
+  // 1000 levels are fine and evaluate to the closed form; deeper is an error, not a crash.
+  const auto nested = [](int depth) { return std::string(depth, '(') + "x" + std::string(depth, ')'); };
+  BOOST_TEST(Expression::parse(nested(990)).evaluate({{"x", 2.0}}) == 2.0);
+  std::string sum = "x";
+  for (int i = 0; i < 999; ++i) {
+    sum += "+x";
+  }
+  BOOST_TEST(Expression::parse(sum).evaluate({{"x", 0.5}}) == 500.0);
+  for (const auto& text : {nested(30000), sum + "+x+x", std::string(5000, '-') + "x", "sin(" + nested(2000) + ")"}) {
+    try {
+      (void)Expression::parse(text);
+      BOOST_FAIL("accepted an expression nested too deep");
+    } catch (const ExpressionError& error) {
+      BOOST_TEST(std::string(error.what()).find("nests deeper than 1000 levels") != std::string::npos, error.what());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
