@@ -59,6 +59,10 @@ std::vector<std::size_t> column_indices(const CsvTable& table, const std::vector
 }  // namespace
 
 CsvTable read_csv(const std::filesystem::path& file) {
+  std::error_code status_error;
+  if (std::filesystem::exists(file, status_error) && !std::filesystem::is_regular_file(file, status_error)) {
+    throw std::runtime_error(file.string() + ": not a regular file (a device or a pipe would never end)");
+  }
   std::ifstream in(file);
   if (!in) {
     throw std::runtime_error(file.string() + ": cannot read the file");

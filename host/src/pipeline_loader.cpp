@@ -157,6 +157,22 @@ class Loader {
     const auto refuse = [&](const SourceLocation& location, const std::string& message) {
       diagnostics_.push_back({chain.empty() ? location : where(named_at), message});
     };
+    // A base named several times down a chain is read once per path: bound the reads
+    // (and refuse devices and pipes, which would block or never end).
+    constexpr int kMaxDocuments = 100;
+    if (++documents_read_ > kMaxDocuments) {
+      if (documents_read_ == kMaxDocuments + 1) {
+        error(named_at, "extends reads more than " + std::to_string(kMaxDocuments) +
+                            " files (is a base named many times along a chain?)");
+      }
+      return YAML::Node();
+    }
+    std::error_code status_error;
+    if (std::filesystem::exists(file, status_error) && !std::filesystem::is_regular_file(file, status_error)) {
+      refuse({file, 0, 0}, (chain.empty() ? std::string("the pipeline") : "extends '" + file.string() + "'") +
+                               " is not a regular file");
+      return YAML::Node();
+    }
     try {
       root.reset(YAML::LoadFile(file.string()));
     } catch (const YAML::BadFile&) {
@@ -168,8 +184,9 @@ class Loader {
       return YAML::Node();
     }
     if (!root.IsMap()) {
-      diagnostics_.push_back({{file, root.Mark().is_null() ? 0 : root.Mark().line + 1,
-                               root.Mark().is_null() ? 0 : root.Mark().column + 1},
+      // An empty document has no mark: point at its start.
+      diagnostics_.push_back({{file, root.Mark().is_null() ? 1 : root.Mark().line + 1,
+                               root.Mark().is_null() ? 1 : root.Mark().column + 1},
                               "a pipeline is a mapping with keys " + join(kTopKeys) + ", found " + describe_node(root)});
       return YAML::Node();
     }
@@ -987,7 +1004,7 @@ class Loader {
       parts.push_back(std::move(part));
     }
     if (sum > 1.0 + 1e-9) {
-      error(node, "data.split fractions add up to " + std::to_string(sum) + ", more than 1");
+      error(node, "data.split fractions add up to " + to_string(ParameterValue{sum}) + ", more than 1");
       return;
     }
     std::int64_t used = 0;
@@ -1003,7 +1020,7 @@ class Loader {
     std::int64_t begin = 0;
     for (auto& part : parts) {
       if (part.rows == 0) {
-        error(node[part.name], "split '" + part.name + "' gets no rows (" + std::to_string(part.fraction) + " of " +
+        error(node[part.name], "split '" + part.name + "' gets no rows (" + to_string(ParameterValue{part.fraction}) + " of " +
                                    std::to_string(total) + ")");
       }
       part.begin = begin;
@@ -1226,6 +1243,9 @@ class Loader {
         continue;
       }
       const auto plugin_name = scalar_string(entry.second["plugin"], what + " plugin");
+      if (plugin_name.empty()) {
+        continue;  // reported by scalar_string
+      }
       const auto* plugin = catalog_.find(plugin_name);
       if (plugin == nullptr || plugin->kind != PluginKind::model) {
         std::vector<std::string> known;
@@ -1521,6 +1541,7 @@ class Loader {
   std::vector<std::pair<YAML::Node, std::string>> overrides_;  // value set by --set, and the --set text
   std::vector<std::pair<YAML::Node, std::filesystem::path>> base_nodes_;  // nodes read from an `extends` file
   std::size_t visits_ = 0;     // nodes visited by whole-document walks
+  int documents_read_ = 0;     // the pipeline and its bases, each time one is read
   bool walk_refused_ = false;  // a walk went beyond its limits (reported once)
 };
 

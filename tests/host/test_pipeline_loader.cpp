@@ -359,7 +359,7 @@ models: {m: {plugin: knn}}
 )");
   BOOST_TEST(has(diagnostics, 4, 6, "data.n must be a multiple of 4"));
   BOOST_TEST(has(diagnostics, 5, 27, "set 'all' is declared twice"));
-  BOOST_TEST(has(diagnostics, 5, 10, "fractions add up to 1.200000, more than 1"));
+  BOOST_TEST(has(diagnostics, 5, 10, "fractions add up to 1.2, more than 1"));
   BOOST_TEST(has(diagnostics, 7, 15, "set 'c' rows must be a multiple of 4"));
   BOOST_TEST(has(errors(source + "  split: {a: 0.5}\nmodels: {m: {plugin: knn}}\n"), 4, 10,
                  "data.split divides the source's own rows: give data.n"));
