@@ -4,6 +4,9 @@
 #include "test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
 
 #include <fstream>
 
@@ -48,6 +51,29 @@ models:
                                      test::shell_quote(work.path() / "run"));
   BOOST_TEST(run.exit_code == 0, run.output);
   BOOST_TEST(run.output.find("the mean of the training targets") != std::string::npos, run.output);
+
+  // The out-of-tree source plugin feeds a pipeline without touching the host: on the
+  // Moon, t = sqrt(2h/1.62), which the basis model recovers exactly.
+  BOOST_TEST(listed.output.find("drop        source") != std::string::npos, listed.output);
+  std::ofstream(work.path() / "drop.yaml") << R"yaml(data:
+  source: drop
+  g: 1.62
+  inputs: {h: "uniform(0, 100)"}
+  n: 200
+models:
+  basis: {plugin: basis, functions: [sqrt(h)], fit_intercept: false}
+evaluate: {probes: [{h: 50}]}
+)yaml";
+  const auto dropped = test::run_command(installed + " --plugin-path " + test::shell_quote(build) + " run " +
+                                         test::shell_quote(work.path() / "drop.yaml") + " --out " +
+                                         test::shell_quote(work.path() / "drop-run"));
+  BOOST_REQUIRE_MESSAGE(dropped.exit_code == 0, dropped.output);
+  std::ifstream metrics_file(work.path() / "drop-run/metrics.json");
+  const auto metrics = nlohmann::json::parse(metrics_file);
+  const double truth = metrics["probes"][0]["truth"]["t"];
+  BOOST_TEST(truth == std::sqrt(2 * 50 / 1.62), boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(metrics["models"][0]["metrics"]["all"]["mse"].get<double>() < 1e-20);
+  BOOST_TEST(dropped.output.find("t = 1.111·sqrt(h)") != std::string::npos, dropped.output);  // sqrt(2/1.62)
 }
 
 BOOST_AUTO_TEST_SUITE_END()
