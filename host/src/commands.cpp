@@ -8,7 +8,12 @@
 #include "pipeline_loader.hpp"
 #include "pipeline_schema.hpp"
 #include "pipeline_runner.hpp"
+#include "run_environment.hpp"
 #include "run_report.hpp"
+
+#include <ballista/version.hpp>
+#include <torch/torch.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <ctime>
@@ -41,17 +46,47 @@ void print_columns(const std::vector<std::vector<std::string>>& rows, std::ostre
   }
 }
 
-std::filesystem::path default_run_directory(const Pipeline& pipeline) {
-  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+// runs/<pipeline>/<YYYYmmdd-HHMMSS>-<id>: the id (6 hex digits of a hash of the resolved
+// pipeline, the time and the process) tells apart runs started in the same second.
+std::filesystem::path default_run_directory(const Pipeline& pipeline, const std::string& resolved) {
+  const auto now = std::chrono::system_clock::now();
+  const auto seconds = std::chrono::system_clock::to_time_t(now);
   std::tm local{};
-  localtime_r(&now, &local);
+  localtime_r(&seconds, &local);
   std::ostringstream stamp;
   stamp << std::put_time(&local, "%Y%m%d-%H%M%S");
-  auto directory = std::filesystem::path("runs") / pipeline.name / stamp.str();
+  std::uint64_t hash = 14695981039346656037ULL;
+  const auto mix = [&](const std::string& text) {
+    for (const unsigned char c : text) {
+      hash = (hash ^ c) * 1099511628211ULL;
+    }
+  };
+  mix(resolved);
+  mix(std::to_string(now.time_since_epoch().count()) + "/" + std::to_string(getpid()));
+  std::ostringstream id;
+  id << std::hex << std::setw(6) << std::setfill('0') << (hash & 0xffffffU);
+  auto directory = std::filesystem::path("runs") / pipeline.name / (stamp.str() + "-" + id.str());
   for (int suffix = 2; std::filesystem::exists(directory); ++suffix) {
-    directory = std::filesystem::path("runs") / pipeline.name / (stamp.str() + "-" + std::to_string(suffix));
+    directory = std::filesystem::path("runs") / pipeline.name / (stamp.str() + "-" + id.str() + "-" +
+                                                                 std::to_string(suffix));
   }
   return directory;
+}
+
+// `link` → `target` (a relative path), replaced atomically: a symlink made aside, then
+// renamed over the old one.
+void point_link(const std::filesystem::path& link, const std::filesystem::path& target) {
+  const auto aside = link.parent_path() / (link.filename().string() + ".tmp-" + std::to_string(getpid()));
+  std::error_code error;
+  std::filesystem::remove(aside, error);
+  std::filesystem::create_directory_symlink(target, aside, error);
+  if (!error) {
+    std::filesystem::rename(aside, link, error);
+  }
+  if (error) {
+    std::cerr << "ballista: note: could not point " << link.string() << " at " << target.string() << ": "
+              << error.message() << '\n';
+  }
 }
 
 void write_loss_curves(const std::filesystem::path& directory, const RunResult& run) {
@@ -168,34 +203,65 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
     std::cerr << error.what() << '\n';
     return 2;
   }
-  const auto directory = out_dir.value_or(default_run_directory(pipeline));
+  const auto resolved = resolved_yaml(pipeline, catalog);
+  const auto directory = out_dir.value_or(default_run_directory(pipeline, resolved));
   std::error_code error;
   std::filesystem::create_directories(directory, error);
   if (error) {
     std::cerr << "ballista: cannot create run directory " << directory.string() << ": " << error.message() << '\n';
     return 2;
   }
-  write_file_atomically(directory / "pipeline.resolved.yaml", resolved_yaml(pipeline, catalog));
+  if (!out_dir) {
+    // runs/<pipeline>/latest and runs/latest: the newest run of this pipeline, of any.
+    point_link(directory.parent_path() / "latest", directory.filename());
+    point_link(directory.parent_path().parent_path() / "latest", directory.lexically_relative("runs"));
+  }
+  write_file_atomically(directory / "pipeline.resolved.yaml", resolved);
+  write_file_atomically(directory / "environment.json", run_environment().dump(2) + "\n");
+  // log.txt gets what the terminal gets, rewritten after each model.
+  std::string log;
+  const auto say = [&](const std::string& line) {
+    std::cerr << line << '\n';
+    log += line + "\n";
+    write_file_atomically(directory / "log.txt", log);
+  };
+  say("ballista " BALLISTA_VERSION_STRING ": " + file.string() + " → " + directory.string());
   std::size_t reported = 0;
+  bool sets_written = false;
   const auto run = run_pipeline(pipeline, catalog, directory / "models", [&](const RunResult& progress) {
     // Save after every model, so an interrupted or crashed run keeps what finished.
     write_file_atomically(directory / "metrics.json", metrics_json(pipeline, progress, "running"));
+    write_file_atomically(directory / "metrics.csv", metrics_csv(progress));
+    if (!sets_written) {
+      std::filesystem::create_directories(directory / "data");
+      for (const auto& [name, set] : progress.sets) {
+        auto header = set.input_names;
+        header.insert(header.end(), set.target_names.begin(), set.target_names.end());
+        write_file_atomically(directory / "data" / (name + ".csv"),
+                              format_csv(header, torch::cat({set.inputs, set.targets}, 1)));
+      }
+      sets_written = true;
+    }
     for (; reported < progress.models.size() && progress.models[reported].status != "pending"; ++reported) {
       const auto& model = progress.models[reported];
-      std::cerr << "  " << model.name << ": " << model.status;
+      std::ostringstream line;
+      line << "  " << model.name << ": " << model.status;
       if (model.status == "ok") {
-        std::cerr << " (fit " << std::fixed << std::setprecision(2) << model.fit_seconds << " s)"
-                  << std::defaultfloat;
+        line << " (fit " << std::fixed << std::setprecision(2) << model.fit_seconds << " s)";
       } else if (!model.error.empty()) {
-        std::cerr << ": " << model.error;
+        line << ": " << model.error;
       }
-      std::cerr << '\n';
+      say(line.str());
     }
   });
-  write_file_atomically(directory / "metrics.json",
-                        metrics_json(pipeline, run, run.interrupted ? "interrupted" : "complete"));
+  const auto state = run.interrupted ? "interrupted" : "complete";
+  write_file_atomically(directory / "metrics.json", metrics_json(pipeline, run, state));
+  write_file_atomically(directory / "metrics.csv", metrics_csv(run));
   write_loss_curves(directory, run);
-  out << comparison_table(pipeline, run) << "\nRun directory: " << directory.string() << '\n';
+  const auto table = comparison_table(pipeline, run);
+  log += "\n" + table + "\nstate: " + state + "\n";
+  write_file_atomically(directory / "log.txt", log);
+  out << table << "\nRun directory: " << directory.string() << '\n';
   if (run.interrupted) {
     std::cerr << "ballista: interrupted; finished models are saved in " << directory.string() << '\n';
     return 130;

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cstdio>
 
 namespace ballista::host {
@@ -184,6 +186,56 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
   }
   document["models"] = models;
   return document.dump(2) + "\n";
+}
+
+namespace {
+
+// A CSV field, quoted when it holds a comma, a quote or a line break.
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) {
+    return text;
+  }
+  std::string quoted = "\"";
+  for (const char c : text) {
+    quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  }
+  return quoted + "\"";
+}
+
+std::string shortest(double value) {
+  std::array<char, 32> buffer{};
+  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  return {buffer.data(), result.ptr};
+}
+
+}  // namespace
+
+std::string metrics_csv(const RunResult& run) {
+  std::string text = "model,plugin,status,set,metric,target,value,fit_seconds,predict_seconds,parameter_count,error\n";
+  for (const auto& model : run.models) {
+    const std::string tail = "," + shortest(model.fit_seconds) + "," + shortest(model.predict_seconds) + "," +
+                             std::to_string(model.parameter_count) + "," + csv_field(model.error) + "\n";
+    const std::string head = csv_field(model.name) + "," + model.plugin + "," + model.status + ",";
+    if (model.metrics.empty()) {
+      text += head + ",,,," + tail;
+      continue;
+    }
+    for (const auto& [set, metrics] : model.metrics) {
+      for (const auto& [metric, value] : metrics) {
+        text += head + set + "," + metric + ",," + shortest(value) + tail;
+      }
+      const auto per_target = model.metrics_per_target.find(set);
+      if (per_target == model.metrics_per_target.end()) {
+        continue;
+      }
+      for (const auto& [target, target_metrics] : per_target->second) {
+        for (const auto& [metric, value] : target_metrics) {
+          text += head + set + "," + metric + "," + target + "," + shortest(value) + tail;
+        }
+      }
+    }
+  }
+  return text;
 }
 
 }  // namespace ballista::host

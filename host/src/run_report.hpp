@@ -18,4 +18,10 @@ std::string comparison_table(const Pipeline& pipeline, const RunResult& run);
 // metrics.json as a string. `state` is "running", "complete" or "interrupted".
 std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const std::string& state);
 
+// metrics.csv: one row per model × set × metric (× target when there are several; an
+// empty target is the average over targets, as in the table), with the model's status,
+// fit and predict seconds and parameter count; a model without metrics (failed,
+// skipped) has one row with its status and error.
+std::string metrics_csv(const RunResult& run);
+
 }  // namespace ballista::host

@@ -1,9 +1,11 @@
 // The `ballista` program end to end: the cannon pipeline and the command line.
+#include "csv_table.hpp"
 #include "test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -34,6 +36,43 @@ const nlohmann::json& model_entry(const nlohmann::json& metrics, const std::stri
   }
   BOOST_FAIL("no model " << name << " in metrics.json");
   return metrics;
+}
+
+// Every file a run directory holds parses, and metrics.csv says what metrics.json says.
+void check_run_directory(const std::filesystem::path& run, const nlohmann::json& metrics) {
+  const auto environment = read_json(run / "environment.json");
+  BOOST_TEST(environment["libtorch"].get<std::string>().rfind("1.", 0) == 0U);
+  BOOST_TEST(environment["threads"].get<int>() >= 1);
+  BOOST_TEST(!environment["blas"].empty(), environment.dump());
+  const auto table = ballista::host::read_csv(run / "metrics.csv");
+  BOOST_TEST((table.header == std::vector<std::string>{"model", "plugin", "status", "set", "metric", "target", "value",
+                                                       "fit_seconds", "predict_seconds", "parameter_count", "error"}));
+  std::size_t compared = 0;
+  for (const auto& row : table.rows) {
+    if (row[5].empty() && !row[3].empty()) {
+      const auto& entry = model_entry(metrics, row[0]);
+      BOOST_TEST(std::stod(row[6]) == entry["metrics"][row[3]][row[4]].get<double>(), row[0] << " " << row[3]);
+      BOOST_TEST(std::stod(row[7]) == entry["fit_seconds"].get<double>());
+      ++compared;
+    }
+  }
+  std::size_t expected = 0;
+  for (const auto& model : metrics["models"]) {
+    for (const auto& [set, values] : model["metrics"].items()) {
+      expected += values.size();
+    }
+  }
+  BOOST_TEST(compared == expected);
+  for (const auto& [name, set] : metrics["sets"].items()) {
+    const auto data = ballista::host::read_csv(run / "data" / (name + ".csv"));
+    BOOST_TEST(data.rows.size() == set["rows"].get<std::size_t>(), name);
+  }
+  std::ifstream log(run / "log.txt");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  BOOST_TEST(text.find("state: complete") != std::string::npos, text);
+  for (const auto& model : metrics["models"]) {
+    BOOST_TEST(text.find("  " + model["name"].get<std::string>() + ": ok") != std::string::npos);
+  }
 }
 
 }  // namespace
@@ -78,6 +117,7 @@ BOOST_AUTO_TEST_CASE(runs_and_shows_that_only_the_structured_model_extrapolates)
   BOOST_TEST(result.output.find("0.1019·v^2*sin(2*theta)") != std::string::npos);
   BOOST_TEST(model_entry(metrics, "basis_sparse")["describe"] == "s = 0.1019·v^2*sin(2*theta)");
   BOOST_TEST(std::filesystem::exists(out.path() / "run/loss/mlp.csv"));
+  check_run_directory(out.path() / "run", metrics);
 
   // Every trained model is kept, and reloads in a new process predicting exactly what
   // the run predicted at the probes.
@@ -339,6 +379,36 @@ models:
   // The resolved pipeline runs again as it is.
   const auto again = test::run_command(ballista_command("validate " + (out.path() / "run/pipeline.resolved.yaml").string()));
   BOOST_TEST(again.exit_code == 0, again.output);
+}
+
+BOOST_AUTO_TEST_CASE(default_run_directories_are_named_and_latest_points_at_the_newest) {
+  test::TemporaryDirectory work;
+  std::ofstream(work.path() / "tiny.yaml") << "data:\n  inputs: {x: \"uniform(0, 1)\"}\n  targets: {y: 2*x}\n  n: 20\n"
+                                               "models:\n  line: {plugin: linear}\n";
+  const auto run = [&] {
+    return test::run_command("cd " + test::shell_quote(work.path()) + " && " + ballista_command("run tiny.yaml"));
+  };
+  BOOST_REQUIRE_EQUAL(run().exit_code, 0);
+  const auto second = run();
+  BOOST_REQUIRE_EQUAL(second.exit_code, 0);
+  std::vector<std::filesystem::path> runs;
+  for (const auto& entry : std::filesystem::directory_iterator(work.path() / "runs/tiny")) {
+    if (!entry.is_symlink()) {
+      runs.push_back(entry.path());
+    }
+  }
+  BOOST_REQUIRE_EQUAL(runs.size(), 2U);
+  // runs/<name>/<YYYYmmdd-HHMMSS>-<6 hex digits>; the second run is the one it printed.
+  const std::string marker = "Run directory: runs/tiny/";
+  const auto at = second.output.find(marker);
+  BOOST_REQUIRE(at != std::string::npos);
+  const auto name = second.output.substr(at + marker.size(), 22);
+  BOOST_TEST(name[8] == '-');
+  BOOST_TEST(name[15] == '-');
+  BOOST_TEST(std::filesystem::is_directory(work.path() / "runs/tiny" / name));
+  BOOST_TEST(std::filesystem::read_symlink(work.path() / "runs/tiny/latest") == name);
+  BOOST_TEST(std::filesystem::equivalent(work.path() / "runs/latest", work.path() / "runs/tiny" / name));
+  BOOST_TEST(std::filesystem::exists(work.path() / "runs/latest/metrics.csv"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
