@@ -195,7 +195,8 @@ int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path&
 
 int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
                          const std::vector<std::string>& overrides,
-                         const std::optional<std::filesystem::path>& out_dir, std::ostream& out) {
+                         const std::optional<std::filesystem::path>& out_dir, std::ostream& out,
+                         Verbosity verbosity) {
   Pipeline pipeline;
   try {
     pipeline = load_pipeline(file, catalog, overrides);
@@ -220,8 +221,12 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   write_file_atomically(directory / "environment.json", run_environment().dump(2) + "\n");
   // log.txt gets what the terminal gets, rewritten after each model.
   std::string log;
+  ProgressDisplay display(std::cerr, isatty(STDERR_FILENO) != 0, verbosity);
   const auto say = [&](const std::string& line) {
-    std::cerr << line << '\n';
+    if (verbosity != Verbosity::quiet) {
+      display.clear();
+      std::cerr << line << '\n';
+    }
     log += line + "\n";
     write_file_atomically(directory / "log.txt", log);
   };
@@ -253,7 +258,10 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
       }
       say(line.str());
     }
+  }, [&](const std::string& model, std::int64_t step, std::int64_t total, double loss) {
+    display.step(model, step, total, loss);
   });
+  display.clear();
   const auto state = run.interrupted ? "interrupted" : "complete";
   write_file_atomically(directory / "metrics.json", metrics_json(pipeline, run, state));
   write_file_atomically(directory / "metrics.csv", metrics_csv(run));

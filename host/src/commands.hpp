@@ -4,6 +4,7 @@
 #pragma once
 
 #include "plugin_catalog.hpp"
+#include "progress_display.hpp"
 
 #include <filesystem>
 #include <iosfwd>
@@ -31,6 +32,7 @@ int predict_command(const PluginCatalog& catalog, const std::filesystem::path& m
 
 int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
                          const std::vector<std::string>& overrides,
-                         const std::optional<std::filesystem::path>& out_dir, std::ostream& out);
+                         const std::optional<std::filesystem::path>& out_dir, std::ostream& out,
+                         Verbosity verbosity = Verbosity::normal);
 
 }  // namespace ballista::host

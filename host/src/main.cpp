@@ -47,6 +47,11 @@ Options:
                                checked, e.g. --set models.mlp.lr=0.001
                                --set data.n=5000 (repeatable; VALUE is
                                YAML; the last key may be new, the others must exist)
+  --quiet, -q                  with run: print only the table (no progress, no
+                               per-model lines; log.txt still gets them)
+  --verbose, -v                with run: progress lines at every tenth of training
+                               even when stderr is not a terminal (a terminal always
+                               gets one live line per model: step/total, loss, ETA)
   --version                    print the version and SDK ABI
 
 Plugins are searched in: --plugin-path dirs, $BALLISTA_PLUGIN_PATH (':'-separated),
@@ -76,6 +81,7 @@ int main(int argc, char** argv) {
   ballista::host::PredictRequest predict;
   std::vector<std::string> overrides;
   bool verbose = false;
+  bool quiet = false;
   const std::vector<std::string> arguments(argv + 1, argv + argc);
   for (std::size_t i = 0; i < arguments.size(); ++i) {
     const auto& argument = arguments[i];
@@ -114,6 +120,8 @@ int main(int argc, char** argv) {
       }
     } else if (argument == "--verbose" || argument == "-v") {
       verbose = true;
+    } else if (argument == "--quiet" || argument == "-q") {
+      quiet = true;
     } else if (argument.rfind('-', 0) == 0 && argument.size() > 1) {
       return usage_error("unknown option '" + argument + "'");
     } else {
@@ -180,7 +188,9 @@ int main(int argc, char** argv) {
       return *bad;
     }
     (void)std::signal(SIGINT, on_interrupt);
-    return ballista::host::run_pipeline_command(catalog, positional[1], overrides, out_dir, std::cout);
+    const auto verbosity = quiet ? ballista::host::Verbosity::quiet
+                                 : verbose ? ballista::host::Verbosity::verbose : ballista::host::Verbosity::normal;
+    return ballista::host::run_pipeline_command(catalog, positional[1], overrides, out_dir, std::cout, verbosity);
   } catch (const std::exception& error) {
     std::cerr << "ballista: " << error.what() << '\n';
     return 2;

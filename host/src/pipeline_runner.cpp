@@ -17,11 +17,14 @@ namespace {
 // The host's side of the SDK Context for one model.
 class RunContext final : public Context {
  public:
-  RunContext(std::string model, std::uint64_t seed, std::vector<double>& loss_curve)
-      : model_(std::move(model)), seed_(seed), loss_curve_(loss_curve) {}
+  RunContext(std::string model, std::uint64_t seed, std::vector<double>& loss_curve, const StepObserver& on_step)
+      : model_(std::move(model)), seed_(seed), loss_curve_(loss_curve), on_step_(on_step) {}
 
-  void report_progress(std::int64_t /*step*/, std::int64_t /*total*/, double loss) override {
+  void report_progress(std::int64_t step, std::int64_t total, double loss) override {
     loss_curve_.push_back(loss);
+    if (on_step_) {
+      on_step_(model_, step, total, loss);
+    }
   }
   bool cancelled() const override { return cancellation_flag().load(std::memory_order_relaxed); }
   torch::Device device() const override { return torch::kCPU; }
@@ -36,6 +39,7 @@ class RunContext final : public Context {
   std::string model_;
   std::uint64_t seed_;
   std::vector<double>& loss_curve_;
+  const StepObserver& on_step_;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -64,11 +68,12 @@ void check_predictions(const torch::Tensor& predictions, const torch::Tensor& in
 }
 
 void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, const ModelSpec& spec,
-                        const std::filesystem::path& model_directory, RunResult& run, ModelResult& result) {
+                        const std::filesystem::path& model_directory, RunResult& run, ModelResult& result,
+                        const StepObserver& on_step) {
   const auto* plugin = catalog.find(spec.plugin);
   auto model = plugin->definition.create(spec.parameters);
   const auto& train = run.sets.at(pipeline.train_set);
-  RunContext context(spec.name, spec.seed, result.loss_curve);
+  RunContext context(spec.name, spec.seed, result.loss_curve, on_step);
   const auto fit_start = std::chrono::steady_clock::now();
   model->fit(train, context);
   result.fit_seconds = seconds_since(fit_start);
@@ -123,7 +128,7 @@ std::atomic<bool>& cancellation_flag() {
 
 RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
                        const std::filesystem::path& model_directory,
-                       const std::function<void(const RunResult&)>& on_progress) {
+                       const std::function<void(const RunResult&)>& on_progress, const StepObserver& on_step) {
   RunResult run;
   run.sets = generate_sets(pipeline.data);
   if (!pipeline.evaluation.probes.empty()) {
@@ -149,7 +154,7 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
       continue;
     }
     try {
-      train_and_evaluate(pipeline, catalog, pipeline.models[i], model_directory, run, result);
+      train_and_evaluate(pipeline, catalog, pipeline.models[i], model_directory, run, result, on_step);
     } catch (const std::exception& error) {
       result.status = "failed";
       result.error = error.what();

@@ -53,8 +53,11 @@ std::atomic<bool>& cancellation_flag();
 // Runs everything; `on_progress` is called after the data is drawn and after each model
 // finishes, so a caller can save what is done so far. Each trained model is saved as
 // `model_directory`/<name>.pt unless `model_directory` is empty.
+// `on_step` (optional) hears every optimisation step a model reports through its
+// Context: model name, step, total steps, loss.
+using StepObserver = std::function<void(const std::string& model, std::int64_t step, std::int64_t total, double loss)>;
 RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
                        const std::filesystem::path& model_directory,
-                       const std::function<void(const RunResult&)>& on_progress);
+                       const std::function<void(const RunResult&)>& on_progress, const StepObserver& on_step = {});
 
 }  // namespace ballista::host

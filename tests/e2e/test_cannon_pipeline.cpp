@@ -411,4 +411,28 @@ BOOST_AUTO_TEST_CASE(default_run_directories_are_named_and_latest_points_at_the_
   BOOST_TEST(std::filesystem::exists(work.path() / "runs/latest/metrics.csv"));
 }
 
+BOOST_AUTO_TEST_CASE(progress_comes_from_the_context_and_quiet_silences_it) {
+  test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << "data:\n  inputs: {x: \"uniform(0, 1)\"}\n  targets: {y: 2*x}\n  n: 50\n"
+                                            "models:\n  net: {plugin: mlp, hidden: [4], epochs: 40}\n";
+  const auto command = [&](const std::string& options, const std::string& out) {
+    // stderr only: the progress and the per-model lines (not a terminal here).
+    return test::run_command("{ " + ballista_command("run " + (work.path() / "p.yaml").string() + " --out " +
+                                                     (work.path() / out).string() + " " + options) +
+                             " 2>&1 >/dev/null; }");
+  };
+  const auto verbose = command("--verbose", "a");
+  BOOST_TEST(verbose.exit_code == 0);
+  for (const auto* step : {"net: 4/40  loss ", "net: 20/40  loss ", "net: 40/40  loss "}) {
+    BOOST_TEST(verbose.output.find(step) != std::string::npos, verbose.output);
+  }
+  BOOST_TEST(verbose.output.find("ETA") != std::string::npos);
+  const auto quiet = command("--quiet", "b");
+  BOOST_TEST(quiet.exit_code == 0);
+  BOOST_TEST(quiet.output.empty(), quiet.output);
+  std::ifstream log(work.path() / "b/log.txt");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  BOOST_TEST(text.find("  net: ok") != std::string::npos, text);  // the log keeps what --quiet hides
+}
+
 BOOST_AUTO_TEST_SUITE_END()
