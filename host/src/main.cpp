@@ -1,5 +1,6 @@
 // `ballista`: command-line entry point. Parses arguments and dispatches to commands.cpp.
 #include "commands.hpp"
+#include "compare.hpp"
 #include "diagnostics.hpp"
 #include "pipeline_runner.hpp"
 
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <unistd.h>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -39,6 +41,12 @@ Commands:
   schema                       print a JSON Schema of the pipeline format, including
                                every plugin's parameters, for editors to complete and
                                check pipelines (docs/pipelines.md, "Editor support")
+  compare RUN... [--metric SET:METRIC]... [--baseline RUN] [--sort COLUMN]
+          [--format table|markdown|csv|json]
+                               one table of models × metrics across runs (a RUN is a
+                               run directory, or a pipeline name for runs/NAME/latest);
+                               --baseline adds each value minus the same model's in
+                               that run; the best value per column is marked
   help                         this text
 
 Options:
@@ -82,6 +90,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> overrides;
   bool verbose = false;
   bool quiet = false;
+  ballista::host::CompareOptions compare;
+  bool compare_options_given = false;
   const std::vector<std::string> arguments(argv + 1, argv + argc);
   for (std::size_t i = 0; i < arguments.size(); ++i) {
     const auto& argument = arguments[i];
@@ -100,7 +110,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (argument == "--plugin-path" || argument == "--out" || argument == "--at" || argument == "--input" ||
-        argument == "--output" || argument == "--set") {
+        argument == "--output" || argument == "--set" || argument == "--metric" || argument == "--baseline" ||
+        argument == "--sort" || argument == "--format") {
       const auto given = next_value();
       if (!given) {
         return usage_error(argument + " needs a value");
@@ -111,6 +122,18 @@ int main(int argc, char** argv) {
         out_dir = *given;
       } else if (argument == "--set") {
         overrides.push_back(*given);
+      } else if (argument == "--metric") {
+        compare.columns.push_back(*given);
+        compare_options_given = true;
+      } else if (argument == "--baseline") {
+        compare.baseline = *given;
+        compare_options_given = true;
+      } else if (argument == "--sort") {
+        compare.sort = *given;
+        compare_options_given = true;
+      } else if (argument == "--format") {
+        compare.format = *given;
+        compare_options_given = true;
       } else if (argument == "--at") {
         predict.at = *given;
       } else if (argument == "--input") {
@@ -139,7 +162,7 @@ int main(int argc, char** argv) {
     }
     return std::nullopt;
   };
-  const std::vector<std::string> commands{"plugins", "plugin", "run", "validate", "predict", "schema"};
+  const std::vector<std::string> commands{"plugins", "plugin", "run", "validate", "predict", "schema", "compare"};
   if (std::find(commands.begin(), commands.end(), command) == commands.end()) {
     return usage_error("unknown command '" + command + "'" + ballista::host::suggest(command, commands));
   }
@@ -148,6 +171,17 @@ int main(int argc, char** argv) {
   }
   if (!overrides.empty() && command != "run" && command != "validate") {
     return usage_error("--set only applies to `run` and `validate`");
+  }
+  if (compare_options_given && command != "compare") {
+    return usage_error("--metric, --baseline, --sort and --format only apply to `compare`");
+  }
+  if (command == "compare") {
+    if (positional.size() < 2) {
+      return usage_error("usage: ballista compare RUN... [--metric SET:METRIC]... [--baseline RUN] [--sort COLUMN] "
+                         "[--format table|markdown|csv|json]");
+    }
+    compare.colour = isatty(STDOUT_FILENO) != 0;
+    return ballista::host::compare_runs({positional.begin() + 1, positional.end()}, compare, std::cout);
   }
   if ((predict.at || predict.input || predict.output) && command != "predict") {
     return usage_error("--at, --input and --output only apply to `predict`");

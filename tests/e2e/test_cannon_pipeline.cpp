@@ -8,12 +8,15 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <sstream>
 
 namespace test = ballista::test;
 
 namespace {
 
 std::string ballista_command(const std::string& arguments) { return test::ballista_binary().string() + " " + arguments; }
+
+nlohmann::json read_json_text(const std::string& text) { return nlohmann::json::parse(text); }
 
 nlohmann::json read_json(const std::filesystem::path& file) {
   std::ifstream in(file);
@@ -433,6 +436,53 @@ BOOST_AUTO_TEST_CASE(progress_comes_from_the_context_and_quiet_silences_it) {
   std::ifstream log(work.path() / "b/log.txt");
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   BOOST_TEST(text.find("  net: ok") != std::string::npos, text);  // the log keeps what --quiet hides
+}
+
+BOOST_AUTO_TEST_CASE(compare_tabulates_runs_against_a_baseline) {
+  test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << "data:\n  inputs: {x: \"uniform(0, 1)\"}\n  targets: {y: 2*x + 0.1*x^2}\n"
+                                            "  n: 50\n  sets: {far: {inputs: {x: \"uniform(1, 2)\"}}}\n"
+                                            "models:\n  line: {plugin: linear}\n  near: {plugin: knn, k: 3}\n";
+  const auto in_work = [&](const std::string& arguments) {
+    return test::run_command("cd " + test::shell_quote(work.path()) + " && " + ballista_command(arguments));
+  };
+  BOOST_REQUIRE_EQUAL(in_work("run p.yaml --out a").exit_code, 0);
+  BOOST_REQUIRE_EQUAL(in_work("run p.yaml --out b --set seed=7").exit_code, 0);
+  const auto a = read_json(work.path() / "a/metrics.json");
+  const auto b = read_json(work.path() / "b/metrics.json");
+  const auto csv = in_work("compare a b --baseline a --metric far:mse --sort far:mse --format csv");
+  BOOST_REQUIRE_MESSAGE(csv.exit_code == 0, csv.output);
+  std::istringstream lines(csv.output);
+  std::string line;
+  std::getline(lines, line);
+  BOOST_TEST(line == "run,model,far:mse,Δ far:mse,fit_s,params");
+  std::vector<double> sorted;
+  while (std::getline(lines, line)) {
+    std::vector<std::string> cells;
+    std::istringstream fields(line);
+    for (std::string cell; std::getline(fields, cell, ',');) {
+      cells.push_back(cell);
+    }
+    BOOST_REQUIRE_EQUAL(cells.size(), 6U);
+    const auto& run = cells[0].substr(cells[0].find('/') + 1) == "a" ? a : b;
+    const double mine = model_entry(run, cells[1])["metrics"]["far"]["mse"];
+    const double base = model_entry(a, cells[1])["metrics"]["far"]["mse"];
+    BOOST_TEST(std::stod(cells[2]) == mine);
+    BOOST_TEST(std::stod(cells[3]) == mine - base);
+    sorted.push_back(mine);
+  }
+  BOOST_TEST(sorted.size() == 4U);
+  BOOST_TEST(std::is_sorted(sorted.begin(), sorted.end()));
+  // The table marks the best value; a pipeline name means its latest run.
+  BOOST_REQUIRE_EQUAL(in_work("run p.yaml").exit_code, 0);
+  const auto table = in_work("compare p --metric far:mse");
+  BOOST_TEST(table.exit_code == 0);
+  BOOST_TEST(table.output.find("* best in its column") != std::string::npos, table.output);
+  BOOST_TEST(read_json_text(in_work("compare a --format json").output).size() == 2U);
+  BOOST_TEST(in_work("compare a --metric far:mae").exit_code == 2);
+  BOOST_TEST(in_work("compare a --sort fit").exit_code == 2);
+  BOOST_TEST(in_work("compare nowhere").exit_code == 2);
+  BOOST_TEST(in_work("compare a --format xml").exit_code == 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
