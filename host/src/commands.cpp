@@ -16,6 +16,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <ctime>
 #include <fstream>
 #include <iomanip>
@@ -337,6 +341,108 @@ int predict_command(const PluginCatalog& catalog, const std::filesystem::path& m
     std::cerr << "ballista: " << message << '\n';
     return 2;
   }
+}
+
+namespace {
+
+nlohmann::json read_json_file(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) {
+    throw std::runtime_error(file.string() + ": cannot read the file");
+  }
+  return nlohmann::json::parse(in);
+}
+
+// Every number in metrics.json that a run computes (not timings): "model set metric"
+// and "model probe i target" → value.
+std::map<std::string, double> computed_figures(const nlohmann::json& metrics) {
+  std::map<std::string, double> figures;
+  for (const auto& model : metrics["models"]) {
+    const auto name = model.value("name", std::string("?"));
+    for (const auto& [set, values] : model["metrics"].items()) {
+      for (const auto& [metric, value] : values.items()) {
+        figures[name + " " + set + " " + metric] = value.is_number() ? value.get<double>() : std::nan("");
+      }
+    }
+    std::size_t index = 0;
+    for (const auto& probe : model["probes"]) {
+      for (const auto& [target, value] : probe["prediction"].items()) {
+        figures[name + " probe " + std::to_string(index) + " " + target] =
+            value.is_number() ? value.get<double>() : std::nan("");
+      }
+      ++index;
+    }
+  }
+  return figures;
+}
+
+}  // namespace
+
+int reproduce_command(const PluginCatalog& catalog, const std::filesystem::path& run_directory,
+                      const std::optional<std::filesystem::path>& out_dir, std::ostream& out) {
+  nlohmann::json recorded;
+  nlohmann::json recorded_environment;
+  try {
+    recorded = read_json_file(run_directory / "metrics.json");
+    recorded_environment = read_json_file(run_directory / "environment.json");
+  } catch (const std::exception& error) {
+    std::cerr << "ballista: reproduce: " << run_directory.string() << " is not a complete run directory: "
+              << error.what() << '\n';
+    return 2;
+  }
+  Pipeline pipeline;
+  try {
+    pipeline = load_pipeline(run_directory / "pipeline.resolved.yaml", catalog);
+  } catch (const InputError& error) {
+    std::cerr << error.what() << '\n';
+    return 2;
+  }
+  const auto directory = out_dir.value_or(default_run_directory(pipeline, resolved_yaml(pipeline, catalog)));
+  const int status = run_pipeline_command(catalog, run_directory / "pipeline.resolved.yaml", {}, directory, out,
+                                          Verbosity::quiet);
+  if (status == 2 || status == 130) {
+    return status;
+  }
+  const auto again = read_json_file(directory / "metrics.json");
+  const auto environment = run_environment();
+  out << "\nReproducing " << run_directory.string() << " in " << directory.string() << ":\n";
+  for (const auto& [key, value] : recorded_environment.items()) {
+    if (!environment.contains(key) || environment[key] != value) {
+      out << "  environment differs: " << key << " was " << value.dump() << ", now "
+          << (environment.contains(key) ? environment[key].dump() : std::string("absent")) << '\n';
+    }
+  }
+  const auto before = computed_figures(recorded);
+  const auto after = computed_figures(again);
+  std::size_t same = 0;
+  std::vector<std::string> differences;
+  for (const auto& [name, value] : before) {
+    const auto found = after.find(name);
+    if (found == after.end()) {
+      differences.push_back(name + ": missing now");
+    } else if (std::memcmp(&found->second, &value, sizeof value) == 0) {
+      ++same;
+    } else {
+      std::ostringstream line;
+      line << std::setprecision(17) << name << ": " << value << " then, " << found->second << " now (relative "
+           << std::setprecision(3) << std::abs(found->second - value) / std::max(std::abs(value), 1e-300) << ")";
+      differences.push_back(line.str());
+    }
+  }
+  for (const auto& [name, value] : after) {
+    if (before.count(name) == 0) {
+      differences.push_back(name + ": new");
+    }
+  }
+  if (differences.empty()) {
+    out << "  identical: all " << same << " metrics and probe predictions match to the last bit\n";
+    return 0;
+  }
+  out << "  " << same << " figures match to the last bit, " << differences.size() << " differ:\n";
+  for (const auto& line : differences) {
+    out << "    " << line << '\n';
+  }
+  return 1;
 }
 
 }  // namespace ballista::host

@@ -35,4 +35,11 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
                          const std::optional<std::filesystem::path>& out_dir, std::ostream& out,
                          Verbosity verbosity = Verbosity::normal);
 
+// Runs RUN_DIR/pipeline.resolved.yaml again (into `out_dir`, default a new run
+// directory) and reports whether every metric and probe prediction is the same to the
+// last bit, naming each that is not, and which recorded environment entries differ.
+// Exit status 0 identical, 1 different, 2 not a run directory (or the run failed to start).
+int reproduce_command(const PluginCatalog& catalog, const std::filesystem::path& run_directory,
+                      const std::optional<std::filesystem::path>& out_dir, std::ostream& out);
+
 }  // namespace ballista::host

@@ -47,6 +47,11 @@ Commands:
                                run directory, or a pipeline name for runs/NAME/latest);
                                --baseline adds each value minus the same model's in
                                that run; the best value per column is marked
+  reproduce RUN_DIR [--out DIR]
+                               run RUN_DIR/pipeline.resolved.yaml again and report
+                               whether every metric and probe prediction matches to
+                               the last bit (exit 0) or which differ (exit 1), and
+                               which recorded environment entries changed
   help                         this text
 
 Options:
@@ -162,12 +167,12 @@ int main(int argc, char** argv) {
     }
     return std::nullopt;
   };
-  const std::vector<std::string> commands{"plugins", "plugin", "run", "validate", "predict", "schema", "compare"};
+  const std::vector<std::string> commands{"plugins", "plugin", "run", "validate", "predict", "schema", "compare", "reproduce"};
   if (std::find(commands.begin(), commands.end(), command) == commands.end()) {
     return usage_error("unknown command '" + command + "'" + ballista::host::suggest(command, commands));
   }
-  if (out_dir && command != "run") {
-    return usage_error("--out only applies to `run`");
+  if (out_dir && command != "run" && command != "reproduce") {
+    return usage_error("--out only applies to `run` and `reproduce`");
   }
   if (!overrides.empty() && command != "run" && command != "validate") {
     return usage_error("--set only applies to `run` and `validate`");
@@ -199,6 +204,13 @@ int main(int argc, char** argv) {
         return *bad;
       }
       return ballista::host::show_plugin(catalog, positional[1], std::cout);
+    }
+    if (command == "reproduce") {
+      if (auto bad = expect_arguments(1, "RUN_DIR [--out DIR]")) {
+        return *bad;
+      }
+      (void)std::signal(SIGINT, on_interrupt);
+      return ballista::host::reproduce_command(catalog, positional[1], out_dir, std::cout);
     }
     if (command == "schema") {
       if (auto bad = expect_arguments(0, "")) {

@@ -485,4 +485,36 @@ BOOST_AUTO_TEST_CASE(compare_tabulates_runs_against_a_baseline) {
   BOOST_TEST(in_work("compare a --format xml").exit_code == 2);
 }
 
+BOOST_AUTO_TEST_CASE(reproduce_reruns_a_run_and_names_every_figure_that_differs) {
+  test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << "data:\n  inputs: {x: \"uniform(0, 1)\"}\n  targets: {y: {expression: 2*x, "
+                                            "noise: 0.1}}\n  n: 40\nmodels:\n  near: {plugin: knn, k: 2}\n"
+                                            "  net: {plugin: mlp, hidden: [4], epochs: 20}\n"
+                                            "evaluate: {probes: [{x: 0.5}]}\n";
+  const auto in_work = [&](const std::string& arguments) {
+    return test::run_command("cd " + test::shell_quote(work.path()) + " && " + ballista_command(arguments));
+  };
+  BOOST_REQUIRE_EQUAL(in_work("run p.yaml --out first").exit_code, 0);
+  const auto same = in_work("reproduce first --out second");
+  BOOST_TEST(same.exit_code == 0, same.output);
+  BOOST_TEST(same.output.find("identical: all 4 metrics and probe predictions match to the last bit") !=
+                 std::string::npos,
+             same.output);
+  // A recorded figure that the rerun does not give back is named with both values.
+  auto metrics = read_json(work.path() / "first/metrics.json");
+  const double recorded = model_entry(metrics, "near")["metrics"]["all"]["mse"];
+  for (auto& model : metrics["models"]) {
+    if (model["name"] == "near") {
+      model["metrics"]["all"]["mse"] = std::nextafter(recorded, 1.0);
+    }
+  }
+  std::ofstream(work.path() / "first/metrics.json") << metrics.dump(2);
+  const auto different = in_work("reproduce first --out third");
+  BOOST_TEST(different.exit_code == 1, different.output);
+  BOOST_TEST(different.output.find("3 figures match to the last bit, 1 differ") != std::string::npos,
+             different.output);
+  BOOST_TEST(different.output.find("near all mse: ") != std::string::npos, different.output);
+  BOOST_TEST(in_work("reproduce p.yaml").exit_code == 2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
