@@ -217,7 +217,7 @@ std::string metrics_csv(const RunResult& run) {
                              std::to_string(model.parameter_count) + "," + csv_field(model.error) + "\n";
     const std::string head = csv_field(model.name) + "," + model.plugin + "," + model.status + ",";
     if (model.metrics.empty()) {
-      text += head + ",,,," + tail;
+      text += head + ",,," + tail;  // no set, metric, target, value
       continue;
     }
     for (const auto& [set, metrics] : model.metrics) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace test = ballista::test;
@@ -244,6 +245,61 @@ models:
   BOOST_TEST(model_entry(metrics, "quick")["status"] == "ok");
   BOOST_TEST(model_entry(metrics, "endless")["status"] == "interrupted");
   BOOST_TEST(model_entry(metrics, "never_started")["status"] == "skipped");
+}
+
+BOOST_AUTO_TEST_CASE(sigkill_leaves_no_truncated_file_and_earlier_runs_untouched) {
+  test::TemporaryDirectory out;
+  std::ofstream(out.path() / "p.yaml") << R"yaml(data:
+  inputs: {v: "uniform(0, 1)"}
+  targets: {s: 2*v}
+  n: 50
+models:
+  quick: {plugin: linear}
+  endless: {plugin: mlp, hidden: [4], epochs: 1000000000}
+)yaml";
+  const auto in_out = [&](const std::string& command) {
+    return test::run_command("cd " + test::shell_quote(out.path()) + " && " + command);
+  };
+  BOOST_REQUIRE_EQUAL(in_out(ballista_command("run p.yaml --out earlier --set models.endless.epochs=5")).exit_code, 0);
+  const auto snapshot = [&](const std::filesystem::path& directory) {
+    std::map<std::string, std::string> files;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(directory)) {
+      if (entry.is_regular_file()) {
+        std::ifstream in(entry.path(), std::ios::binary);
+        files[entry.path().string()] = std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      }
+    }
+    return files;
+  };
+  const auto before = snapshot(out.path() / "earlier");
+  // No chance to clean up: SIGKILL while `endless` trains (to ballista itself: through
+  // `timeout` it would not be forwarded).
+  const auto killed = in_out("(" + ballista_command("run p.yaml --out run") +
+                             " & pid=$!; sleep 3; kill -KILL $pid; wait $pid)");
+  BOOST_TEST(killed.exit_code == 137, killed.output);
+  BOOST_TEST((snapshot(out.path() / "earlier") == before));
+  // Every file under its final name is whole: JSON and CSV parse, the model reloads.
+  std::size_t checked = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(out.path() / "run")) {
+    const auto name = entry.path().filename().string();
+    if (!entry.is_regular_file() || name.find(".tmp") != std::string::npos) {
+      continue;
+    }
+    if (entry.path().extension() == ".json") {
+      BOOST_CHECK_NO_THROW(read_json(entry.path()));
+    } else if (entry.path().extension() == ".csv") {
+      BOOST_CHECK_NO_THROW(ballista::host::read_csv(entry.path()));
+    }
+    ++checked;
+  }
+  BOOST_TEST(checked >= 6U);
+  const auto metrics = read_json(out.path() / "run/metrics.json");
+  BOOST_TEST(metrics["state"] == "running");  // what it was when killed
+  BOOST_TEST(model_entry(metrics, "quick")["status"] == "ok");
+  const auto reloaded = test::run_command(ballista_command("predict " + (out.path() / "run/models/quick.pt").string() +
+                                                           " --at v=0.5"));
+  BOOST_TEST(reloaded.exit_code == 0, reloaded.output);
+  BOOST_TEST(reloaded.output.find("s = 1") != std::string::npos, reloaded.output);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
