@@ -17,7 +17,7 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstring>
+#include <bit>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <ctime>
@@ -420,7 +420,7 @@ int reproduce_command(const PluginCatalog& catalog, const std::filesystem::path&
     const auto found = after.find(name);
     if (found == after.end()) {
       differences.push_back(name + ": missing now");
-    } else if (std::memcmp(&found->second, &value, sizeof value) == 0) {
+    } else if (std::bit_cast<std::uint64_t>(found->second) == std::bit_cast<std::uint64_t>(value)) {  // every bit
       ++same;
     } else {
       std::ostringstream line;
