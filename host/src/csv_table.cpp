@@ -137,14 +137,14 @@ torch::Tensor numeric_columns(const CsvTable& table, const std::vector<std::stri
   return checked.values;
 }
 
+std::string shortest_text(double value) {
+  std::array<char, 32> buffer{};
+  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+  return {buffer.data(), result.ptr};
+}
+
 std::string format_csv(const std::vector<std::string>& header, const torch::Tensor& values) {
   std::ostringstream out;
-  // Shortest text that reads back to the same double: 0.85, not 0.84999999999999998.
-  const auto shortest = [](double value) {
-    std::array<char, 32> buffer{};
-    const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-    return std::string(buffer.data(), result.ptr);
-  };
   for (std::size_t c = 0; c < header.size(); ++c) {
     out << (c == 0 ? "" : ",") << header[c];
   }
@@ -153,7 +153,7 @@ std::string format_csv(const std::vector<std::string>& header, const torch::Tens
   const auto access = table.accessor<double, 2>();
   for (std::int64_t r = 0; r < table.size(0); ++r) {
     for (std::int64_t c = 0; c < table.size(1); ++c) {
-      out << (c == 0 ? "" : ",") << shortest(access[r][c]);
+      out << (c == 0 ? "" : ",") << shortest_text(access[r][c]);
     }
     out << '\n';
   }

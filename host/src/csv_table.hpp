@@ -46,6 +46,9 @@ torch::Tensor numeric_columns(const CsvTable& table, const std::vector<std::stri
 // numbers and listing the others' bad cells: missing, not a number, NaN or infinite.
 CheckedColumns checked_numeric_columns(const CsvTable& table, const std::vector<std::string>& names);
 
+// The shortest text that reads back to the same double: 0.85, not 0.84999999999999998.
+std::string shortest_text(double value);
+
 // A header line and one line per row, each number in the shortest form that reads back
 // to the same double.
 std::string format_csv(const std::vector<std::string>& header, const torch::Tensor& values);

@@ -1,6 +1,8 @@
 // Comparison table and metrics.json (see run_report.hpp).
 #include "run_report.hpp"
 
+#include "csv_table.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -202,18 +204,13 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
-std::string shortest(double value) {
-  std::array<char, 32> buffer{};
-  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
-  return {buffer.data(), result.ptr};
-}
 
 }  // namespace
 
 std::string metrics_csv(const RunResult& run) {
   std::string text = "model,plugin,status,set,metric,target,value,fit_seconds,predict_seconds,parameter_count,error\n";
   for (const auto& model : run.models) {
-    const std::string tail = "," + shortest(model.fit_seconds) + "," + shortest(model.predict_seconds) + "," +
+    const std::string tail = "," + shortest_text(model.fit_seconds) + "," + shortest_text(model.predict_seconds) + "," +
                              std::to_string(model.parameter_count) + "," + csv_field(model.error) + "\n";
     const std::string head = csv_field(model.name) + "," + model.plugin + "," + model.status + ",";
     if (model.metrics.empty()) {
@@ -222,7 +219,7 @@ std::string metrics_csv(const RunResult& run) {
     }
     for (const auto& [set, metrics] : model.metrics) {
       for (const auto& [metric, value] : metrics) {
-        text += head + set + "," + metric + ",," + shortest(value) + tail;
+        text += head + set + "," + metric + ",," + shortest_text(value) + tail;
       }
       const auto per_target = model.metrics_per_target.find(set);
       if (per_target == model.metrics_per_target.end()) {
@@ -230,7 +227,7 @@ std::string metrics_csv(const RunResult& run) {
       }
       for (const auto& [target, target_metrics] : per_target->second) {
         for (const auto& [metric, value] : target_metrics) {
-          text += head + set + "," + metric + "," + target + "," + shortest(value) + tail;
+          text += head + set + "," + metric + "," + target + "," + shortest_text(value) + tail;
         }
       }
     }
