@@ -906,10 +906,13 @@ class Loader {
         return;
       }
       target.relative_noise = static_cast<bool>(node["relative"]);
-      value.reset(target.relative_noise ? node["relative"] : node["absolute"]);
-      if (!value) {
+      // A misspelt key has already been reported; a missing node must not reach reset(),
+      // which throws on an invalid node.
+      const YAML::Node chosen = target.relative_noise ? node["relative"] : node["absolute"];
+      if (!chosen) {
         return;
       }
+      value.reset(chosen);
     }
     target.noise = number(value, what + " noise");
     if (target.noise < 0) {
