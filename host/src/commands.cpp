@@ -8,6 +8,8 @@
 #include "pipeline_loader.hpp"
 #include "pipeline_schema.hpp"
 #include "pipeline_runner.hpp"
+#include "report_page.hpp"
+#include "run_plots.hpp"
 #include "run_environment.hpp"
 #include "run_report.hpp"
 
@@ -270,10 +272,23 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   write_file_atomically(directory / "metrics.json", metrics_json(pipeline, run, state));
   write_file_atomically(directory / "metrics.csv", metrics_csv(run));
   write_loss_curves(directory, run);
+  // Plots and the report last: they read everything above, and a run stopped while they
+  // are drawn still has its metrics.
+  if (verbosity != Verbosity::quiet) {
+    std::cerr << "  drawing plots and the report...\n";
+  }
+  const auto plots = write_plots(pipeline, run, directory / "plots");
+  for (const auto& warning : plots.warnings) {
+    say("warning: " + warning);
+  }
+  const auto pages = report_pages(pipeline, run, state, plots, directory);
+  write_file_atomically(directory / "report.md", pages.markdown);
+  write_file_atomically(directory / "report.html", pages.html);
   const auto table = comparison_table(pipeline, run);
   log += "\n" + table + "\nstate: " + state + "\n";
   write_file_atomically(directory / "log.txt", log);
-  out << table << "\nRun directory: " << directory.string() << '\n';
+  out << table << "\nRun directory: " << directory.string() << "\nReport: " << (directory / "report.html").string()
+      << '\n';
   if (run.interrupted) {
     std::cerr << "ballista: interrupted; finished models are saved in " << directory.string() << '\n';
     return 130;

@@ -1,6 +1,7 @@
 // Comparing runs (see compare.hpp).
 #include "compare.hpp"
 
+#include "csv_table.hpp"
 #include "diagnostics.hpp"
 
 #include <nlohmann/json.hpp>
@@ -55,9 +56,7 @@ std::string figure(double value) {
   if (std::isnan(value)) {
     return "";
   }
-  std::array<char, 32> buffer{};
-  (void)std::snprintf(buffer.data(), buffer.size(), "%.4g", value);
-  return buffer.data();
+  return rounded_text(value);
 }
 
 bool higher_is_better(const std::string& column) { return column.size() >= 3 && column.substr(column.size() - 3) == ":r2"; }

@@ -49,6 +49,9 @@ CheckedColumns checked_numeric_columns(const CsvTable& table, const std::vector<
 // The shortest text that reads back to the same double: 0.85, not 0.84999999999999998.
 std::string shortest_text(double value);
 
+// `value` rounded to `digits` significant digits for people to read: 0.1019, 1.5e-05.
+std::string rounded_text(double value, int digits = 4);
+
 // A header line and one line per row, each number in the shortest form that reads back
 // to the same double.
 std::string format_csv(const std::vector<std::string>& header, const torch::Tensor& values);

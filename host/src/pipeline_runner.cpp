@@ -4,6 +4,7 @@
 #include "data_generator.hpp"
 #include "evaluator.hpp"
 #include "model_file.hpp"
+#include "run_plots.hpp"
 
 #include <torch/torch.h>
 
@@ -17,11 +18,11 @@ namespace {
 // The host's side of the SDK Context for one model.
 class RunContext final : public Context {
  public:
-  RunContext(std::string model, std::uint64_t seed, std::vector<double>& loss_curve, const StepObserver& on_step)
-      : model_(std::move(model)), seed_(seed), loss_curve_(loss_curve), on_step_(on_step) {}
+  RunContext(std::string model, std::uint64_t seed, ModelResult& result, const StepObserver& on_step)
+      : model_(std::move(model)), seed_(seed), result_(result), on_step_(on_step) {}
 
   void report_progress(std::int64_t step, std::int64_t total, double loss) override {
-    loss_curve_.push_back(loss);
+    result_.loss_curve.push_back(loss);
     if (on_step_) {
       on_step_(model_, step, total, loss);
     }
@@ -34,11 +35,12 @@ class RunContext final : public Context {
       std::cerr << model_ << ": " << message << '\n';
     }
   }
+  void report_value(std::string_view name, double value) override { result_.fit_values[std::string(name)] = value; }
 
  private:
   std::string model_;
   std::uint64_t seed_;
-  std::vector<double>& loss_curve_;
+  ModelResult& result_;
   const StepObserver& on_step_;
 };
 
@@ -67,13 +69,30 @@ void check_predictions(const torch::Tensor& predictions, const torch::Tensor& in
   }
 }
 
+// Model::explain's line for each probe. A model that cannot explain keeps its results:
+// the failure becomes the explanation.
+void explain_probes(const Model& model, const torch::Tensor& points, ModelResult& result) {
+  try {
+    const auto lines = model.explain(points);
+    for (std::size_t i = 0; i < lines.size() && i < result.probes.size(); ++i) {
+      result.probes[i].explanation = lines[i];
+    }
+  } catch (const std::exception& error) {
+    std::string message = error.what();
+    message.resize(std::min(message.find('\n'), message.size()));
+    for (auto& probe : result.probes) {
+      probe.explanation = "(explain() failed: " + message + ")";
+    }
+  }
+}
+
 void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, const ModelSpec& spec,
                         const std::filesystem::path& model_directory, RunResult& run, ModelResult& result,
                         const StepObserver& on_step) {
   const auto* plugin = catalog.find(spec.plugin);
   auto model = plugin->definition.create(spec.parameters);
   const auto& train = run.sets.at(pipeline.train_set);
-  RunContext context(spec.name, spec.seed, result.loss_curve, on_step);
+  RunContext context(spec.name, spec.seed, result, on_step);
   const auto fit_start = std::chrono::steady_clock::now();
   model->fit(train, context);
   result.fit_seconds = seconds_since(fit_start);
@@ -89,6 +108,7 @@ void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, 
     const auto& set = run.sets.at(set_name);
     const auto predictions = model->predict(set.inputs).to(torch::kCPU).to(torch::kFloat64);
     check_predictions(predictions, set.inputs, outputs);
+    result.set_predictions[set_name] = predictions;
     for (const auto& metric : pipeline.evaluation.metrics) {
       result.metrics[set_name][metric] = compute_metric(metric, predictions, set.targets);
       for (std::int64_t t = 0; outputs > 1 && t < outputs; ++t) {
@@ -102,10 +122,16 @@ void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, 
     const auto predictions = model->predict(points).to(torch::kCPU).to(torch::kFloat64);
     check_predictions(predictions, points, outputs);
     for (std::int64_t i = 0; i < points.size(0); ++i) {
-      result.probes.push_back({row(points, i), row(predictions, i)});
+      result.probes.push_back({row(points, i), row(predictions, i), {}});
     }
+    explain_probes(*model, points, result);
   }
   result.predict_seconds = seconds_since(predict_start);
+  for (const auto& grid : run.grids) {
+    const auto predictions = model->predict(grid.inputs).to(torch::kCPU).to(torch::kFloat64);
+    check_predictions(predictions, grid.inputs, outputs);
+    result.grid_predictions[grid.name] = predictions;
+  }
   if (!model_directory.empty()) {
     std::filesystem::create_directories(model_directory);
     const auto file = model_directory / (spec.name + ".pt");
@@ -136,10 +162,11 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
     // A csv source has no truth between its rows: its probes show predictions only.
     if (const auto truth = true_targets(pipeline.data.source, points)) {
       for (std::int64_t i = 0; i < points.size(0); ++i) {
-        run.probe_truth.push_back({row(points, i), row(*truth, i)});
+        run.probe_truth.push_back({row(points, i), row(*truth, i), {}});
       }
     }
   }
+  run.grids = plot_grids(pipeline, run.sets.at(pipeline.train_set));
   for (const auto& spec : pipeline.models) {
     ModelResult result;
     result.name = spec.name;

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,16 @@ namespace ballista::host {
 struct ProbeResult {
   std::vector<double> point;       // one value per input
   std::vector<double> prediction;  // one value per target
+  std::string explanation;         // Model::explain's line for this probe, if any
+};
+
+// The input grids the report's plots are drawn on (see plot_grids in run_plots.hpp):
+// "surface" (two inputs: their training ranges, n×n) and "slice" (the first input from
+// the bottom of its training range to twice its width, the others at their midpoints).
+struct PlotGrid {
+  std::string name;
+  torch::Tensor inputs;                // [m, d_in], float64
+  std::optional<torch::Tensor> truth;  // [m, d_out], noise-free, when the source has a truth
 };
 
 struct ModelResult {
@@ -36,12 +47,16 @@ struct ModelResult {
   std::map<std::string, std::map<std::string, std::map<std::string, double>>> metrics_per_target;
   std::vector<ProbeResult> probes;
   std::vector<double> loss_curve;  // one entry per reported step
+  std::map<std::string, double> fit_values;  // Context::report_value: optimum_mse, ...
+  std::map<std::string, torch::Tensor> set_predictions;   // evaluation set → [n, d_out]
+  std::map<std::string, torch::Tensor> grid_predictions;  // plot grid → [m, d_out]
   std::filesystem::path model_file;  // the saved model, when saved
 };
 
 struct RunResult {
   std::map<std::string, Dataset> sets;
   std::vector<ProbeResult> probe_truth;  // noise-free targets at each probe
+  std::vector<PlotGrid> grids;
   std::vector<ModelResult> models;
   bool interrupted = false;
 };

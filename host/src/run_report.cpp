@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -14,20 +15,7 @@ namespace ballista::host {
 
 namespace {
 
-std::string figure(double value) {
-  std::array<char, 32> buffer{};
-  (void)std::snprintf(buffer.data(), buffer.size(), "%.4g", value);
-  return buffer.data();
-}
-
-std::string probe_label(const Pipeline& pipeline, const ProbeSpec& probe, const std::string& target) {
-  const auto inputs = pipeline.data.input_names();
-  std::string label = target + "(";
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    label += (i == 0 ? "" : ", ") + inputs[i] + "=" + figure(probe.point[i]);
-  }
-  return label + ")";
-}
+std::string figure(double value) { return rounded_text(value); }
 
 nlohmann::json named_values(const std::vector<std::string>& names, const std::vector<double>& values) {
   nlohmann::json object = nlohmann::json::object();
@@ -47,6 +35,46 @@ const ModelSpec* find_model(const Pipeline& pipeline, const std::string& name) {
 }
 
 }  // namespace
+
+std::string probe_label(const Pipeline& pipeline, const ProbeSpec& probe, const std::string& target) {
+  const auto inputs = pipeline.data.input_names();
+  std::string label = target + "(";
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    label += (i == 0 ? "" : ", ") + inputs[i] + "=" + figure(probe.point[i]);
+  }
+  return label + ")";
+}
+
+std::vector<std::string> model_notes(const Pipeline& pipeline, const ModelResult& model) {
+  std::vector<std::string> notes;
+  const auto value = [&](const std::string& name) {
+    const auto found = model.fit_values.find(name);
+    return found == model.fit_values.end() ? std::nan("") : found->second;
+  };
+  const double reached = value("final_mse");
+  const double optimum = value("optimum_mse");
+  if (std::isfinite(reached) && std::isfinite(optimum)) {
+    std::string note = "gradient solver: training MSE " + figure(reached) + "; the least-squares optimum of the same " +
+                       "objective is " + figure(optimum) + " (gap " + figure(reached - optimum);
+    if (optimum > 0) {
+      note += ", " + figure(reached / optimum) + "× the optimum";
+    }
+    note += ")";
+    if (const double seconds = value("optimum_seconds"); std::isfinite(seconds)) {
+      note += ", which least squares finds in " + figure(seconds * 1000) + " ms";
+    }
+    notes.push_back(note);
+  }
+  const auto targets = pipeline.data.target_names();
+  for (std::size_t p = 0; p < model.probes.size() && p < pipeline.evaluation.probes.size(); ++p) {
+    if (!model.probes[p].explanation.empty()) {
+      std::string label = probe_label(pipeline, pipeline.evaluation.probes[p], targets.empty() ? "" : targets[0]);
+      label = label.substr(label.find('('));
+      notes.push_back("at " + label + ": " + model.probes[p].explanation);
+    }
+  }
+  return notes;
+}
 
 std::string comparison_table(const Pipeline& pipeline, const RunResult& run) {
   const auto targets = pipeline.data.target_names();
@@ -129,6 +157,9 @@ std::string comparison_table(const Pipeline& pipeline, const RunResult& run) {
                              : model.description.empty() ? "(" + model.status + ")"
                                                          : model.description;
     table += "  " + model.name + std::string(name_width - model.name.size(), ' ') + "  " + text + "\n";
+    for (const auto& note : model_notes(pipeline, model)) {
+      table += "  " + std::string(name_width, ' ') + "    " + note + "\n";
+    }
   }
   return table;
 }
@@ -173,6 +204,7 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
     entry["parameter_count"] = model.parameter_count;
     entry["describe"] = model.description;
     entry["final_loss"] = model.loss_curve.empty() ? json(nullptr) : json(model.loss_curve.back());
+    entry["fit_values"] = model.fit_values;
     entry["model_file"] = model.model_file.empty() ? json(nullptr) : json(model.model_file.string());
     entry["metrics"] = model.metrics;
     if (!model.metrics_per_target.empty()) {
@@ -180,8 +212,11 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
     }
     json model_probes = json::array();
     for (const auto& probe : model.probes) {
-      model_probes.push_back({{"at", named_values(inputs, probe.point)},
-                              {"prediction", named_values(targets, probe.prediction)}});
+      json entry_probe = {{"at", named_values(inputs, probe.point)}, {"prediction", named_values(targets, probe.prediction)}};
+      if (!probe.explanation.empty()) {
+        entry_probe["explanation"] = probe.explanation;
+      }
+      model_probes.push_back(entry_probe);
     }
     entry["probes"] = model_probes;
     models.push_back(entry);

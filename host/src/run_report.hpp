@@ -10,6 +10,13 @@
 
 namespace ballista::host {
 
+// "s(v=4, theta=1.2)": a probe's column heading.
+std::string probe_label(const Pipeline& pipeline, const ProbeSpec& probe, const std::string& target);
+
+// Lines about a model beyond its describe() text: how far a gradient solver stopped
+// from the least-squares optimum (from its fit_values), and what explains each probe.
+std::vector<std::string> model_notes(const Pipeline& pipeline, const ModelResult& model);
+
 // The side-by-side table: one row per model (errors per set and metric, fit seconds,
 // parameter count, prediction at each probe), a final row with the true probe values,
 // then what each model is (its describe() line) and any failure messages.

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 
 namespace {
@@ -220,20 +221,13 @@ class KnnModel final : public ballista::Model {
     }
     inputs_ = scaled(x).contiguous();
     targets_ = train.targets.to(torch::kFloat64).contiguous();
+    input_names_ = train.input_names;
+    target_names_ = train.target_names;
     build_index();
   }
 
   torch::Tensor predict(const torch::Tensor& inputs) const override {
-    if (!inputs_.defined()) {
-      throw std::logic_error("knn: predict() called before fit()");
-    }
-    if (inputs.dim() != 2 || inputs.size(1) != inputs_.size(1)) {
-      throw std::invalid_argument("knn: expected inputs [n, " + std::to_string(inputs_.size(1)) + "]");
-    }
-    torch::NoGradGuard no_grad;
-    const auto queries = scaled(inputs.to(torch::kFloat64)).contiguous();
-    const auto found = tree_ ? tree_->search(queries, k_)
-                             : brute_force(queries.to(device_), device_inputs_, k_, manhattan_);
+    const auto found = neighbours_of(inputs);
     const auto neighbours = targets_.index({found.indices.cpu()});  // [m, k, d_out]
     if (!distance_weights_) {
       return neighbours.mean(1);
@@ -244,6 +238,26 @@ class KnnModel final : public ballista::Model {
     const auto exact = nearest == 0;
     const auto weights = torch::where(exact.any(1, /*keepdim=*/true), exact.to(torch::kFloat64), 1.0 / nearest);
     return (neighbours * weights.unsqueeze(2)).sum(1) / weights.sum(1, /*keepdim=*/true);
+  }
+
+  // The stored samples each answer comes from: "nearest stored sample: v=3.9268,
+  // theta=1.2042 → s=1.0973 (distance 0.08)", the k of them in order of distance.
+  std::vector<std::string> explain(const torch::Tensor& inputs) const override {
+    const auto found = neighbours_of(inputs);
+    const auto indices = found.indices.cpu();
+    const auto distances = manhattan_ ? found.distances.cpu() : found.distances.cpu().sqrt();
+    const auto stored = standardize_ ? inputs_ * scale_ + mean_ : inputs_;
+    std::vector<std::string> lines;
+    for (std::int64_t row = 0; row < indices.size(0); ++row) {
+      std::string line = k_ == 1 ? "nearest stored sample: " : std::to_string(k_) + " nearest stored samples: ";
+      for (std::int64_t j = 0; j < k_; ++j) {
+        const auto index = indices[row][j].item<std::int64_t>();
+        line += (j == 0 ? "" : "; ") + sample_text(stored[index], targets_[index]) + " (distance " +
+                figure(distances[row][j].item<double>(), 3) + (standardize_ ? " standardised" : "") + ")";
+      }
+      lines.push_back(line);
+    }
+    return lines;
   }
 
   std::string describe() const override {
@@ -265,6 +279,8 @@ class KnnModel final : public ballista::Model {
     }
     archive.write("inputs", inputs_);
     archive.write("targets", targets_);
+    ballista::write_strings(archive, "input_names", input_names_);
+    ballista::write_strings(archive, "target_names", target_names_);
     if (standardize_) {
       archive.write("mean", mean_);
       archive.write("scale", scale_);
@@ -275,6 +291,8 @@ class KnnModel final : public ballista::Model {
   void load(torch::serialize::InputArchive& archive) override {
     inputs_ = ballista::read_tensor(archive, "inputs").contiguous();
     targets_ = ballista::read_tensor(archive, "targets").contiguous();
+    input_names_ = ballista::read_strings(archive, "input_names");
+    target_names_ = ballista::read_strings(archive, "target_names");
     if (standardize_) {
       mean_ = ballista::read_tensor(archive, "mean");
       scale_ = ballista::read_tensor(archive, "scale");
@@ -283,6 +301,42 @@ class KnnModel final : public ballista::Model {
   }
 
  private:
+  Neighbours neighbours_of(const torch::Tensor& inputs) const {
+    if (!inputs_.defined()) {
+      throw std::logic_error("knn: predict() or explain() called before fit()");
+    }
+    if (inputs.dim() != 2 || inputs.size(1) != inputs_.size(1)) {
+      throw std::invalid_argument("knn: expected inputs [n, " + std::to_string(inputs_.size(1)) + "]");
+    }
+    torch::NoGradGuard no_grad;
+    const auto queries = scaled(inputs.to(torch::kFloat64)).contiguous();
+    return tree_ ? tree_->search(queries, k_) : brute_force(queries.to(device_), device_inputs_, k_, manhattan_);
+  }
+
+  static std::string figure(double value, int digits) {
+    std::ostringstream text;
+    text.precision(digits);
+    text << value;
+    return text.str();
+  }
+
+  // "v=3.9268, theta=1.2042 → s=1.0973" for one stored input row and its targets.
+  std::string sample_text(const torch::Tensor& input, const torch::Tensor& target) const {
+    std::string text;
+    for (std::int64_t i = 0; i < input.size(0); ++i) {
+      const auto index = static_cast<std::size_t>(i);
+      text += (i == 0 ? "" : ", ") + (index < input_names_.size() ? input_names_[index] : "x" + std::to_string(i + 1)) +
+              "=" + figure(input[i].item<double>(), 5);
+    }
+    text += " →";
+    for (std::int64_t i = 0; i < target.size(0); ++i) {
+      const auto index = static_cast<std::size_t>(i);
+      text += (i == 0 ? " " : ", ") + (index < target_names_.size() ? target_names_[index] : "y" + std::to_string(i + 1)) +
+              "=" + figure(target[i].item<double>(), 5);
+    }
+    return text;
+  }
+
   void build_index() {
     const bool use_tree = algorithm_ == "kd_tree" ||
                           (algorithm_ == "auto" && device_.is_cpu() && inputs_.size(1) <= kTreeMaxDimensions);
@@ -302,6 +356,8 @@ class KnnModel final : public ballista::Model {
   torch::Tensor scale_;  // [1, d_in], when standardising
   torch::Tensor inputs_;
   torch::Tensor targets_;
+  std::vector<std::string> input_names_;
+  std::vector<std::string> target_names_;
   torch::Tensor device_inputs_;          // inputs_ on device_, for brute force
   std::shared_ptr<const KdTree> tree_;  // null when searching by brute force
 };

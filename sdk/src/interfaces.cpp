@@ -7,7 +7,9 @@
 BALLISTA_NAMESPACE_BEGIN
 
 Context::~Context() = default;
+void Context::report_value(std::string_view /*name*/, double /*value*/) {}
 Model::~Model() = default;
+std::vector<std::string> Model::explain(const torch::Tensor& /*inputs*/) const { return {}; }
 Source::~Source() = default;
 
 BALLISTA_NAMESPACE_END

@@ -36,6 +36,11 @@ class BALLISTA_API Context {
   // Plugins seed their own torch::Generator with it and never touch global RNG state.
   virtual std::uint64_t seed() const = 0;
   virtual void log(LogLevel level, std::string_view message) = 0;
+  // Records a named figure about the fit, e.g. "optimum_mse": the training loss the
+  // closed-form optimum of the same objective reaches. The host writes these to
+  // metrics.json (fit_values) and shows them in the report. A later value for the same
+  // name replaces the earlier one. The default ignores them (a source's context).
+  virtual void report_value(std::string_view name, double value);
 };
 
 BALLISTA_NAMESPACE_END

@@ -65,6 +65,13 @@ class BALLISTA_API Model {
   // same parameters. Afterwards predict() returns bit-identical results to the saved
   // model's. Throws on a missing or malformed entry.
   virtual void load(torch::serialize::InputArchive& archive) = 0;
+
+  // Why the model predicts what it does at each row of `inputs` [n, d_in], one short
+  // line per row in the user's terms: the stored samples a nearest-neighbour answer
+  // came from, say. The host asks at the pipeline's probes and prints the lines next to
+  // the predictions. REQUIRES: fit() has returned. The default returns no lines (the
+  // prediction speaks for itself, or there is nothing local to say).
+  virtual std::vector<std::string> explain(const torch::Tensor& inputs) const;
 };
 
 BALLISTA_NAMESPACE_END

@@ -1,0 +1,508 @@
+// Plots of a run, drawn by gnuplot (see run_plots.hpp).
+#include "run_plots.hpp"
+
+#include "csv_table.hpp"
+#include "data_generator.hpp"
+
+#include <torch/torch.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "atomic_file.hpp"
+
+namespace ballista::host {
+
+namespace {
+
+constexpr std::int64_t kSurfaceSide = 60;
+constexpr std::int64_t kSlicePoints = 201;
+constexpr std::int64_t kMostPoints = 5000;  // scatter plots thin larger sets evenly
+constexpr int kPanelWidth = 440;
+constexpr int kPanelHeight = 340;
+constexpr auto kRenderTimeout = std::chrono::seconds(120);
+
+struct Range {
+  double low;
+  double high;
+};
+
+std::vector<Range> input_ranges(const Dataset& train) {
+  std::vector<Range> ranges;
+  for (std::int64_t column = 0; column < train.inputs.size(1); ++column) {
+    const auto values = train.inputs.select(1, column);
+    ranges.push_back({values.min().item<double>(), values.max().item<double>()});
+  }
+  return ranges;
+}
+
+// A gnuplot string literal: single quotes, a quote doubled; no line breaks.
+std::string quoted(const std::string& text) {
+  std::string literal = "'";
+  for (const char c : text) {
+    literal += c == '\'' ? std::string("''") : c == '\n' || c == '\r' ? std::string(" ") : std::string(1, c);
+  }
+  return literal + "'";
+}
+
+// Names in file names: letters, digits, '.', '-' and '_' kept, anything else '_'.
+std::string file_part(const std::string& name) {
+  std::string part;
+  for (const char c : name) {
+    const bool plain = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' || c == '_';
+    part += plain ? c : '_';
+  }
+  return part;
+}
+
+// One datablock `$NAME` of equally long float64 columns; non-finite values are '?',
+// gnuplot's missing-data mark. Rows beyond kMostPoints are thinned by a fixed stride
+// when `thin` is set.
+void datablock(std::ostream& out, const std::string& name, const std::vector<torch::Tensor>& columns,
+               bool thin = false) {
+  out << '$' << name << " << EOD\n";
+  if (!columns.empty()) {
+    std::vector<torch::Tensor> contiguous;
+    for (const auto& column : columns) {
+      contiguous.push_back(column.to(torch::kFloat64).contiguous());
+    }
+    const auto rows = contiguous.front().size(0);
+    const auto stride = thin ? std::max<std::int64_t>(1, (rows + kMostPoints - 1) / kMostPoints) : 1;
+    for (std::int64_t r = 0; r < rows; r += stride) {
+      for (std::size_t c = 0; c < contiguous.size(); ++c) {
+        const double value = contiguous[c].data_ptr<double>()[r];
+        out << (c == 0 ? "" : " ") << (std::isfinite(value) ? shortest_text(value) : "?");
+      }
+      out << '\n';
+    }
+  }
+  out << "EOD\n";
+}
+
+// The lines every script starts with: how to re-render it, the PNG terminal and size.
+std::string script_header(const std::string& stem, const std::string& title, int width, int height) {
+  std::ostringstream out;
+  out << "# " << title << "\n# Drawn by Ballista with gnuplot. Re-render: gnuplot " << stem << ".gp (writes " << stem
+      << ".png here).\n"
+      << "if (!exists(\"output\")) output = " << quoted(stem + ".png") << "\n"
+      << "set terminal pngcairo size " << width << "," << height << " noenhanced font 'DejaVu Sans,10'\n"
+      << "set output output\nset datafile missing '?'\nset grid lc rgb '#dddddd'\n"
+      << "set format x '%g'\nset format y '%g'\nset format cb '%g'\n";
+  return out.str();
+}
+
+std::string figure(double value) { return rounded_text(value); }
+
+// Columns × rows for `panels` side-by-side panels.
+std::pair<int, int> layout(std::size_t panels) {
+  const int columns = static_cast<int>(std::min<std::size_t>(3, std::max<std::size_t>(1, panels)));
+  const int rows = static_cast<int>((panels + static_cast<std::size_t>(columns) - 1) / static_cast<std::size_t>(columns));
+  return {columns, std::max(1, rows)};
+}
+
+const PlotGrid* find_grid(const RunResult& run, const std::string& name) {
+  for (const auto& grid : run.grids) {
+    if (grid.name == name) {
+      return &grid;
+    }
+  }
+  return nullptr;
+}
+
+// "mse 0.0123" for the model on `set`, from the first metric of the pipeline.
+std::string metric_note(const Pipeline& pipeline, const ModelResult& model, const std::string& set) {
+  if (pipeline.evaluation.metrics.empty()) {
+    return {};
+  }
+  const auto& metric = pipeline.evaluation.metrics.front();
+  const auto found = model.metrics.find(set);
+  if (found == model.metrics.end() || found->second.count(metric) == 0) {
+    return {};
+  }
+  return " (" + metric + " " + figure(found->second.at(metric)) + ")";
+}
+
+enum class RenderStatus { ok, failed, no_gnuplot };
+
+// Runs gnuplot on `script` with its output set to PNG.partial, renamed to PNG when
+// gnuplot succeeds. Its messages go to a log beside the PNG, read back on failure.
+RenderStatus render(const std::filesystem::path& script, const std::filesystem::path& png, std::string& message) {
+  const char* configured = std::getenv("GNUPLOT");
+  const std::string program = configured != nullptr && *configured != '\0' ? configured : "gnuplot";
+  const std::string partial = png.string() + ".partial";
+  const std::string log = png.string() + ".log";
+  const std::string assignment = "output=" + quoted(partial);
+  const std::string script_path = script.string();
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<std::string> arguments{program, "-e", assignment, script_path};
+  std::vector<char*> argv;
+  for (auto& argument : arguments) {
+    argv.push_back(argument.data());
+  }
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawned = posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  std::error_code ignored;
+  if (spawned != 0) {
+    std::filesystem::remove(log, ignored);
+    message = "cannot run '" + program + "': " + std::strerror(spawned);
+    return spawned == ENOENT ? RenderStatus::no_gnuplot : RenderStatus::failed;
+  }
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + kRenderTimeout;
+  bool timed_out = false;
+  while (true) {
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid || (done < 0 && errno != EINTR)) {
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const bool succeeded = !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+                         std::filesystem::file_size(partial, ignored) > 0;
+  if (succeeded) {
+    std::filesystem::rename(partial, png, ignored);
+    std::filesystem::remove(log, ignored);
+    return ignored ? RenderStatus::failed : RenderStatus::ok;
+  }
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string output = text.str();
+  if (output.size() > 600) {
+    output = "..." + output.substr(output.size() - 600);
+  }
+  message = timed_out ? "gnuplot took longer than 120 s and was stopped" : "gnuplot failed: " + output;
+  std::filesystem::remove(partial, ignored);
+  std::filesystem::remove(log, ignored);
+  return RenderStatus::failed;
+}
+
+// Collects the scripts, then renders each.
+class PlotWriter {
+ public:
+  PlotWriter(const Pipeline& pipeline, const RunResult& run, std::filesystem::path directory)
+      : pipeline_(pipeline), run_(run), directory_(std::move(directory)) {}
+
+  PlotOutcome write() {
+    std::filesystem::create_directories(directory_);
+    const auto& train = run_.sets.at(pipeline_.train_set);
+    const auto targets = pipeline_.data.target_names();
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+      surface(train, static_cast<std::int64_t>(t));
+      slice(train, static_cast<std::int64_t>(t));
+    }
+    loss();
+    for (const auto& set : pipeline_.evaluation.sets) {
+      for (std::size_t t = 0; t < targets.size(); ++t) {
+        scatter(set, static_cast<std::int64_t>(t), false);
+        scatter(set, static_cast<std::int64_t>(t), true);
+      }
+    }
+    bool have_gnuplot = true;
+    for (auto& plot : outcome_.plots) {
+      if (!have_gnuplot) {
+        continue;
+      }
+      std::string message;
+      const auto status = render(plot.script, plot.png, message);
+      plot.rendered = status == RenderStatus::ok;
+      if (status == RenderStatus::no_gnuplot) {
+        have_gnuplot = false;
+        outcome_.warnings.push_back(message + "; no plots were drawn (install gnuplot-nox, as scripts/setup "
+                                              "does; the scripts are in " + directory_.string() + ")");
+      } else if (status == RenderStatus::failed) {
+        outcome_.warnings.push_back(plot.png.filename().string() + ": " + message);
+      }
+    }
+    return outcome_;
+  }
+
+ private:
+  void add(const std::string& kind, const std::string& stem, const std::string& title, const std::string& caption,
+           const std::string& script) {
+    Plot plot{kind, directory_ / (stem + ".png"), directory_ / (stem + ".gp"), title, caption, false};
+    write_file_atomically(plot.script, script);
+    outcome_.plots.push_back(plot);
+  }
+
+  std::vector<const ModelResult*> models_with(const std::string& key, bool grid) const {
+    std::vector<const ModelResult*> models;
+    for (const auto& model : run_.models) {
+      const auto& predictions = grid ? model.grid_predictions : model.set_predictions;
+      if (model.status == "ok" && predictions.count(key) != 0) {
+        models.push_back(&model);
+      }
+    }
+    return models;
+  }
+
+  // Truth and each model over the two inputs' training ranges, one colour scale.
+  void surface(const Dataset& train, std::int64_t target) {
+    const auto* grid = find_grid(run_, "surface");
+    if (grid == nullptr) {
+      return;
+    }
+    const auto models = models_with("surface", true);
+    const std::size_t panels = models.size() + (grid->truth ? 1 : 0);
+    if (models.empty()) {
+      return;
+    }
+    const auto inputs = pipeline_.data.input_names();
+    const auto target_name = pipeline_.data.target_names()[static_cast<std::size_t>(target)];
+    const auto reference = grid->truth ? grid->truth->select(1, target) : train.targets.select(1, target);
+    const double low = reference.min().item<double>();
+    const double high = reference.max().item<double>();
+    const auto [columns, rows] = layout(panels);
+    const std::string stem = "surface-" + file_part(target_name);
+    const std::string title = pipeline_.name + ": " + target_name + " (colour) over " + inputs[0] + " and " +
+                              inputs[1] + (grid->truth ? ", truth and each model" : ", each model") +
+                              " on one colour scale";
+    std::ostringstream script;
+    script << script_header(stem, title, columns * kPanelWidth, rows * kPanelHeight + 40);
+    const auto x = grid->inputs.select(1, 0);
+    const auto y = grid->inputs.select(1, 1);
+    if (grid->truth) {
+      datablock(script, "truth", {x, y, grid->truth->select(1, target)});
+    }
+    for (std::size_t m = 0; m < models.size(); ++m) {
+      datablock(script, "model" + std::to_string(m), {x, y, models[m]->grid_predictions.at("surface").select(1, target)});
+    }
+    script << "set multiplot layout " << rows << "," << columns << " title " << quoted(title) << "\n"
+           << "set palette cubehelix\nset cbrange [" << shortest_text(low) << ":" << shortest_text(high) << "]\n"
+           << "set xrange [" << shortest_text(x.min().item<double>()) << ":" << shortest_text(x.max().item<double>())
+           << "]\nset yrange [" << shortest_text(y.min().item<double>()) << ":"
+           << shortest_text(y.max().item<double>()) << "]\n"
+           << "set xlabel " << quoted(inputs[0]) << "\nset ylabel " << quoted(inputs[1]) << "\nunset grid\n";
+    if (grid->truth) {
+      script << "set title 'truth'\nplot $truth using 1:2:3 with image notitle\n";
+    }
+    for (std::size_t m = 0; m < models.size(); ++m) {
+      script << "set title " << quoted(models[m]->name) << "\nplot $model" << m
+             << " using 1:2:3 with image notitle\n";
+    }
+    script << "unset multiplot\n";
+    add("surface", stem, title,
+        "Each panel is " + target_name + " over the training ranges of " + inputs[0] + " and " + inputs[1] +
+            "; the colours share one scale" + (grid->truth ? ", the truth's" : "") + ", so panels compare directly.",
+        script.str());
+  }
+
+  // Every model against the truth along the first input, past the training range.
+  void slice(const Dataset& train, std::int64_t target) {
+    const auto* grid = find_grid(run_, "slice");
+    const auto models = models_with("slice", true);
+    if (grid == nullptr || models.empty()) {
+      return;
+    }
+    const auto inputs = pipeline_.data.input_names();
+    const auto target_name = pipeline_.data.target_names()[static_cast<std::size_t>(target)];
+    const auto ranges = input_ranges(train);
+    std::string at;
+    for (std::size_t i = 1; i < inputs.size(); ++i) {
+      at += (at.empty() ? " at " : ", ") + inputs[i] + " = " + figure(grid->inputs[0][static_cast<std::int64_t>(i)].item<double>());
+    }
+    const std::string stem = "slice-" + file_part(inputs[0]) + "-" + file_part(target_name);
+    const std::string title = pipeline_.name + ": past the data, " + target_name + " vs " + inputs[0] + at;
+    std::ostringstream script;
+    script << script_header(stem, title, 900, 560);
+    std::vector<torch::Tensor> columns{grid->inputs.select(1, 0)};
+    if (grid->truth) {
+      columns.push_back(grid->truth->select(1, target));
+    }
+    for (const auto* model : models) {
+      columns.push_back(model->grid_predictions.at("slice").select(1, target));
+    }
+    datablock(script, "slice", columns);
+    script << "set title " << quoted(title) << "\nset xlabel " << quoted(inputs[0]) << "\nset ylabel "
+           << quoted(target_name) << "\nset key outside right top\n"
+           << "set object 1 rect from " << shortest_text(ranges[0].low) << ", graph 0 to "
+           << shortest_text(ranges[0].high) << ", graph 1 behind fillcolor rgb '#e6eef7' fillstyle solid 1.0 noborder\n"
+           << "set label 1 'training range' at " << shortest_text(ranges[0].low) << ", graph 0.96 offset 1,0\n";
+    if (grid->truth) {
+      const auto truth = grid->truth->select(1, target);
+      const double low = truth.min().item<double>();
+      const double high = truth.max().item<double>();
+      const double margin = std::max(0.25 * (high - low), 1e-12);
+      script << "set yrange [" << shortest_text(low - margin) << ":" << shortest_text(high + margin) << "]\n";
+    }
+    // The truth last, dashed, so a model that follows it does not hide it.
+    script << "plot ";
+    const int first = grid->truth ? 3 : 2;
+    for (std::size_t m = 0; m < models.size(); ++m) {
+      script << (m == 0 ? "" : ", ") << "$slice using 1:" << first + static_cast<int>(m) << " with lines lw 2.5 title "
+             << quoted(models[m]->name);
+    }
+    if (grid->truth) {
+      script << ", $slice using 1:2 with lines lw 2 dt 2 lc rgb 'black' title 'truth'";
+    }
+    script << "\n";
+    add("slice", stem, title,
+        target_name + " against " + inputs[0] + " from " + figure(ranges[0].low) + " to twice the training range's width" +
+            at + ". The shaded band is where the training data lies (" + inputs[0] + " from " +
+            figure(ranges[0].low) + " to " + figure(ranges[0].high) + "); to its right every model extrapolates.",
+        script.str());
+  }
+
+  // Each iterative model's training loss per step, on a log scale.
+  void loss() {
+    std::vector<const ModelResult*> models;
+    for (const auto& model : run_.models) {
+      const auto positive = std::count_if(model.loss_curve.begin(), model.loss_curve.end(),
+                                          [](double value) { return std::isfinite(value) && value > 0; });
+      if (positive >= 2) {
+        models.push_back(&model);
+      }
+    }
+    if (models.empty()) {
+      return;
+    }
+    const std::string title = pipeline_.name + ": training loss of the iterative models";
+    std::ostringstream script;
+    script << script_header("loss", title, 900, 560);
+    for (std::size_t m = 0; m < models.size(); ++m) {
+      const auto& curve = models[m]->loss_curve;
+      auto values = torch::tensor(curve, torch::kFloat64);
+      values = torch::where(values > 0, values, torch::full_like(values, std::nan("")));
+      datablock(script, "loss" + std::to_string(m),
+                {torch::arange(1, static_cast<std::int64_t>(curve.size()) + 1, torch::kFloat64), values});
+    }
+    script << "set title " << quoted(title) << "\nset xlabel 'step'\nset ylabel 'training loss (log scale)'\n"
+           << "set logscale y\nset key outside right top\nplot ";
+    for (std::size_t m = 0; m < models.size(); ++m) {
+      script << (m == 0 ? "" : ", ") << "$loss" << m << " using 1:2 with lines lw 2 title " << quoted(models[m]->name);
+    }
+    script << "\n";
+    add("loss", "loss", title, "The loss each iterative model reported after every optimisation step.",
+        script.str());
+  }
+
+  // Predicted vs actual (or the residual vs the first input) on one set, a panel per model.
+  void scatter(const std::string& set_name, std::int64_t target, bool residuals) {
+    const auto models = models_with(set_name, false);
+    const auto found = run_.sets.find(set_name);
+    if (models.empty() || found == run_.sets.end()) {
+      return;
+    }
+    const auto& set = found->second;
+    const auto inputs = pipeline_.data.input_names();
+    const auto target_name = pipeline_.data.target_names()[static_cast<std::size_t>(target)];
+    const auto actual = set.targets.select(1, target);
+    const auto [columns, rows] = layout(models.size());
+    const std::string kind = residuals ? "residuals" : "parity";
+    const std::string stem = kind + "-" + file_part(set_name) + "-" + file_part(target_name);
+    const std::string title = pipeline_.name + ": " +
+                              (residuals ? "residuals (predicted − actual " + target_name + ") vs " + inputs[0]
+                                         : "predicted vs actual " + target_name) +
+                              " on set " + set_name;
+    std::ostringstream script;
+    script << script_header(stem, title, columns * kPanelWidth, rows * kPanelHeight + 40);
+    for (std::size_t m = 0; m < models.size(); ++m) {
+      const auto predicted = models[m]->set_predictions.at(set_name).select(1, target);
+      datablock(script, "model" + std::to_string(m),
+                {residuals ? set.inputs.select(1, 0) : actual, residuals ? predicted - actual : predicted}, true);
+    }
+    script << "set multiplot layout " << rows << "," << columns << " title " << quoted(title) << "\nset key off\n";
+    if (residuals) {
+      script << "set xlabel " << quoted(inputs[0]) << "\nset ylabel " << quoted("predicted − actual " + target_name)
+             << "\n";
+    } else {
+      const double low = actual.min().item<double>();
+      const double high = actual.max().item<double>();
+      const double margin = std::max(0.05 * (high - low), 1e-12);
+      script << "set xlabel " << quoted("actual " + target_name) << "\nset ylabel "
+             << quoted("predicted " + target_name) << "\nset xrange [" << shortest_text(low - margin) << ":"
+             << shortest_text(high + margin) << "]\n";
+    }
+    for (std::size_t m = 0; m < models.size(); ++m) {
+      script << "set title " << quoted(models[m]->name + metric_note(pipeline_, *models[m], set_name)) << "\nplot $model"
+             << m << " using 1:2 with points pt 7 ps 0.35 lc rgb '#1f77b4', "
+             << (residuals ? "0" : "x") << " with lines lw 1.5 lc rgb 'black'\n";
+    }
+    script << "unset multiplot\n";
+    add(kind, stem, title,
+        residuals ? "Each model's error at every row of set " + set_name + " against " + inputs[0] +
+                        ": a pattern instead of noise around zero is structure the model missed."
+                  : "Each model's prediction against the recorded " + target_name + " on set " + set_name +
+                        "; a perfect model lies on the diagonal.",
+        script.str());
+  }
+
+  const Pipeline& pipeline_;
+  const RunResult& run_;
+  std::filesystem::path directory_;
+  PlotOutcome outcome_;
+};
+
+}  // namespace
+
+std::vector<PlotGrid> plot_grids(const Pipeline& pipeline, const Dataset& train) {
+  const auto ranges = input_ranges(train);
+  const auto dimensions = static_cast<std::int64_t>(ranges.size());
+  std::vector<PlotGrid> grids;
+  if (dimensions == 0 || train.inputs.size(0) == 0) {
+    return grids;
+  }
+  const auto with_truth = [&](const std::string& name, torch::Tensor inputs) {
+    std::optional<torch::Tensor> truth;
+    try {
+      truth = true_targets(pipeline.data.source, inputs);
+    } catch (const std::exception&) {
+      truth.reset();  // a source that cannot simulate there: the plots show the models only
+    }
+    grids.push_back({name, std::move(inputs), truth});
+  };
+  if (dimensions == 2) {
+    const auto x = torch::linspace(ranges[0].low, ranges[0].high, kSurfaceSide, torch::kFloat64);
+    const auto y = torch::linspace(ranges[1].low, ranges[1].high, kSurfaceSide, torch::kFloat64);
+    // y varies fastest: each run of kSurfaceSide rows is one column of the image.
+    const auto mesh = torch::meshgrid({x, y}, "ij");
+    with_truth("surface", torch::stack({mesh[0].reshape(-1), mesh[1].reshape(-1)}, 1));
+  }
+  const double width = ranges[0].high - ranges[0].low;
+  auto slice = torch::empty({kSlicePoints, dimensions}, torch::kFloat64);
+  slice.select(1, 0).copy_(
+      torch::linspace(ranges[0].low, ranges[0].low + 2 * (width > 0 ? width : 1.0), kSlicePoints, torch::kFloat64));
+  for (std::int64_t i = 1; i < dimensions; ++i) {
+    const auto& range = ranges[static_cast<std::size_t>(i)];
+    slice.select(1, i).fill_(range.low + (range.high - range.low) / 2);
+  }
+  with_truth("slice", slice);
+  return grids;
+}
+
+PlotOutcome write_plots(const Pipeline& pipeline, const RunResult& run, const std::filesystem::path& directory) {
+  PlotOutcome outcome;
+  try {
+    outcome = PlotWriter(pipeline, run, directory).write();
+  } catch (const std::exception& error) {
+    outcome.warnings.push_back(std::string("the plots could not be written: ") + error.what());
+  }
+  return outcome;
+}
+
+}  // namespace ballista::host

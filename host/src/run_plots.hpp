@@ -1,0 +1,43 @@
+// The run's plots: gnuplot scripts (data inline, so each re-renders on its own) and the
+// PNGs gnuplot draws from them, in RUN/plots/.
+#pragma once
+
+#include "pipeline.hpp"
+#include "pipeline_runner.hpp"
+
+#include <ballista/model.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ballista::host {
+
+// The grids every model is evaluated on for the plots, from the training set's input
+// ranges: "surface" (two-input problems: a 60×60 grid over both ranges) and "slice"
+// (the first input from the bottom of its range to twice the range's width, the other
+// inputs at the middle of theirs: s vs v at θ = π/4 for the cannon). Each carries the
+// source's noise-free truth where there is one (not for CSV data).
+std::vector<PlotGrid> plot_grids(const Pipeline& pipeline, const Dataset& train);
+
+struct Plot {
+  std::string kind;         // surface | slice | loss | parity | residuals
+  std::filesystem::path png;     // RUN/plots/NAME.png (exists only if `rendered`)
+  std::filesystem::path script;  // RUN/plots/NAME.gp
+  std::string title;
+  std::string caption;      // one sentence: what the picture shows
+  bool rendered = false;
+};
+
+struct PlotOutcome {
+  std::vector<Plot> plots;
+  std::vector<std::string> warnings;  // gnuplot missing or failing, a plot left out
+};
+
+// Writes each plot's script to `directory` and renders it with `gnuplot` (found on the
+// PATH, or the GNUPLOT environment variable) into NAME.png, written aside and renamed.
+// Never throws for a plot that cannot be drawn: it is reported in `warnings` and the
+// others are still drawn.
+PlotOutcome write_plots(const Pipeline& pipeline, const RunResult& run, const std::filesystem::path& directory);
+
+}  // namespace ballista::host
