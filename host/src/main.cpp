@@ -28,8 +28,10 @@ Commands:
                                run a pipeline: draw the data, train every model,
                                evaluate all on the same sets, print the comparison;
                                writes DIR (default runs/<name>/<timestamp>) with
-                               pipeline.resolved.yaml, metrics.json, loss/*.csv and
-                               models/*.pt
+                               report.html (open it first: tables and plots in one
+                               file), report.md, plots/*.png (gnuplot; $GNUPLOT picks
+                               the program), pipeline.resolved.yaml, metrics.json,
+                               metrics.csv, data/*.csv, loss/*.csv, models/*.pt, log.txt
   validate PIPELINE [--set KEY.PATH=VALUE]...
                                check a pipeline (keys, values, plugin parameters)
                                without running it

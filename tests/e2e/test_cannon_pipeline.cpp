@@ -77,6 +77,15 @@ void check_run_directory(const std::filesystem::path& run, const nlohmann::json&
   for (const auto& model : metrics["models"]) {
     BOOST_TEST(text.find("  " + model["name"].get<std::string>() + ": ok") != std::string::npos);
   }
+  // The plots are whole PNGs, linked from report.md and embedded in report.html, which
+  // shows metrics.json's figures: checked by Python's zlib, base64 and html.parser.
+  const auto report = test::run_command("/usr/bin/python3 " +
+                                        test::shell_quote(test::source_dir() / "tests/reference/report_check.py") + " " +
+                                        test::shell_quote(run));
+  BOOST_TEST(report.exit_code == 0, report.output);
+  for (const auto* plot : {"surface-s", "slice-v-s", "loss", "parity-far-s", "residuals-far-s"}) {
+    BOOST_TEST(std::filesystem::exists(run / "plots" / (std::string(plot) + ".png")), plot);
+  }
 }
 
 }  // namespace
@@ -120,6 +129,16 @@ BOOST_AUTO_TEST_CASE(runs_and_shows_that_only_the_structured_model_extrapolates)
   BOOST_TEST(result.output.find("s(v=20, theta=0.85)") != std::string::npos);
   BOOST_TEST(result.output.find("0.1019·v^2*sin(2*theta)") != std::string::npos);
   BOOST_TEST(model_entry(metrics, "basis_sparse")["describe"] == "s = 0.1019·v^2*sin(2*theta)");
+  // What each model is: the stored sample behind knn's answer (the article's shot), and
+  // how far Adam stopped from the least-squares optimum, which the lstsq model reached.
+  BOOST_TEST(model_entry(metrics, "knn")["probes"][0]["explanation"].get<std::string>().find(
+                 "nearest stored sample: v=3.9268, theta=1.2042") == 0U);
+  const auto& adam = model_entry(metrics, "basis_adam")["fit_values"];
+  const double lstsq_train = model_entry(metrics, "basis")["metrics"]["all"]["mse"];
+  BOOST_TEST(adam["optimum_mse"].get<double>() == lstsq_train, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(adam["final_mse"].get<double>() >= adam["optimum_mse"].get<double>());
+  BOOST_TEST(model_entry(metrics, "basis")["fit_values"].empty());  // nothing to close
+  BOOST_TEST(result.output.find("the least-squares optimum of the same objective is") != std::string::npos);
   BOOST_TEST(std::filesystem::exists(out.path() / "run/loss/mlp.csv"));
   check_run_directory(out.path() / "run", metrics);
 
@@ -245,6 +264,11 @@ models:
   BOOST_TEST(model_entry(metrics, "quick")["status"] == "ok");
   BOOST_TEST(model_entry(metrics, "endless")["status"] == "interrupted");
   BOOST_TEST(model_entry(metrics, "never_started")["status"] == "skipped");
+  // The report is written for what finished, and says the run was interrupted.
+  std::ifstream report(out.path() / "run/report.md");
+  const std::string text((std::istreambuf_iterator<char>(report)), std::istreambuf_iterator<char>());
+  BOOST_TEST(text.find("State: interrupted") != std::string::npos, text);
+  BOOST_TEST(std::filesystem::exists(out.path() / "run/report.html"));
 }
 
 BOOST_AUTO_TEST_CASE(sigkill_leaves_no_truncated_file_and_earlier_runs_untouched) {
@@ -285,10 +309,18 @@ models:
     if (!entry.is_regular_file() || name.find(".tmp") != std::string::npos) {
       continue;
     }
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (entry.path().extension() == ".json") {
       BOOST_CHECK_NO_THROW(read_json(entry.path()));
     } else if (entry.path().extension() == ".csv") {
       BOOST_CHECK_NO_THROW(ballista::host::read_csv(entry.path()));
+    } else if (entry.path().extension() == ".png") {  // signature first, IEND chunk last
+      BOOST_TEST(bytes.rfind("\x89PNG\r\n\x1a\n", 0) == 0U, entry.path());
+      BOOST_TEST(bytes.size() >= 20U);
+      BOOST_TEST(bytes.compare(bytes.size() - 8, 4, "IEND") == 0, entry.path());
+    } else if (entry.path().extension() == ".html") {
+      BOOST_TEST(bytes.ends_with("</html>\n"), entry.path());
     }
     ++checked;
   }

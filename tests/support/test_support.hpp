@@ -75,13 +75,16 @@ class RecordingContext final : public Context {
   torch::Device device() const override { return torch::kCPU; }
   std::uint64_t seed() const override { return seed_; }
   void log(LogLevel /*level*/, std::string_view /*message*/) override {}
+  void report_value(std::string_view name, double value) override { values_[std::string(name)] = value; }
   const std::vector<double>& losses() const { return losses_; }
+  const std::map<std::string, double>& values() const { return values_; }
   std::int64_t last_total() const { return last_total_; }
 
  private:
   std::uint64_t seed_;
   std::vector<double> losses_;
   std::int64_t last_total_ = 0;
+  std::map<std::string, double> values_;
 };
 
 // The article's data set (seed 0, 1000 shots) drawn by NumPy itself.

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <sstream>
 
 namespace test = ballista::test;
 
@@ -140,6 +141,45 @@ BOOST_AUTO_TEST_CASE(k1_reproduces_the_training_targets_and_the_articles_probe) 
   const auto nearest = ((data.inputs - probe).square().sum(1)).argmin().item<std::int64_t>();
   BOOST_TEST(model->predict(probe).item<double>() == data.targets[nearest][0].item<double>());
   BOOST_TEST(model->parameter_count() == 3000);
+}
+
+BOOST_AUTO_TEST_CASE(explain_names_the_stored_samples_behind_each_answer) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  const auto data = test::article_dataset_from_numpy();
+  auto nearest_one = test::make_model(plugin, {});
+  test::RecordingContext context;
+  nearest_one->fit(data, context);
+  // The article's probe: the shot at (3.9268, 1.2042).
+  const auto lines = nearest_one->explain(torch::tensor({{4.0, 1.2}}, torch::kFloat64));
+  BOOST_REQUIRE_EQUAL(lines.size(), 1U);
+  BOOST_TEST(lines[0].find("nearest stored sample: v=3.9268, theta=1.2042 → s=") == 0U, lines[0]);
+  // k = 3 on standardised inputs: the three rows a brute-force search ranks first, in
+  // order, each named by its original (not standardised) inputs.
+  auto three = test::make_model(plugin, {{"k", ballista::ParameterValue{std::int64_t{3}}},
+                                         {"standardize", ballista::ParameterValue{true}}});
+  three->fit(data, context);
+  const auto queries = torch::tensor({{4.0, 1.2}, {20.0, 0.85}, {0.5, 0.1}}, torch::kFloat64);
+  const auto explained = three->explain(queries);
+  BOOST_REQUIRE_EQUAL(explained.size(), 3U);
+  const auto mean = data.inputs.mean(0);
+  const auto scale = data.inputs.std(0, /*unbiased=*/false);
+  const auto scaled = (data.inputs - mean) / scale;
+  for (std::int64_t q = 0; q < 3; ++q) {
+    const auto distance = ((scaled - (queries[q] - mean) / scale).square().sum(1));
+    const auto order = std::get<1>(distance.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
+    std::size_t position = 0;
+    for (std::int64_t j = 0; j < 3; ++j) {
+      const auto row = order[j].item<std::int64_t>();
+      std::ostringstream expected;
+      expected.precision(5);
+      expected << "v=" << data.inputs[row][0].item<double>() << ", theta=" << data.inputs[row][1].item<double>()
+               << " → s=" << data.targets[row][0].item<double>();
+      const auto found = explained[static_cast<std::size_t>(q)].find(expected.str(), position);
+      BOOST_TEST(found != std::string::npos, explained[static_cast<std::size_t>(q)] << " lacks " << expected.str());
+      position = found == std::string::npos ? position : found + 1;
+    }
+  }
+  BOOST_TEST(explained[0].find("3 nearest stored samples: ") == 0U, explained[0]);
 }
 
 BOOST_AUTO_TEST_CASE(refuses_k_larger_than_the_data_and_predict_before_fit) {
