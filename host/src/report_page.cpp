@@ -234,7 +234,7 @@ std::vector<Block> document(const Pipeline& pipeline, const RunResult& run, cons
 std::string markdown_text(const std::string& text) {
   std::string escaped;
   for (const char c : text) {
-    if (c == '|' || c == '*' || c == '_' || c == '`' || c == '[' || c == ']' || c == '<' || c == '\\') {
+    if (c == '|' || c == '*' || c == '`' || c == '[' || c == ']' || c == '<' || c == '\\') {
       escaped += '\\';
     }
     escaped += c;
