@@ -22,9 +22,11 @@ torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& 
     f = torch::cat({f, std::sqrt(l2) * torch::eye(f.size(1), f.options())});
     y = torch::cat({y, torch::zeros({f.size(1), y.size(1)}, y.options())});
   }
-  // gelsy: QR with column pivoting. Cheaper than the SVD (gelsd) and as accurate for
-  // full-rank problems; NumPy's lstsq uses gelsd, and both agree to ~1e-12 here.
-  return std::get<0>(torch::linalg_lstsq(f, y, c10::nullopt, std::string("gelsy")));
+  // gelsd (the SVD), as NumPy's lstsq. Not gelsy: LibTorch 1.13's pivoted QR gives
+  // results that differ in the last bits from one process to the next (measured: 4
+  // different weight vectors in 20 runs on the cannon data), which would make every run
+  // of a basis model irreproducible; gelsd, gelss and gels gave one answer in 20.
+  return std::get<0>(torch::linalg_lstsq(f, y, c10::nullopt, std::string("gelsd")));
 }
 
 torch::Tensor thresholded_least_squares(const torch::Tensor& features, const torch::Tensor& targets,

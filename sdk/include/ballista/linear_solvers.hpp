@@ -15,9 +15,10 @@
 BALLISTA_NAMESPACE_BEGIN
 
 // W [m, d_out] minimising ||F·W − Y||² + l2·||W||² for F [n, m], Y [n, d_out], computed
-// in float64 with LAPACK's pivoted QR (gelsy) on F stacked over √l2·I, so the normal
-// equations are never formed: κ(F), not κ(FᵀF), governs the accuracy. Rank-deficient F
-// gets a basic solution rather than a failure. REQUIRES: l2 >= 0.
+// in float64 with LAPACK's SVD solver (gelsd, as NumPy's lstsq) on F stacked over √l2·I,
+// so the normal equations are never formed: κ(F), not κ(FᵀF), governs the accuracy.
+// Rank-deficient F gets the minimum-norm solution rather than a failure. The same
+// inputs give the same bits in every process (ballista reproduce relies on it). REQUIRES: l2 >= 0.
 BALLISTA_API torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets,
                                          double l2 = 0.0);
 
