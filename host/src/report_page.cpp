@@ -218,8 +218,8 @@ std::vector<Block> document(const Pipeline& pipeline, const RunResult& run, cons
 
   blocks.push_back(heading(2, "Files of this run"));
   blocks.push_back(list({
-      "pipeline.resolved.yaml: the pipeline with every default filled in (ballista run it again, or ballista "
-      "reproduce this directory)",
+      std::string("pipeline.resolved.yaml: the pipeline with every default filled in (ballista run it again, or ") +
+          "ballista reproduce this directory)",
       "environment.json: versions, threads, BLAS and seeds",
       "metrics.json, metrics.csv: every figure above, per model, set and metric",
       "data/SET.csv: the data sets as drawn",

@@ -17,7 +17,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
+#include <system_error>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -140,7 +140,8 @@ enum class RenderStatus { ok, failed, no_gnuplot };
 // Runs gnuplot on `script` with its output set to PNG.partial, renamed to PNG when
 // gnuplot succeeds. Its messages go to a log beside the PNG, read back on failure.
 RenderStatus render(const std::filesystem::path& script, const std::filesystem::path& png, std::string& message) {
-  const char* configured = std::getenv("GNUPLOT");
+  // Plots are drawn on the main thread after training, when no other thread runs.
+  const char* configured = std::getenv("GNUPLOT");  // NOLINT(concurrency-mt-unsafe)
   const std::string program = configured != nullptr && *configured != '\0' ? configured : "gnuplot";
   const std::string partial = png.string() + ".partial";
   const std::string log = png.string() + ".log";
@@ -163,7 +164,7 @@ RenderStatus render(const std::filesystem::path& script, const std::filesystem::
   std::error_code ignored;
   if (spawned != 0) {
     std::filesystem::remove(log, ignored);
-    message = "cannot run '" + program + "': " + std::strerror(spawned);
+    message = "cannot run '" + program + "': " + std::generic_category().message(spawned);
     return spawned == ENOENT ? RenderStatus::no_gnuplot : RenderStatus::failed;
   }
   int status = 0;
