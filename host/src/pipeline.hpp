@@ -94,9 +94,12 @@ struct DataSpec {
   std::uint32_t split_seed = 0;  // the shuffle before splitting
   bool shuffle = true;
   std::vector<SetSpec> sets;     // `all` first when the source has a table, then splits, then the others
+  std::map<std::string, std::string> units;  // input or target name → unit ("m/s"), where given
 
   std::vector<std::string> input_names() const { return source.input_names(); }
   std::vector<std::string> target_names() const { return source.target_names(); }
+  // An axis or column label: "v [m/s]", or the bare name when no unit is given.
+  std::string label(const std::string& name) const;
   const SetSpec* find_set(const std::string& name) const;
 };
 

@@ -948,7 +948,7 @@ class Loader {
     if (!expect_map(node, "data")) {
       return data;
     }
-    data.source = load_source(node, "data", nullptr, {"sets", "split", "shuffle"});
+    data.source = load_source(node, "data", nullptr, {"sets", "split", "shuffle", "units"});
     const bool has_table = data.source.rows > 0 || (data.source.kind == "csv" && !data.source.file.empty());
     if (has_table) {
       SetSpec all;
@@ -972,7 +972,34 @@ class Loader {
     if (data.sets.empty() && !node["split"]) {
       error(node, "data declares no set: give `n` (rows of the source's own set `all`), a `split`, or `sets`");
     }
+    if (node["units"]) {
+      load_units(node["units"], data);
+    }
     return data;
+  }
+
+  // `units: {v: m/s, theta: rad, s: m}`: labels for plots and reports, nothing else.
+  void load_units(const YAML::Node& node, DataSpec& data) {
+    if (!expect_map(node, "data.units")) {
+      return;
+    }
+    auto known = data.input_names();
+    const auto targets = data.target_names();
+    known.insert(known.end(), targets.begin(), targets.end());
+    for (const auto& entry : node) {
+      const std::string name = entry.first.Scalar();
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        error(entry.first, "data.units: '" + name + "' is neither an input nor a target" + suggest(name, known) +
+                               " (inputs and targets: " + join(known) + ")");
+        continue;
+      }
+      const std::string unit = scalar_string(entry.second, "the unit of '" + name + "'");
+      if (unit.empty() || unit.find_first_of("\n\r") != std::string::npos) {
+        error(entry.second, "the unit of '" + name + "' must be one line of text, e.g. m/s");
+        continue;
+      }
+      data.units[name] = unit;
+    }
   }
 
   // `split: {train: 0.8, test: 0.2}`: fractions of the source's table, in order, after
@@ -1152,7 +1179,7 @@ class Loader {
     if (kind == data.source.kind) {
       for (const auto& entry : data_node) {
         const auto& key = entry.first.Scalar();
-        if (key != "sets" && key != "split" && key != "shuffle" && !node[key]) {
+        if (key != "sets" && key != "split" && key != "shuffle" && key != "units" && !node[key]) {
           merged[key] = entry.second;
         }
       }
@@ -1672,6 +1699,11 @@ std::vector<std::string> SourceSpec::target_names() const {
   return names;
 }
 
+std::string DataSpec::label(const std::string& name) const {
+  const auto found = units.find(name);
+  return found == units.end() ? name : name + " [" + found->second + "]";
+}
+
 const SetSpec* DataSpec::find_set(const std::string& name) const {
   const auto found = std::find_if(sets.begin(), sets.end(), [&](const SetSpec& set) { return set.name == name; });
   return found == sets.end() ? nullptr : &*found;
@@ -1726,7 +1758,15 @@ std::string resolved_yaml(const Pipeline& pipeline, const PluginCatalog& catalog
     }
     out << YAML::EndMap;
   }
-  out << YAML::EndMap << YAML::EndMap;
+  out << YAML::EndMap;
+  if (!pipeline.data.units.empty()) {
+    out << YAML::Key << "units" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    for (const auto& [name, unit] : pipeline.data.units) {
+      out << YAML::Key << name << YAML::Value << YAML::DoubleQuoted << unit;
+    }
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
   out << YAML::Key << "train" << YAML::Value << pipeline.train_set;
   out << YAML::Key << "models" << YAML::Value << YAML::BeginMap;
   for (const auto& model : pipeline.models) {

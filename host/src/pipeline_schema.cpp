@@ -105,6 +105,9 @@ json with_sets(json properties) {
                          {"additionalProperties", {{"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 1}}},
                          {"description", "fractions of the source's own rows, e.g. {train: 0.8, test: 0.2}"}};
   properties["shuffle"] = {{"type", "boolean"}, {"default", true}, {"description", "shuffle before splitting"}};
+  properties["units"] = {{"type", "object"},
+                         {"additionalProperties", {{"type", "string"}, {"minLength", 1}}},
+                         {"description", "unit of each input or target, for plot axes and reports, e.g. {v: m/s}"}};
   return properties;
 }
 

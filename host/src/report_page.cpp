@@ -145,10 +145,10 @@ std::vector<Block> document(const Pipeline& pipeline, const RunResult& run, cons
                         " (" + std::to_string(train.inputs.size(0)) + " rows) to predict ";
   const auto targets = pipeline.data.target_names();
   const auto inputs = pipeline.data.input_names();
-  const auto join = [](const std::vector<std::string>& names) {
+  const auto join = [&](const std::vector<std::string>& names) {
     std::string text;
     for (std::size_t i = 0; i < names.size(); ++i) {
-      text += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+      text += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + pipeline.data.label(names[i]);
     }
     return text;
   };
@@ -234,12 +234,21 @@ std::vector<Block> document(const Pipeline& pipeline, const RunResult& run, cons
 std::string markdown_text(const std::string& text) {
   std::string escaped;
   for (const char c : text) {
-    if (c == '|' || c == '*' || c == '`' || c == '[' || c == ']' || c == '<' || c == '\\') {
+    // Brackets stay: "[m/s]" followed by no "(" is not a link.
+    if (c == '|' || c == '*' || c == '`' || c == '<' || c == '\\') {
       escaped += '\\';
     }
     escaped += c;
   }
   return escaped;
+}
+
+// An image's alt text: brackets would end it early, so they become parentheses.
+std::string alt_text(const std::string& text) {
+  std::string alt = markdown_text(text);
+  std::replace(alt.begin(), alt.end(), '[', '(');
+  std::replace(alt.begin(), alt.end(), ']', ')');
+  return alt;
 }
 
 std::string render_markdown(const std::vector<Block>& blocks) {
@@ -260,7 +269,7 @@ std::string render_markdown(const std::vector<Block>& blocks) {
         out << '\n';
         break;
       case Block::Kind::image:
-        out << "![" << markdown_text(block.alt) << "](" << block.image.generic_string() << ")\n\n"
+        out << "![" << alt_text(block.alt) << "](" << block.image.generic_string() << ")\n\n"
             << markdown_text(block.text) << "\n\n";
         break;
       case Block::Kind::table: {

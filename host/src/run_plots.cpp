@@ -251,6 +251,8 @@ class PlotWriter {
     outcome_.plots.push_back(plot);
   }
 
+  std::string label(const std::string& name) const { return pipeline_.data.label(name); }
+
   std::vector<const ModelResult*> models_with(const std::string& key, bool grid) const {
     std::vector<const ModelResult*> models;
     for (const auto& model : run_.models) {
@@ -280,7 +282,7 @@ class PlotWriter {
     const double high = reference.max().item<double>();
     const auto [columns, rows] = layout(panels);
     const std::string stem = "surface-" + file_part(target_name);
-    const std::string title = pipeline_.name + ": " + target_name + " (colour) over " + inputs[0] + " and " +
+    const std::string title = pipeline_.name + ": " + label(target_name) + " (colour) over " + inputs[0] + " and " +
                               inputs[1] + (grid->truth ? ", truth and each model" : ", each model") +
                               " on one colour scale";
     std::ostringstream script;
@@ -298,7 +300,8 @@ class PlotWriter {
            << "set xrange [" << shortest_text(x.min().item<double>()) << ":" << shortest_text(x.max().item<double>())
            << "]\nset yrange [" << shortest_text(y.min().item<double>()) << ":"
            << shortest_text(y.max().item<double>()) << "]\n"
-           << "set xlabel " << quoted(inputs[0]) << "\nset ylabel " << quoted(inputs[1]) << "\nunset grid\n";
+           << "set xlabel " << quoted(label(inputs[0])) << "\nset ylabel " << quoted(label(inputs[1]))
+           << "\nunset grid\n";
     if (grid->truth) {
       script << "set title 'truth'\nplot $truth using 1:2:3 with image notitle\n";
     }
@@ -339,8 +342,8 @@ class PlotWriter {
       columns.push_back(model->grid_predictions.at("slice").select(1, target));
     }
     datablock(script, "slice", columns);
-    script << "set title " << quoted(title) << "\nset xlabel " << quoted(inputs[0]) << "\nset ylabel "
-           << quoted(target_name) << "\nset key outside right top\n"
+    script << "set title " << quoted(title) << "\nset xlabel " << quoted(label(inputs[0])) << "\nset ylabel "
+           << quoted(label(target_name)) << "\nset key outside right top\n"
            << "set object 1 rect from " << shortest_text(ranges[0].low) << ", graph 0 to "
            << shortest_text(ranges[0].high) << ", graph 1 behind fillcolor rgb '#e6eef7' fillstyle solid 1.0 noborder\n"
            << "set label 1 'training range' at " << shortest_text(ranges[0].low) << ", graph 0.96 offset 1,0\n";
@@ -429,14 +432,14 @@ class PlotWriter {
     }
     script << "set multiplot layout " << rows << "," << columns << " title " << quoted(title) << "\nset key off\n";
     if (residuals) {
-      script << "set xlabel " << quoted(inputs[0]) << "\nset ylabel " << quoted("predicted − actual " + target_name)
-             << "\n";
+      script << "set xlabel " << quoted(label(inputs[0])) << "\nset ylabel "
+             << quoted("predicted − actual " + label(target_name)) << "\n";
     } else {
       const double low = actual.min().item<double>();
       const double high = actual.max().item<double>();
       const double margin = std::max(0.05 * (high - low), 1e-12);
-      script << "set xlabel " << quoted("actual " + target_name) << "\nset ylabel "
-             << quoted("predicted " + target_name) << "\nset xrange [" << shortest_text(low - margin) << ":"
+      script << "set xlabel " << quoted("actual " + label(target_name)) << "\nset ylabel "
+             << quoted("predicted " + label(target_name)) << "\nset xrange [" << shortest_text(low - margin) << ":"
              << shortest_text(high + margin) << "]\n";
     }
     for (std::size_t m = 0; m < models.size(); ++m) {

@@ -175,6 +175,7 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
   document["seed"] = pipeline.seed;
   document["inputs"] = inputs;
   document["targets"] = targets;
+  document["units"] = pipeline.data.units;
   document["train_set"] = pipeline.train_set;
   document["metrics"] = pipeline.evaluation.metrics;
   json sets = json::object();

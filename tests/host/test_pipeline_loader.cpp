@@ -91,7 +91,21 @@ BOOST_AUTO_TEST_CASE(resolved_yaml_loads_back_to_the_same_pipeline) {
     BOOST_TEST(resolved_yaml(again, catalog) == resolved_yaml(original, catalog));
     BOOST_TEST(again.data.find_set("far")->seed == original.data.find_set("far")->seed);
     BOOST_TEST(again.models.back().seed == original.models.back().seed);
+    BOOST_TEST((again.data.units == original.data.units));
   }
+}
+
+BOOST_AUTO_TEST_CASE(units_label_inputs_and_targets_and_only_those) {
+  const auto pipeline = load_pipeline(test::source_dir() / "configs/cannon.yaml", catalog);
+  BOOST_TEST((pipeline.data.units == std::map<std::string, std::string>{{"v", "m/s"}, {"theta", "rad"}, {"s", "m"}}));
+  BOOST_TEST(pipeline.data.label("v") == "v [m/s]");
+  const auto partial = load(std::string(kValidData) + "  units: {s: m}\nmodels:\n  line: {plugin: linear}\n");
+  BOOST_TEST(partial.data.label("s") == "s [m]");
+  BOOST_TEST(partial.data.label("v") == "v");  // no unit given: the bare name
+  const auto diagnostics =
+      errors(std::string(kValidData) + "  units: {vv: m/s, s: [m]}\nmodels:\n  line: {plugin: linear}\n");
+  BOOST_TEST(has(diagnostics, 10, 11, "data.units: 'vv' is neither an input nor a target (did you mean 'v'?)"));
+  BOOST_TEST(has(diagnostics, 10, 23, "the unit of 's'"));
 }
 
 BOOST_AUTO_TEST_CASE(unknown_keys_get_a_did_you_mean) {

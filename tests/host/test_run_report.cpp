@@ -164,8 +164,8 @@ BOOST_AUTO_TEST_CASE(gnuplot_draws_each_plot_at_the_size_its_script_asks) {
                                                  "parity-far-s.png", "residuals-far-s.png"}));
   // The slice's labels use the pipeline's names; the surface has the truth and both models.
   const auto slice = read_bytes(out.path() / "plots/slice-v-s.gp");
-  BOOST_TEST(slice.find("set xlabel 'v'") != std::string::npos);
-  BOOST_TEST(slice.find("set ylabel 's'") != std::string::npos);
+  BOOST_TEST(slice.find("set xlabel 'v [m/s]'") != std::string::npos);  // configs/cannon.yaml's units
+  BOOST_TEST(slice.find("set ylabel 's [m]'") != std::string::npos);
   BOOST_TEST(slice.find("title 'truth'") != std::string::npos);
   BOOST_TEST(slice.find("title 'knn'") != std::string::npos);
   const auto surface = read_bytes(out.path() / "plots/surface-s.gp");
