@@ -1,5 +1,6 @@
 // `ballista`: command-line entry point. Parses arguments and dispatches to commands.cpp.
 #include "commands.hpp"
+#include "plugin_check.hpp"
 #include "compare.hpp"
 #include "diagnostics.hpp"
 #include "pipeline_runner.hpp"
@@ -24,6 +25,14 @@ Commands:
   plugins [--verbose]          list the plugins found; --verbose adds the search
                                path and every refused file with the reason
   plugin NAME                  show a plugin's parameters (type, default, allowed, doc)
+  check-plugin NAME [--set PARAMETER=VALUE]...
+                               run the conformance checks on a model plugin: shapes
+                               for 1, 2, 10 inputs and 1, 3 outputs, one training
+                               row, predict before fit, same seed → same predictions,
+                               save/load, NaN/inf refused, concurrent predict, every
+                               parameter's values and bounds; --set gives parameters
+                               (required ones, or epochs=20 to be quick); one line per
+                               check, exit 1 if any fails
   run PIPELINE [--out DIR] [--set KEY.PATH=VALUE]...
                                run a pipeline: draw the data, train every model,
                                evaluate all on the same sets, print the comparison;
@@ -169,15 +178,16 @@ int main(int argc, char** argv) {
     }
     return std::nullopt;
   };
-  const std::vector<std::string> commands{"plugins", "plugin", "run", "validate", "predict", "schema", "compare", "reproduce"};
+  const std::vector<std::string> commands{"plugins", "plugin",  "check-plugin", "run",      "validate",
+                                          "predict", "schema", "compare",      "reproduce"};
   if (std::find(commands.begin(), commands.end(), command) == commands.end()) {
     return usage_error("unknown command '" + command + "'" + ballista::host::suggest(command, commands));
   }
   if (out_dir && command != "run" && command != "reproduce") {
     return usage_error("--out only applies to `run` and `reproduce`");
   }
-  if (!overrides.empty() && command != "run" && command != "validate") {
-    return usage_error("--set only applies to `run` and `validate`");
+  if (!overrides.empty() && command != "run" && command != "validate" && command != "check-plugin") {
+    return usage_error("--set only applies to `run`, `validate` and `check-plugin`");
   }
   if (compare_options_given && command != "compare") {
     return usage_error("--metric, --baseline, --sort and --format only apply to `compare`");
@@ -206,6 +216,12 @@ int main(int argc, char** argv) {
         return *bad;
       }
       return ballista::host::show_plugin(catalog, positional[1], std::cout);
+    }
+    if (command == "check-plugin") {
+      if (auto bad = expect_arguments(1, "NAME [--set PARAMETER=VALUE]...")) {
+        return *bad;
+      }
+      return ballista::host::check_plugin_command(catalog, positional[1], overrides, std::cout);
     }
     if (command == "reproduce") {
       if (auto bad = expect_arguments(1, "RUN_DIR [--out DIR]")) {

@@ -74,6 +74,66 @@ bool is_plain_name(std::string_view text) { return is_word(text, true, "_.-", "_
 // An identifier of the expression language.
 bool is_identifier(std::string_view text) { return is_word(text, false, "_", "_"); }
 
+// A YAML value as a value of `spec`'s type, or nothing when it has another shape.
+std::optional<ParameterValue> parameter_from_yaml(const YAML::Node& node, const ParameterSpec& spec) {
+  switch (spec.type()) {
+    case ParameterType::integer: {
+      std::int64_t value = 0;
+      if (node.IsScalar() && YAML::convert<std::int64_t>::decode(node, value)) {
+        return value;
+      }
+      return std::nullopt;
+    }
+    case ParameterType::real: {
+      double value = 0.0;
+      if (node.IsScalar() && YAML::convert<double>::decode(node, value)) {
+        return value;
+      }
+      return std::nullopt;
+    }
+    case ParameterType::boolean: {
+      bool value = false;
+      if (node.IsScalar() && YAML::convert<bool>::decode(node, value)) {
+        return value;
+      }
+      return std::nullopt;
+    }
+    case ParameterType::string:
+      if (node.IsScalar()) {
+        return node.Scalar();
+      }
+      return std::nullopt;
+    case ParameterType::integer_list: {
+      std::vector<std::int64_t> values;
+      if (!node.IsSequence()) {
+        return std::nullopt;
+      }
+      for (const auto& element : node) {
+        std::int64_t value = 0;
+        if (!element.IsScalar() || !YAML::convert<std::int64_t>::decode(element, value)) {
+          return std::nullopt;
+        }
+        values.push_back(value);
+      }
+      return values;
+    }
+    case ParameterType::string_list: {
+      std::vector<std::string> values;
+      if (!node.IsSequence()) {
+        return std::nullopt;
+      }
+      for (const auto& element : node) {
+        if (!element.IsScalar()) {
+          return std::nullopt;
+        }
+        values.push_back(element.Scalar());
+      }
+      return values;
+    }
+  }
+  return std::nullopt;
+}
+
 class Loader {
  public:
   Loader(std::filesystem::path file, const PluginCatalog& catalog, std::vector<std::string> overrides)
@@ -1383,63 +1443,8 @@ class Loader {
     return text;
   }
 
-  std::optional<ParameterValue> parameter_value(const YAML::Node& node, const ParameterSpec& spec) {
-    switch (spec.type()) {
-      case ParameterType::integer: {
-        std::int64_t value = 0;
-        if (node.IsScalar() && YAML::convert<std::int64_t>::decode(node, value)) {
-          return value;
-        }
-        return std::nullopt;
-      }
-      case ParameterType::real: {
-        double value = 0.0;
-        if (node.IsScalar() && YAML::convert<double>::decode(node, value)) {
-          return value;
-        }
-        return std::nullopt;
-      }
-      case ParameterType::boolean: {
-        bool value = false;
-        if (node.IsScalar() && YAML::convert<bool>::decode(node, value)) {
-          return value;
-        }
-        return std::nullopt;
-      }
-      case ParameterType::string:
-        if (node.IsScalar()) {
-          return node.Scalar();
-        }
-        return std::nullopt;
-      case ParameterType::integer_list: {
-        std::vector<std::int64_t> values;
-        if (!node.IsSequence()) {
-          return std::nullopt;
-        }
-        for (const auto& element : node) {
-          std::int64_t value = 0;
-          if (!element.IsScalar() || !YAML::convert<std::int64_t>::decode(element, value)) {
-            return std::nullopt;
-          }
-          values.push_back(value);
-        }
-        return values;
-      }
-      case ParameterType::string_list: {
-        std::vector<std::string> values;
-        if (!node.IsSequence()) {
-          return std::nullopt;
-        }
-        for (const auto& element : node) {
-          if (!element.IsScalar()) {
-            return std::nullopt;
-          }
-          values.push_back(element.Scalar());
-        }
-        return values;
-      }
-    }
-    return std::nullopt;
+  static std::optional<ParameterValue> parameter_value(const YAML::Node& node, const ParameterSpec& spec) {
+    return parameter_from_yaml(node, spec);
   }
 
   // Every declared parameter of `plugin` from `node` (defaults for those not written);
@@ -1707,6 +1712,15 @@ std::string DataSpec::label(const std::string& name) const {
 const SetSpec* DataSpec::find_set(const std::string& name) const {
   const auto found = std::find_if(sets.begin(), sets.end(), [&](const SetSpec& set) { return set.name == name; });
   return found == sets.end() ? nullptr : &*found;
+}
+
+std::optional<ParameterValue> parse_parameter(const std::string& text, const ParameterSpec& spec) {
+  try {
+    const auto node = YAML::Load(text);
+    return parameter_from_yaml(node, spec);
+  } catch (const YAML::Exception&) {
+    return std::nullopt;
+  }
 }
 
 Pipeline load_pipeline(const std::filesystem::path& file, const PluginCatalog& catalog,

@@ -6,6 +6,7 @@
 #include "plugin_catalog.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,5 +23,10 @@ Pipeline load_pipeline(const std::filesystem::path& file, const PluginCatalog& c
 // The pipeline as YAML with all defaults and derived seeds written out; loading it
 // again gives the same Pipeline.
 std::string resolved_yaml(const Pipeline& pipeline, const PluginCatalog& catalog);
+
+// `text` (YAML: "0.01", "[64, 64]", "sigmoid") as a value of `spec`'s type, exactly as a
+// pipeline would read it; nothing when it does not parse or has another shape. The
+// value's range is not checked here: spec.check() does that.
+std::optional<ParameterValue> parse_parameter(const std::string& text, const ParameterSpec& spec);
 
 }  // namespace ballista::host

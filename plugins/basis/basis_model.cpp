@@ -32,6 +32,8 @@ class BasisModel final : public ballista::Model {
   }
 
   void fit(const ballista::Dataset& train, ballista::Context& context) override {
+    ballista::require_finite(train.inputs, "basis: fit() inputs");
+    ballista::require_finite(train.targets, "basis: fit() targets");
     bindings_.clear();
     for (const auto& [name, value] : train.constants) {
       bindings_[name] = torch::scalar_tensor(value, torch::kFloat64);
@@ -55,6 +57,7 @@ class BasisModel final : public ballista::Model {
     if (!weights_.defined()) {
       throw std::logic_error("basis: predict() called before fit()");
     }
+    ballista::require_finite(inputs, "basis: predict() inputs");
     return design(inputs).mm(weights_);
   }
 

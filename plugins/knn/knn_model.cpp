@@ -211,6 +211,8 @@ class KnnModel final : public ballista::Model {
       throw std::invalid_argument("k = " + std::to_string(k_) + " exceeds the " +
                                   std::to_string(train.inputs.size(0)) + " training rows");
     }
+    ballista::require_finite(train.inputs, "knn: fit() inputs");
+    ballista::require_finite(train.targets, "knn: fit() targets");
     const auto x = train.inputs.to(torch::kFloat64);
     if (standardize_) {
       // Population standard deviation (ddof 0), as scikit-learn's StandardScaler;
@@ -308,6 +310,7 @@ class KnnModel final : public ballista::Model {
     if (inputs.dim() != 2 || inputs.size(1) != inputs_.size(1)) {
       throw std::invalid_argument("knn: expected inputs [n, " + std::to_string(inputs_.size(1)) + "]");
     }
+    ballista::require_finite(inputs, "knn: predict() inputs");
     torch::NoGradGuard no_grad;
     const auto queries = scaled(inputs.to(torch::kFloat64)).contiguous();
     return tree_ ? tree_->search(queries, k_) : brute_force(queries.to(device_), device_inputs_, k_, manhattan_);

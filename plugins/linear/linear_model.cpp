@@ -26,6 +26,8 @@ class LinearModel final : public ballista::Model {
   }
 
   void fit(const ballista::Dataset& train, ballista::Context& context) override {
+    ballista::require_finite(train.inputs, "linear: fit() inputs");
+    ballista::require_finite(train.targets, "linear: fit() targets");
     if (solver_ == "lstsq") {
       weights_ = closed_form(train.inputs.to(torch::kFloat64), train.targets.to(torch::kFloat64));
     } else {
@@ -49,6 +51,7 @@ class LinearModel final : public ballista::Model {
     if (!weights_.defined()) {
       throw std::logic_error("linear: predict() called before fit()");
     }
+    ballista::require_finite(inputs, "linear: predict() inputs");
     return design(inputs).mm(weights_);
   }
 

@@ -47,6 +47,8 @@ class MlpModel final : public ballista::Model {
         device_(ballista::chosen_device(parameters)) {}
 
   void fit(const ballista::Dataset& train, ballista::Context& context) override {
+    ballista::require_finite(train.inputs, "mlp: fit() inputs");
+    ballista::require_finite(train.targets, "mlp: fit() targets");
     auto generator = at::make_generator<at::CPUGeneratorImpl>(context.seed());
     auto x = train.inputs.to(torch::kFloat32);
     auto y = train.targets.to(torch::kFloat32);
@@ -102,6 +104,7 @@ class MlpModel final : public ballista::Model {
     if (!fitted_) {
       throw std::logic_error("mlp: predict() called before fit()");
     }
+    ballista::require_finite(inputs, "mlp: predict() inputs");
     torch::NoGradGuard no_grad;
     const auto output = forward(scaled_inputs(inputs.to(torch::kFloat32)).to(device_)).cpu();
     return standardize_ ? output * y_scale_ + y_mean_ : output;

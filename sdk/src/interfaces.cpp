@@ -4,12 +4,35 @@
 #include <ballista/model.hpp>
 #include <ballista/source.hpp>
 
+#include <torch/torch.h>
+
+#include <sstream>
+#include <stdexcept>
+
 BALLISTA_NAMESPACE_BEGIN
 
 Context::~Context() = default;
 void Context::report_value(std::string_view /*name*/, double /*value*/) {}
 Model::~Model() = default;
 std::vector<std::string> Model::explain(const torch::Tensor& /*inputs*/) const { return {}; }
+
+void require_finite(const torch::Tensor& values, const std::string& what) {
+  if (!values.is_floating_point()) {
+    return;
+  }
+  const auto bad = torch::isfinite(values).logical_not();
+  if (!bad.any().item<bool>()) {
+    return;
+  }
+  const auto first = bad.reshape({bad.size(0), -1}).nonzero()[0];
+  const auto row = first[0].item<std::int64_t>();
+  const auto column = first[1].item<std::int64_t>();
+  std::ostringstream message;
+  message << what << ": row " << row << ", column " << column << " is "
+          << values.reshape({values.size(0), -1})[row][column].item<double>() << "; "
+          << "values must be finite numbers";
+  throw std::invalid_argument(message.str());
+}
 Source::~Source() = default;
 
 BALLISTA_NAMESPACE_END

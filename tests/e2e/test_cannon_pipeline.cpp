@@ -605,6 +605,45 @@ BOOST_AUTO_TEST_CASE(reproduce_reruns_a_run_and_names_every_figure_that_differs)
   BOOST_TEST(in_work("reproduce p.yaml").exit_code == 2);
 }
 
+BOOST_AUTO_TEST_CASE(the_bundled_model_plugins_pass_check_plugin) {
+  for (const auto* arguments : {"knn", "linear", "basis --set 'functions=[x1, x1^2, sin(x1)]'", "mlp --set epochs=20"}) {
+    const auto result = test::run_command(ballista_command(std::string("check-plugin ") + arguments));
+    BOOST_TEST(result.exit_code == 0, result.output);
+    BOOST_TEST(result.output.find("8 checks: 8 passed") != std::string::npos, result.output);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(check_plugin_names_each_broken_promise) {
+  const auto sloppy = test::run_command(ballista_command("--plugin-path " +
+                                                         test::shell_quote(test::conformance_plugin_dir()) +
+                                                         " check-plugin sloppy"));
+  BOOST_TEST(sloppy.exit_code == 1, sloppy.output);
+  for (const auto* line : {"ok    shapes", "ok    one training row", "FAIL  predict before fit  predict() before fit() "
+                           "returned instead of throwing", "FAIL  same seed           two fits with the same seed",
+                           "FAIL  save and load       a fresh instance loaded from save() predicts differently",
+                           "FAIL  non-finite inputs   NaN in fit() inputs was accepted", "ok    concurrent predict",
+                           "FAIL  parameters          parameter 'mode' = broken: std::runtime_error: mode broken "
+                           "always fails", "8 checks: 3 passed, 5 failed"}) {
+    BOOST_TEST(sloppy.output.find(line) != std::string::npos, "missing '" << line << "' in\n" << sloppy.output);
+  }
+  // Bad requests are usage errors, said before any check runs.
+  const auto required = test::run_command(ballista_command("check-plugin basis"));
+  BOOST_TEST(required.exit_code == 2);
+  BOOST_TEST(required.output.find("parameter 'functions' is required: give it with --set functions=VALUE") !=
+                 std::string::npos,
+             required.output);
+  const auto misspelt = test::run_command(ballista_command("check-plugin mlp --set epoch=2"));
+  BOOST_TEST(misspelt.exit_code == 2);
+  BOOST_TEST(misspelt.output.find("mlp has no parameter 'epoch' (did you mean 'epochs'?)") != std::string::npos,
+             misspelt.output);
+  const auto out_of_range = test::run_command(ballista_command("check-plugin mlp --set epochs=0"));
+  BOOST_TEST(out_of_range.exit_code == 2, out_of_range.output);
+  const auto source = test::run_command(ballista_command("check-plugin projectile"));
+  BOOST_TEST(source.exit_code == 2);
+  BOOST_TEST(source.output.find("is a source plugin") != std::string::npos, source.output);
+  BOOST_TEST(test::run_command(ballista_command("check-plugin nosuch")).exit_code == 2);
+}
+
 BOOST_AUTO_TEST_CASE(the_cannons_closed_form_models_reproduce_bit_for_bit_in_new_processes) {
   // Least squares through LAPACK's gelsy gave different last bits from one process to the
   // next (a third of the runs); each reproduce here is a new process.

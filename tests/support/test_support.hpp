@@ -17,6 +17,7 @@ namespace ballista::test {
 std::filesystem::path source_dir();
 std::filesystem::path plugin_dir();          // build/lib/ballista/plugins
 std::filesystem::path fixture_plugin_dir();  // test-only plugins
+std::filesystem::path conformance_plugin_dir();  // a plugin that check-plugin must fail
 std::filesystem::path ballista_binary();
 std::filesystem::path build_dir();
 // "cmake" as configured, with the generator of this build: "/usr/bin/cmake -G Ninja".

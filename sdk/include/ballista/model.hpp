@@ -74,4 +74,11 @@ class BALLISTA_API Model {
   virtual std::vector<std::string> explain(const torch::Tensor& inputs) const;
 };
 
+// Throws std::invalid_argument when `values` holds a NaN or an infinity, naming `what`
+// ("knn: fit() inputs") and the first such cell by row and column (0-based), e.g.
+// "knn: fit() inputs: row 3, column 1 is nan; inputs must be finite numbers". Every
+// bundled plugin calls it on fit()'s inputs and targets and on predict()'s inputs;
+// `ballista check-plugin` expects the same of every plugin.
+BALLISTA_API void require_finite(const torch::Tensor& values, const std::string& what);
+
 BALLISTA_NAMESPACE_END
