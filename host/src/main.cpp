@@ -1,6 +1,7 @@
 // `ballista`: command-line entry point. Parses arguments and dispatches to commands.cpp.
 #include "commands.hpp"
 #include "plugin_check.hpp"
+#include "plugin_scaffold.hpp"
 #include "compare.hpp"
 #include "diagnostics.hpp"
 #include "pipeline_runner.hpp"
@@ -25,6 +26,10 @@ Commands:
   plugins [--verbose]          list the plugins found; --verbose adds the search
                                path and every refused file with the reason
   plugin NAME                  show a plugin's parameters (type, default, allowed, doc)
+  new-plugin NAME [--dir DIR]  write a ready project for a new model plugin into DIR
+                               (default ./NAME): CMakeLists.txt, NAME_model.cpp with
+                               every SDK method commented, a Boost.Test test that runs
+                               check-plugin and a sample pipeline NAME.yaml
   check-plugin NAME [--set PARAMETER=VALUE]...
                                run the conformance checks on a model plugin: shapes
                                for 1, 2, 10 inputs and 1, 3 outputs, one training
@@ -102,6 +107,7 @@ int main(int argc, char** argv) {
   std::vector<std::filesystem::path> plugin_paths;
   std::vector<std::string> positional;
   std::optional<std::filesystem::path> out_dir;
+  std::optional<std::filesystem::path> scaffold_dir;
   ballista::host::PredictRequest predict;
   std::vector<std::string> overrides;
   bool verbose = false;
@@ -127,7 +133,7 @@ int main(int argc, char** argv) {
     }
     if (argument == "--plugin-path" || argument == "--out" || argument == "--at" || argument == "--input" ||
         argument == "--output" || argument == "--set" || argument == "--metric" || argument == "--baseline" ||
-        argument == "--sort" || argument == "--format") {
+        argument == "--sort" || argument == "--format" || argument == "--dir") {
       const auto given = next_value();
       if (!given) {
         return usage_error(argument + " needs a value");
@@ -136,6 +142,8 @@ int main(int argc, char** argv) {
         plugin_paths.emplace_back(*given);
       } else if (argument == "--out") {
         out_dir = *given;
+      } else if (argument == "--dir") {
+        scaffold_dir = *given;
       } else if (argument == "--set") {
         overrides.push_back(*given);
       } else if (argument == "--metric") {
@@ -178,13 +186,22 @@ int main(int argc, char** argv) {
     }
     return std::nullopt;
   };
-  const std::vector<std::string> commands{"plugins", "plugin",  "check-plugin", "run",      "validate",
-                                          "predict", "schema", "compare",      "reproduce"};
+  const std::vector<std::string> commands{"plugins", "plugin",  "check-plugin", "new-plugin", "run",
+                                          "validate", "predict", "schema",       "compare",    "reproduce"};
   if (std::find(commands.begin(), commands.end(), command) == commands.end()) {
     return usage_error("unknown command '" + command + "'" + ballista::host::suggest(command, commands));
   }
   if (out_dir && command != "run" && command != "reproduce") {
     return usage_error("--out only applies to `run` and `reproduce`");
+  }
+  if (scaffold_dir && command != "new-plugin") {
+    return usage_error("--dir only applies to `new-plugin`");
+  }
+  if (command == "new-plugin") {
+    if (auto bad = expect_arguments(1, "NAME [--dir DIR]")) {
+      return *bad;
+    }
+    return ballista::host::new_plugin_command(positional[1], scaffold_dir, std::cout);
   }
   if (!overrides.empty() && command != "run" && command != "validate" && command != "check-plugin") {
     return usage_error("--set only applies to `run`, `validate` and `check-plugin`");

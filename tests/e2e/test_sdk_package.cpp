@@ -76,4 +76,66 @@ evaluate: {probes: [{h: 50}]}
   BOOST_TEST(dropped.output.find("t = 1.111·sqrt(h)") != std::string::npos, dropped.output);  // sqrt(2/1.62)
 }
 
+BOOST_AUTO_TEST_CASE(new_plugin_scaffold_builds_out_of_tree_passes_its_test_and_runs_next_to_mlp) {
+  test::TemporaryDirectory work;
+  const auto prefix = work.path() / "clean-prefix";
+  const auto install = test::run_command(test::cmake_command() + " --install " + test::shell_quote(test::build_dir()) +
+                                         " --prefix " + test::shell_quote(prefix));
+  BOOST_REQUIRE_MESSAGE(install.exit_code == 0, install.output);
+  const auto installed = test::shell_quote(prefix / "bin/ballista");
+  const auto project = work.path() / "my_ridge";
+  const auto scaffold = test::run_command(installed + " new-plugin my_ridge --dir " + test::shell_quote(project));
+  BOOST_REQUIRE_MESSAGE(scaffold.exit_code == 0, scaffold.output);
+  for (const auto* file : {"CMakeLists.txt", "my_ridge_model.cpp", "test_my_ridge.cpp", "my_ridge.yaml", "README.md"}) {
+    BOOST_TEST(std::filesystem::exists(project / file), file);
+  }
+  // Built as written, against the installed SDK only; its own test runs check-plugin
+  // and the sample pipeline.
+  const auto build = project / "build";
+  const auto configure =
+      test::run_command(test::cmake_command() + " -S " + test::shell_quote(project) + " -B " + test::shell_quote(build) +
+                        " -G " + test::shell_quote(BALLISTA_TEST_GENERATOR) + " -DCMAKE_PREFIX_PATH=" +
+                        test::shell_quote(prefix));
+  BOOST_REQUIRE_MESSAGE(configure.exit_code == 0, configure.output);
+  const auto compile = test::run_command(test::cmake_command() + " --build " + test::shell_quote(build));
+  BOOST_REQUIRE_MESSAGE(compile.exit_code == 0, compile.output);
+  BOOST_TEST(compile.output.find("warning") == std::string::npos, compile.output);
+  const auto tested = test::run_command("ctest --test-dir " + test::shell_quote(build) + " --output-on-failure");
+  BOOST_TEST(tested.exit_code == 0, tested.output);
+  // The comparison: the new plugin's row next to mlp's, from the sample pipeline.
+  const auto run = test::run_command(installed + " --plugin-path " + test::shell_quote(build) + " run " +
+                                     test::shell_quote(project / "my_ridge.yaml") + " --quiet --out " +
+                                     test::shell_quote(work.path() / "run") + " --set models.mlp.epochs=30");
+  BOOST_TEST(run.exit_code == 0, run.output);
+  const auto metrics = nlohmann::json::parse(std::ifstream(work.path() / "run/metrics.json"));
+  std::vector<std::string> names;
+  for (const auto& model : metrics["models"]) {
+    names.push_back(model["name"]);
+    BOOST_TEST(model["status"] == "ok", model["name"]);
+  }
+  BOOST_TEST((names == std::vector<std::string>{"my_ridge", "basis", "mlp"}));
+  // A second scaffold into the same, now non-empty, directory is refused.
+  const auto again = test::run_command(installed + " new-plugin my_ridge --dir " + test::shell_quote(project));
+  BOOST_TEST(again.exit_code == 2);
+  BOOST_TEST(again.output.find("is not an empty directory") != std::string::npos, again.output);
+  BOOST_TEST(test::run_command(installed + " new-plugin My-Model --dir " + test::shell_quote(work.path() / "x")).exit_code ==
+             2);
+
+  // The guide's example (docs/writing-a-plugin.md) builds the same way and passes too.
+  const auto example = work.path() / "poly_ridge-build";
+  const auto example_configure = test::run_command(
+      test::cmake_command() + " -S " + test::shell_quote(test::source_dir() / "docs/examples/poly_ridge") + " -B " +
+      test::shell_quote(example) + " -G " + test::shell_quote(BALLISTA_TEST_GENERATOR) +
+      " -DCMAKE_PREFIX_PATH=" + test::shell_quote(prefix));
+  BOOST_REQUIRE_MESSAGE(example_configure.exit_code == 0, example_configure.output);
+  const auto example_compile = test::run_command(test::cmake_command() + " --build " + test::shell_quote(example));
+  BOOST_REQUIRE_MESSAGE(example_compile.exit_code == 0, example_compile.output);
+  const auto checked =
+      test::run_command(installed + " --plugin-path " + test::shell_quote(example) + " check-plugin poly_ridge");
+  BOOST_TEST(checked.exit_code == 0, checked.output);
+  const auto validated = test::run_command(installed + " --plugin-path " + test::shell_quote(example) + " validate " +
+                                           test::shell_quote(test::source_dir() / "docs/examples/poly_ridge/poly_ridge.yaml"));
+  BOOST_TEST(validated.exit_code == 0, validated.output);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
