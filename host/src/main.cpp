@@ -81,6 +81,10 @@ Options:
   --verbose, -v                with run: progress lines at every tenth of training
                                even when stderr is not a terminal (a terminal always
                                gets one live line per model: step/total, loss, ETA)
+  --allow-insecure-plugins     load plugin files that other users could have written
+                               (group- or world-writable file or directory, or owned
+                               by another user); refused by default, since loading
+                               a plugin runs its code
   --version                    print the version and SDK ABI
 
 Plugins are searched in: --plugin-path dirs, $BALLISTA_PLUGIN_PATH (':'-separated),
@@ -111,6 +115,7 @@ int main(int argc, char** argv) {
   ballista::host::PredictRequest predict;
   std::vector<std::string> overrides;
   bool verbose = false;
+  bool allow_insecure_plugins = false;
   bool quiet = false;
   ballista::host::CompareOptions compare;
   bool compare_options_given = false;
@@ -165,6 +170,8 @@ int main(int argc, char** argv) {
       } else {
         predict.output = *given;
       }
+    } else if (argument == "--allow-insecure-plugins") {
+      allow_insecure_plugins = true;
     } else if (argument == "--verbose" || argument == "-v") {
       verbose = true;
     } else if (argument == "--quiet" || argument == "-q") {
@@ -221,7 +228,14 @@ int main(int argc, char** argv) {
     return usage_error("--at, --input and --output only apply to `predict`");
   }
   try {
-    const ballista::host::PluginCatalog catalog(ballista::host::PluginCatalog::search_path(plugin_paths));
+    const ballista::host::PluginCatalog catalog(ballista::host::PluginCatalog::search_path(plugin_paths),
+                                                allow_insecure_plugins);
+    if (command != "plugins") {
+      // Which of two same-named plugins a pipeline gets must not be a surprise.
+      for (const auto& warning : catalog.warnings()) {
+        std::cerr << "ballista: warning: " << warning << '\n';
+      }
+    }
     if (command == "plugins") {
       if (auto bad = expect_arguments(0, "[--verbose]")) {
         return *bad;

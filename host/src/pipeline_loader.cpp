@@ -1346,8 +1346,12 @@ class Loader {
         }
         error(entry.second["plugin"], what + " uses " +
                                           (plugin != nullptr ? "'" + plugin_name + "', a data source plugin, not a model"
-                                                             : "unknown plugin '" + plugin_name + "'" +
-                                                                   did_you_mean(plugin_name, known)) +
+                                           : catalog_.refusal_for(plugin_name) != nullptr
+                                               ? "plugin '" + plugin_name + "', which was found in " +
+                                                     catalog_.refusal_for(plugin_name)->file.string() +
+                                                     " but refused: " + catalog_.refusal_for(plugin_name)->reason
+                                               : "unknown plugin '" + plugin_name + "'" +
+                                                     did_you_mean(plugin_name, known)) +
                                           "; model plugins found: " + (known.empty() ? "none" : join(known)) +
                                           " (see `ballista plugins --verbose`)");
         continue;

@@ -14,6 +14,7 @@ namespace ballista::host {
 struct PluginRefusal {
   std::filesystem::path file;
   std::string reason;
+  std::string name;  // the plugin's name when its descriptor could be read, else empty
 };
 
 class PluginCatalog {
@@ -22,12 +23,21 @@ class PluginCatalog {
   //   1. each --plugin-path, in the order given;
   //   2. each entry of $BALLISTA_PLUGIN_PATH (':'-separated);
   //   3. ~/.local/lib/ballista/plugins (when $HOME is set);
-  //   4. the bundled plugins, <dir of ballista>/../lib/ballista/plugins.
+  //   4. the bundled plugins, <dir of ballista>/../LIBDIR/ballista/plugins (LIBDIR as
+  //      configured: lib, or lib/x86_64-linux-gnu for prefix /usr on Debian).
   // Never the current directory, unless named explicitly.
   static std::vector<std::filesystem::path> search_path(const std::vector<std::filesystem::path>& command_line);
 
-  // Scans each directory for *.so files (in name order) and loads them.
-  explicit PluginCatalog(std::vector<std::filesystem::path> directories);
+  // Scans each directory for *.so files (in name order) and loads them. Unless
+  // `allow_insecure`, a file is refused without being opened when it, or the directory
+  // holding it, is writable by users other than its owner (group or others, a
+  // directory's sticky bit excepted), or when it is owned by another user than root or
+  // the one running ballista: loading a plugin runs its code.
+  explicit PluginCatalog(std::vector<std::filesystem::path> directories, bool allow_insecure = false);
+
+  // The refusal of a file that holds plugin `name` (by its descriptor, or else by the
+  // file name NAME.so), or nullptr: lets "unknown plugin" say why it is missing.
+  const PluginRefusal* refusal_for(std::string_view name) const;
 
   const std::vector<std::filesystem::path>& directories() const { return directories_; }
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }

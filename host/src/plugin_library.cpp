@@ -76,9 +76,10 @@ LoadedPlugin load_plugin_library(const std::filesystem::path& file) {
                           ", this host uses SDK ABI " + std::to_string(BALLISTA_SDK_ABI));
   }
   const std::string torch_version = descriptor.torch_version != nullptr ? descriptor.torch_version : "";
+  const std::string name = descriptor.name != nullptr ? descriptor.name : "";
   if (torch_version != TORCH_VERSION) {
-    throw PluginLoadError("built against LibTorch " + torch_version + ", this host uses LibTorch " +
-                          TORCH_VERSION);
+    throw PluginLoadError("built against LibTorch " + torch_version + ", this host uses LibTorch " + TORCH_VERSION,
+                          name);
   }
   if (descriptor.name == nullptr || *descriptor.name == '\0') {
     throw PluginLoadError("descriptor has no plugin name");
@@ -98,13 +99,13 @@ LoadedPlugin load_plugin_library(const std::filesystem::path& file) {
       plugin.source = library.get_alias<SourceDefinition()>(kSourceDefinitionSymbol)();
     }
   } catch (const std::exception& error) {
-    throw PluginLoadError(std::string("its definition function threw: ") + error.what());
+    throw PluginLoadError(std::string("its definition function threw: ") + error.what(), name);
   }
   if (is_model && !plugin.definition.create) {
-    throw PluginLoadError("its definition has no model factory");
+    throw PluginLoadError("its definition has no model factory", name);
   }
   if (!is_model && (!plugin.source.create || plugin.source.inputs.empty() || plugin.source.targets.empty())) {
-    throw PluginLoadError("its source definition needs a factory, at least one input and one target");
+    throw PluginLoadError("its source definition needs a factory, at least one input and one target", name);
   }
   return plugin;
 }

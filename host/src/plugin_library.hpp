@@ -13,7 +13,13 @@ namespace ballista::host {
 
 class PluginLoadError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit PluginLoadError(const std::string& message, std::string plugin_name = {})
+      : std::runtime_error(message), plugin_name_(std::move(plugin_name)) {}
+  // The name from the plugin's descriptor, when it was read before the refusal.
+  const std::string& plugin_name() const { return plugin_name_; }
+
+ private:
+  std::string plugin_name_;
 };
 
 enum class PluginKind { model, source };

@@ -362,6 +362,66 @@ BOOST_AUTO_TEST_CASE(plugin_path_and_environment_are_searched_and_refusals_expla
   BOOST_TEST(shadowed.output.find("warning: plugin 'knn'") != std::string::npos, shadowed.output);
 }
 
+BOOST_AUTO_TEST_CASE(plugins_others_could_have_written_are_refused_unless_allowed) {
+  test::TemporaryDirectory directory;
+  const auto file = directory.path() / "other_knn.so";
+  std::filesystem::copy_file(test::plugin_dir() / "knn.so", file);
+  const auto plugins = [&](const std::string& options) {
+    return test::run_command(ballista_command("--plugin-path " + test::shell_quote(directory.path()) + " " + options +
+                                              " plugins --verbose"));
+  };
+  using std::filesystem::perms;
+  std::filesystem::permissions(file, perms::others_write, std::filesystem::perm_options::add);
+  auto listed = plugins("");
+  BOOST_TEST(listed.output.find("other_knn.so: not loaded: the file is writable by every user (mode 0") !=
+                 std::string::npos,
+             listed.output);
+  BOOST_TEST(listed.output.find("--allow-insecure-plugins") != std::string::npos);
+  std::filesystem::permissions(file, perms::others_write, std::filesystem::perm_options::remove);
+  std::filesystem::permissions(file, perms::group_write, std::filesystem::perm_options::add);
+  BOOST_TEST(plugins("").output.find("the file is writable by its group") != std::string::npos);
+  std::filesystem::permissions(file, perms::group_write, std::filesystem::perm_options::remove);
+  std::filesystem::permissions(directory.path(), perms::others_write, std::filesystem::perm_options::add);
+  listed = plugins("");
+  BOOST_TEST(listed.output.find("not loaded: its directory " + directory.path().string() + " is writable by every user") !=
+                 std::string::npos,
+             listed.output);
+  // A shared directory with the sticky bit (as /tmp) protects each user's files.
+  std::filesystem::permissions(directory.path(), perms::sticky_bit, std::filesystem::perm_options::add);
+  BOOST_TEST(plugins("").output.find("not loaded") == std::string::npos);
+  std::filesystem::permissions(directory.path(), perms::sticky_bit, std::filesystem::perm_options::remove);
+  // Allowed explicitly, it loads (and, named knn, shadows the bundled one with a warning).
+  listed = plugins("--allow-insecure-plugins");
+  BOOST_TEST(listed.output.find("not loaded") == std::string::npos, listed.output);
+  BOOST_TEST(listed.output.find("warning: plugin 'knn' in " + (test::plugin_dir() / "knn.so").string() +
+                                " is shadowed by " + file.string()) != std::string::npos,
+             listed.output);
+  std::filesystem::permissions(directory.path(), perms::others_write, std::filesystem::perm_options::remove);
+}
+
+BOOST_AUTO_TEST_CASE(a_pipeline_naming_a_refused_plugin_says_why_it_was_refused) {
+  test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << "data:\n  inputs: {x: \"uniform(0, 1)\"}\n  targets: {y: 2*x}\n  n: 20\n"
+                                           "models:\n  w: {plugin: throwing}\n";
+  const auto result = test::run_command(ballista_command("--plugin-path " + test::shell_quote(test::fixture_plugin_dir()) +
+                                                         " validate " + test::shell_quote(work.path() / "p.yaml")));
+  BOOST_TEST(result.exit_code == 2);
+  BOOST_TEST(result.output.find("model 'w' uses plugin 'throwing', which was found in " +
+                                (test::fixture_plugin_dir() / "throwing_definition.so").string() +
+                                " but refused: its definition function threw: this plugin refuses to start") !=
+                 std::string::npos,
+             result.output);
+  // Same-named plugins: run and validate warn too, not only `ballista plugins`.
+  test::TemporaryDirectory shadow;
+  std::filesystem::copy_file(test::plugin_dir() / "linear.so", shadow.path() / "linear.so");
+  std::ofstream(work.path() / "q.yaml") << "data:\n  inputs: {x: \"uniform(0, 1)\"}\n  targets: {y: 2*x}\n  n: 20\n"
+                                           "models:\n  w: {plugin: linear}\n";
+  const auto warned = test::run_command(ballista_command("--plugin-path " + test::shell_quote(shadow.path()) +
+                                                         " validate " + test::shell_quote(work.path() / "q.yaml")));
+  BOOST_TEST(warned.exit_code == 0, warned.output);
+  BOOST_TEST(warned.output.find("ballista: warning: plugin 'linear'") != std::string::npos, warned.output);
+}
+
 BOOST_AUTO_TEST_CASE(plugin_shows_declared_parameters) {
   const auto result = test::run_command(ballista_command("plugin mlp"));
   BOOST_TEST(result.exit_code == 0);
