@@ -4,6 +4,7 @@
 #include "atomic_file.hpp"
 #include "csv_table.hpp"
 #include "diagnostics.hpp"
+#include "isolated_model.hpp"
 #include "model_file.hpp"
 #include "pipeline_loader.hpp"
 #include "pipeline_schema.hpp"
@@ -202,7 +203,7 @@ int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path&
 int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
                          const std::vector<std::string>& overrides,
                          const std::optional<std::filesystem::path>& out_dir, std::ostream& out,
-                         Verbosity verbosity) {
+                         Verbosity verbosity, const std::optional<std::vector<std::string>>& isolate) {
   Pipeline pipeline;
   try {
     pipeline = load_pipeline(file, catalog, overrides);
@@ -266,7 +267,7 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
     }
   }, [&](const std::string& model, std::int64_t step, std::int64_t total, double loss) {
     display.step(model, step, total, loss);
-  });
+  }, isolate ? isolated_executor(directory / "pipeline.resolved.yaml", directory, *isolate) : ModelExecutor{});
   display.clear();
   const auto state = run.interrupted ? "interrupted" : "complete";
   write_file_atomically(directory / "metrics.json", metrics_json(pipeline, run, state));

@@ -30,10 +30,13 @@ struct PredictRequest {
 int predict_command(const PluginCatalog& catalog, const std::filesystem::path& model_file, const PredictRequest& request,
                     std::ostream& out);
 
+// `isolate`, when given, trains each model in a child process (run --isolate), started
+// with these options (--plugin-path and the like) before its subcommand.
 int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
                          const std::vector<std::string>& overrides,
                          const std::optional<std::filesystem::path>& out_dir, std::ostream& out,
-                         Verbosity verbosity = Verbosity::normal);
+                         Verbosity verbosity = Verbosity::normal,
+                         const std::optional<std::vector<std::string>>& isolate = std::nullopt);
 
 // Runs RUN_DIR/pipeline.resolved.yaml again (into `out_dir`, default a new run
 // directory) and reports whether every metric and probe prediction is the same to the

@@ -2,6 +2,7 @@
 #include "commands.hpp"
 #include "plugin_check.hpp"
 #include "plugin_scaffold.hpp"
+#include "isolated_model.hpp"
 #include "compare.hpp"
 #include "diagnostics.hpp"
 #include "pipeline_runner.hpp"
@@ -81,6 +82,9 @@ Options:
   --verbose, -v                with run: progress lines at every tenth of training
                                even when stderr is not a terminal (a terminal always
                                gets one live line per model: step/total, loss, ETA)
+  --isolate                    with run: train each model in its own process, so a
+                               plugin that crashes (segfault, abort) fails only its
+                               model; the others finish and are reported
   --allow-insecure-plugins     load plugin files that other users could have written
                                (group- or world-writable file or directory, or owned
                                by another user); refused by default, since loading
@@ -116,6 +120,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> overrides;
   bool verbose = false;
   bool allow_insecure_plugins = false;
+  bool isolate = false;
   bool quiet = false;
   ballista::host::CompareOptions compare;
   bool compare_options_given = false;
@@ -172,6 +177,8 @@ int main(int argc, char** argv) {
       }
     } else if (argument == "--allow-insecure-plugins") {
       allow_insecure_plugins = true;
+    } else if (argument == "--isolate") {
+      isolate = true;
     } else if (argument == "--verbose" || argument == "-v") {
       verbose = true;
     } else if (argument == "--quiet" || argument == "-q") {
@@ -193,13 +200,18 @@ int main(int argc, char** argv) {
     }
     return std::nullopt;
   };
-  const std::vector<std::string> commands{"plugins", "plugin",  "check-plugin", "new-plugin", "run",
+  const std::vector<std::string> commands{"plugins",  "plugin",  "check-plugin", "new-plugin", "run",
                                           "validate", "predict", "schema",       "compare",    "reproduce"};
-  if (std::find(commands.begin(), commands.end(), command) == commands.end()) {
+  // The child of `run --isolate` (internal: not in the usage text).
+  const bool child = command == "__run-model";
+  if (!child && std::find(commands.begin(), commands.end(), command) == commands.end()) {
     return usage_error("unknown command '" + command + "'" + ballista::host::suggest(command, commands));
   }
   if (out_dir && command != "run" && command != "reproduce") {
     return usage_error("--out only applies to `run` and `reproduce`");
+  }
+  if (isolate && command != "run") {
+    return usage_error("--isolate only applies to `run`");
   }
   if (scaffold_dir && command != "new-plugin") {
     return usage_error("--dir only applies to `new-plugin`");
@@ -248,6 +260,15 @@ int main(int argc, char** argv) {
       }
       return ballista::host::show_plugin(catalog, positional[1], std::cout);
     }
+    const auto verbosity = quiet ? ballista::host::Verbosity::quiet
+                                 : verbose ? ballista::host::Verbosity::verbose : ballista::host::Verbosity::normal;
+    if (child) {
+      if (auto bad = expect_arguments(3, "RESOLVED.yaml MODEL RESULT_FILE")) {
+        return *bad;
+      }
+      (void)std::signal(SIGINT, on_interrupt);
+      return ballista::host::run_one_model_command(catalog, positional[1], positional[2], positional[3], verbosity);
+    }
     if (command == "check-plugin") {
       if (auto bad = expect_arguments(1, "NAME [--set PARAMETER=VALUE]...")) {
         return *bad;
@@ -283,9 +304,22 @@ int main(int argc, char** argv) {
       return *bad;
     }
     (void)std::signal(SIGINT, on_interrupt);
-    const auto verbosity = quiet ? ballista::host::Verbosity::quiet
-                                 : verbose ? ballista::host::Verbosity::verbose : ballista::host::Verbosity::normal;
-    return ballista::host::run_pipeline_command(catalog, positional[1], overrides, out_dir, std::cout, verbosity);
+    std::optional<std::vector<std::string>> isolate_options;
+    if (isolate) {
+      // The child finds the same plugins and shows progress the same way.
+      isolate_options.emplace();
+      for (const auto& directory : plugin_paths) {
+        isolate_options->insert(isolate_options->end(), {"--plugin-path", directory.string()});
+      }
+      if (allow_insecure_plugins) {
+        isolate_options->push_back("--allow-insecure-plugins");
+      }
+      if (verbosity != ballista::host::Verbosity::normal) {
+        isolate_options->push_back(verbosity == ballista::host::Verbosity::quiet ? "--quiet" : "--verbose");
+      }
+    }
+    return ballista::host::run_pipeline_command(catalog, positional[1], overrides, out_dir, std::cout, verbosity,
+                                                isolate_options);
   } catch (const std::exception& error) {
     std::cerr << "ballista: " << error.what() << '\n';
     return 2;

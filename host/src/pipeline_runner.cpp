@@ -154,7 +154,8 @@ std::atomic<bool>& cancellation_flag() {
 
 RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
                        const std::filesystem::path& model_directory,
-                       const std::function<void(const RunResult&)>& on_progress, const StepObserver& on_step) {
+                       const std::function<void(const RunResult&)>& on_progress, const StepObserver& on_step,
+                       const ModelExecutor& executor) {
   RunResult run;
   run.sets = generate_sets(pipeline.data);
   if (!pipeline.evaluation.probes.empty()) {
@@ -181,7 +182,11 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
       continue;
     }
     try {
-      train_and_evaluate(pipeline, catalog, pipeline.models[i], model_directory, run, result, on_step);
+      if (executor) {
+        executor(pipeline.models[i], result);
+      } else {
+        train_and_evaluate(pipeline, catalog, pipeline.models[i], model_directory, run, result, on_step);
+      }
     } catch (const std::exception& error) {
       result.status = "failed";
       result.error = error.what();

@@ -71,8 +71,12 @@ std::atomic<bool>& cancellation_flag();
 // `on_step` (optional) hears every optimisation step a model reports through its
 // Context: model name, step, total steps, loss.
 using StepObserver = std::function<void(const std::string& model, std::int64_t step, std::int64_t total, double loss)>;
+// `executor` (optional) trains and evaluates one model in place of the runner, e.g. in
+// another process (`--isolate`): it fills `result` or throws, which fails that model.
+using ModelExecutor = std::function<void(const ModelSpec& spec, ModelResult& result)>;
 RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
                        const std::filesystem::path& model_directory,
-                       const std::function<void(const RunResult&)>& on_progress, const StepObserver& on_step = {});
+                       const std::function<void(const RunResult&)>& on_progress, const StepObserver& on_step = {},
+                       const ModelExecutor& executor = {});
 
 }  // namespace ballista::host

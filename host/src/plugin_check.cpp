@@ -128,7 +128,7 @@ class Checker {
 
   static torch::Tensor predict_checked(const Model& model, const torch::Tensor& inputs, std::int64_t outputs,
                                        const std::string& what) {
-    const auto predictions = model.predict(inputs).to(torch::kCPU).to(torch::kFloat64);
+    auto predictions = model.predict(inputs).to(torch::kCPU).to(torch::kFloat64);
     if (predictions.dim() != 2 || predictions.size(0) != inputs.size(0) || predictions.size(1) != outputs) {
       throw Failure(what + ": predict() returned " + shape_text(predictions) + ", expected [" +
                     std::to_string(inputs.size(0)) + ", " + std::to_string(outputs) + "]");

@@ -56,7 +56,7 @@ std::vector<std::string> model_notes(const Pipeline& pipeline, const ModelResult
   if (std::isfinite(reached) && std::isfinite(optimum)) {
     std::string note = "gradient solver: training MSE " + figure(reached) + "; the least-squares optimum of the same " +
                        "objective is " + figure(optimum) + " (gap " + figure(reached - optimum);
-    if (optimum > 0) {
+    if (optimum > 1e-12 * reached) {  // not for an exact fit, where the ratio means nothing
       note += ", " + figure(reached / optimum) + "× the optimum";
     }
     note += ")";

@@ -665,6 +665,67 @@ BOOST_AUTO_TEST_CASE(reproduce_reruns_a_run_and_names_every_figure_that_differs)
   BOOST_TEST(in_work("reproduce p.yaml").exit_code == 2);
 }
 
+BOOST_AUTO_TEST_CASE(isolate_keeps_a_crashing_plugin_from_taking_the_run_down) {
+  test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << R"yaml(data:
+  inputs: {x: "uniform(0, 1)", z: "uniform(0, 1)"}
+  targets: {y: {expression: 2*x + z, noise: 0.1}}
+  n: 50
+  sets: {test: {}}
+models:
+  before: {plugin: linear, solver: sgd, epochs: 50}
+  boom: {plugin: crashing}
+  aborts: {plugin: crashing, how: abort}
+  after: {plugin: mlp, hidden: [8], epochs: 30}
+evaluate:
+  sets: [all, test]
+  probes: [{x: 0.5, z: 0.5}]
+)yaml";
+  const auto in_work = [&](const std::string& arguments) {
+    return test::run_command("cd " + test::shell_quote(work.path()) + " && " +
+                             ballista_command("--plugin-path " + test::shell_quote(test::conformance_plugin_dir()) +
+                                              " " + arguments));
+  };
+  const auto isolated = in_work("run p.yaml --isolate --quiet --out isolated");
+  BOOST_TEST(isolated.exit_code == 1, isolated.output);  // models failed, the run did not
+  const auto metrics = read_json(work.path() / "isolated/metrics.json");
+  BOOST_TEST(metrics["state"] == "complete");
+  BOOST_TEST(model_entry(metrics, "before")["status"] == "ok");
+  BOOST_TEST(model_entry(metrics, "after")["status"] == "ok");
+  BOOST_TEST(model_entry(metrics, "boom")["status"] == "failed");
+  BOOST_TEST(model_entry(metrics, "boom")["error"].get<std::string>().find("died of signal 11") != std::string::npos);
+  BOOST_TEST(model_entry(metrics, "aborts")["error"].get<std::string>().find("died of signal 6") != std::string::npos);
+  BOOST_TEST(std::filesystem::exists(work.path() / "isolated/report.html"));
+  BOOST_TEST(std::filesystem::exists(work.path() / "isolated/models/after.pt"));
+  BOOST_TEST(!std::filesystem::exists(work.path() / "isolated/.isolate"));
+
+  // In a child process a model gives the same bits as in the run's own process.
+  std::ofstream(work.path() / "q.yaml") << "extends: p.yaml\nmodels: {boom: null, aborts: null}\n";
+  BOOST_REQUIRE_EQUAL(in_work("run q.yaml --quiet --out plain").exit_code, 0);
+  BOOST_REQUIRE_EQUAL(in_work("run q.yaml --quiet --isolate --out child").exit_code, 0);
+  const auto plain = read_json(work.path() / "plain/metrics.json");
+  const auto child = read_json(work.path() / "child/metrics.json");
+  for (const auto* name : {"before", "after"}) {
+    BOOST_TEST(model_entry(plain, name)["metrics"] == model_entry(child, name)["metrics"], name);
+    BOOST_TEST(model_entry(plain, name)["probes"] == model_entry(child, name)["probes"], name);
+    BOOST_TEST(model_entry(plain, name)["describe"] == model_entry(child, name)["describe"], name);
+    for (const auto* value : {"final_mse", "optimum_mse"}) {  // not optimum_seconds, a timing
+      BOOST_TEST(model_entry(plain, name)["fit_values"].value(value, 0.0) ==
+                     model_entry(child, name)["fit_values"].value(value, 0.0),
+                 name << " " << value);
+    }
+  }
+  BOOST_TEST(read_json(work.path() / "plain/metrics.json")["models"].size() == 2U);
+
+  // Without --isolate the crash takes the process down, and what finished is kept.
+  const auto crashed = in_work("run p.yaml --quiet --out crashed");
+  BOOST_TEST(crashed.exit_code == 128 + 11, crashed.output);
+  const auto kept = read_json(work.path() / "crashed/metrics.json");
+  BOOST_TEST(kept["state"] == "running");
+  BOOST_TEST(model_entry(kept, "before")["status"] == "ok");
+  BOOST_TEST(in_work("validate p.yaml --isolate").exit_code == 2);  // run only
+}
+
 BOOST_AUTO_TEST_CASE(the_bundled_model_plugins_pass_check_plugin) {
   for (const auto* arguments : {"knn", "linear", "basis --set 'functions=[x1, x1^2, sin(x1)]'", "mlp --set epochs=20"}) {
     const auto result = test::run_command(ballista_command(std::string("check-plugin ") + arguments));

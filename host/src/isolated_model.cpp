@@ -1,0 +1,233 @@
+// Models in child processes (see isolated_model.hpp).
+#include "isolated_model.hpp"
+
+#include "csv_table.hpp"
+#include "pipeline_loader.hpp"
+
+#include <ballista/archive.hpp>
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <system_error>
+
+namespace ballista::host {
+
+namespace {
+
+using nlohmann::json;
+
+// Doubles as JSON, NaN and infinities included (JSON has no literal for them).
+json number(double value) { return std::isfinite(value) ? json(value) : json(shortest_text(value)); }
+double number(const json& value) { return value.is_string() ? std::stod(value.get<std::string>()) : value.get<double>(); }
+
+json numbers(const std::vector<double>& values) {
+  json list = json::array();
+  for (const double value : values) {
+    list.push_back(number(value));
+  }
+  return list;
+}
+
+std::vector<double> numbers(const json& list) {
+  std::vector<double> values;
+  for (const auto& value : list) {
+    values.push_back(number(value));
+  }
+  return values;
+}
+
+json metric_map(const std::map<std::string, double>& metrics) {
+  json object = json::object();
+  for (const auto& [name, value] : metrics) {
+    object[name] = number(value);
+  }
+  return object;
+}
+
+std::map<std::string, double> metric_map(const json& object) {
+  std::map<std::string, double> metrics;
+  for (const auto& [name, value] : object.items()) {
+    metrics[name] = number(value);
+  }
+  return metrics;
+}
+
+std::string signal_name(int signal) {
+  const char* description = strsignal(signal);  // NOLINT(concurrency-mt-unsafe): main thread, after the child
+  return "signal " + std::to_string(signal) + (description != nullptr ? std::string(" (") + description + ")" : "");
+}
+
+}  // namespace
+
+void save_model_result(const ModelResult& result, const std::filesystem::path& file) {
+  json text;
+  text["name"] = result.name;
+  text["plugin"] = result.plugin;
+  text["status"] = result.status;
+  text["error"] = result.error;
+  text["fit_seconds"] = number(result.fit_seconds);
+  text["predict_seconds"] = number(result.predict_seconds);
+  text["parameter_count"] = result.parameter_count;
+  text["description"] = result.description;
+  json metrics = json::object();
+  for (const auto& [set, values] : result.metrics) {
+    metrics[set] = metric_map(values);
+  }
+  text["metrics"] = metrics;
+  json per_target = json::object();
+  for (const auto& [set, targets] : result.metrics_per_target) {
+    for (const auto& [target, values] : targets) {
+      per_target[set][target] = metric_map(values);
+    }
+  }
+  text["metrics_per_target"] = per_target;
+  json probes = json::array();
+  for (const auto& probe : result.probes) {
+    probes.push_back({{"point", numbers(probe.point)}, {"prediction", numbers(probe.prediction)},
+                      {"explanation", probe.explanation}});
+  }
+  text["probes"] = probes;
+  text["loss_curve"] = numbers(result.loss_curve);
+  text["fit_values"] = metric_map(result.fit_values);
+  text["model_file"] = result.model_file.string();
+  json set_names = json::array();
+  json grid_names = json::array();
+  torch::serialize::OutputArchive archive;
+  for (const auto& [name, tensor] : result.set_predictions) {
+    archive.write("set" + std::to_string(set_names.size()), tensor);
+    set_names.push_back(name);
+  }
+  for (const auto& [name, tensor] : result.grid_predictions) {
+    archive.write("grid" + std::to_string(grid_names.size()), tensor);
+    grid_names.push_back(name);
+  }
+  text["set_predictions"] = set_names;
+  text["grid_predictions"] = grid_names;
+  write_strings(archive, "result", {text.dump()});
+  const auto aside = file.parent_path() / ("." + file.filename().string() + ".partial");
+  archive.save_to(aside.string());
+  std::filesystem::rename(aside, file);
+}
+
+ModelResult load_model_result(const std::filesystem::path& file) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(file.string());
+  const auto text = json::parse(read_strings(archive, "result").at(0));
+  ModelResult result;
+  result.name = text.at("name");
+  result.plugin = text.at("plugin");
+  result.status = text.at("status");
+  result.error = text.at("error");
+  result.fit_seconds = number(text.at("fit_seconds"));
+  result.predict_seconds = number(text.at("predict_seconds"));
+  result.parameter_count = text.at("parameter_count");
+  result.description = text.at("description");
+  for (const auto& [set, values] : text.at("metrics").items()) {
+    result.metrics[set] = metric_map(values);
+  }
+  for (const auto& [set, targets] : text.at("metrics_per_target").items()) {
+    for (const auto& [target, values] : targets.items()) {
+      result.metrics_per_target[set][target] = metric_map(values);
+    }
+  }
+  for (const auto& probe : text.at("probes")) {
+    result.probes.push_back({numbers(probe.at("point")), numbers(probe.at("prediction")), probe.at("explanation")});
+  }
+  result.loss_curve = numbers(text.at("loss_curve"));
+  result.fit_values = metric_map(text.at("fit_values"));
+  result.model_file = text.at("model_file").get<std::string>();
+  std::size_t index = 0;
+  for (const auto& name : text.at("set_predictions")) {
+    result.set_predictions[name] = read_tensor(archive, "set" + std::to_string(index++));
+  }
+  index = 0;
+  for (const auto& name : text.at("grid_predictions")) {
+    result.grid_predictions[name] = read_tensor(archive, "grid" + std::to_string(index++));
+  }
+  return result;
+}
+
+int run_one_model_command(const PluginCatalog& catalog, const std::filesystem::path& resolved_pipeline,
+                          const std::string& model, const std::filesystem::path& result_file, Verbosity verbosity) {
+  try {
+    auto pipeline = load_pipeline(resolved_pipeline, catalog);
+    const auto found = std::find_if(pipeline.models.begin(), pipeline.models.end(),
+                                    [&](const ModelSpec& spec) { return spec.name == model; });
+    if (found == pipeline.models.end()) {
+      std::cerr << "ballista: " << resolved_pipeline.string() << " has no model '" << model << "'\n";
+      return 2;
+    }
+    pipeline.models = {*found};
+    ProgressDisplay display(std::cerr, isatty(STDERR_FILENO) != 0, verbosity);
+    const auto run = run_pipeline(
+        pipeline, catalog, resolved_pipeline.parent_path() / "models", [](const RunResult&) {},
+        [&](const std::string& name, std::int64_t step, std::int64_t total, double loss) {
+          display.step(name, step, total, loss);
+        });
+    display.clear();
+    save_model_result(run.models.at(0), result_file);
+    return 0;
+  } catch (const std::exception& error) {
+    std::cerr << "ballista: " << error.what() << '\n';
+    return 2;
+  }
+}
+
+ModelExecutor isolated_executor(const std::filesystem::path& resolved_pipeline,
+                                const std::filesystem::path& run_directory, std::vector<std::string> child_options) {
+  auto started = std::make_shared<int>(0);
+  return [resolved_pipeline, run_directory, options = std::move(child_options), started](const ModelSpec& spec,
+                                                                                         ModelResult& result) {
+    const auto scratch = run_directory / ".isolate";
+    std::filesystem::create_directories(scratch);
+    const auto result_file = scratch / ("model-" + std::to_string(++*started) + ".result");
+    std::filesystem::remove(result_file);
+    const std::string program = std::filesystem::path(boost::dll::program_location()).string();
+    std::vector<std::string> arguments{program};
+    arguments.insert(arguments.end(), options.begin(), options.end());
+    arguments.insert(arguments.end(), {"__run-model", resolved_pipeline.string(), spec.name, result_file.string()});
+    std::vector<char*> argv;
+    for (auto& argument : arguments) {
+      argv.push_back(argument.data());
+    }
+    argv.push_back(nullptr);
+    pid_t child = 0;
+    if (const int failed = posix_spawn(&child, program.c_str(), nullptr, nullptr, argv.data(), environ);
+        failed != 0) {
+      throw std::runtime_error("--isolate: cannot start " + program + ": " + std::generic_category().message(failed));
+    }
+    int status = 0;
+    // Ctrl-C reaches the child too (same process group): it stops its model and writes
+    // what it has, so keep waiting.
+    while (waitpid(child, &status, 0) < 0) {
+      if (errno != EINTR) {
+        throw std::runtime_error("--isolate: lost the model's process: " + std::generic_category().message(errno));
+      }
+    }
+    if (WIFSIGNALED(status)) {
+      std::filesystem::remove(result_file);
+      throw std::runtime_error("its process (--isolate) died of " + signal_name(WTERMSIG(status)) +
+                               " while training or evaluating; the other models are unaffected");
+    }
+    if (!std::filesystem::exists(result_file)) {
+      throw std::runtime_error("its process (--isolate) exited with status " + std::to_string(WEXITSTATUS(status)) +
+                               " without a result (its message is above)");
+    }
+    result = load_model_result(result_file);
+    std::filesystem::remove(result_file);
+    std::error_code ignored;
+    std::filesystem::remove(scratch, ignored);  // only once empty
+  };
+}
+
+}  // namespace ballista::host
