@@ -378,6 +378,12 @@ class Checker {
     };
     const auto& specs = plugin_.definition.parameters;
     for (const auto& spec : specs) {
+      if (const auto problem = spec.check(spec.default_value()); !problem.empty()) {
+        throw Failure("parameter '" + spec.name() + "': the declared default " + to_string(spec.default_value()) +
+                      " breaks its own declaration (" + spec.allowed() + "): " + problem);
+      }
+    }
+    for (const auto& spec : specs) {
       if (spec.type() == ParameterType::boolean) {
         try_value(spec, ParameterValue{!std::get<bool>(values_.at(spec.name()))});
       }

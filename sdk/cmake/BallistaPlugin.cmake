@@ -25,6 +25,9 @@ function(ballista_add_plugin name)
   elseif(DEFINED BALLISTA_PLUGIN_OUTPUT_DIR)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${BALLISTA_PLUGIN_OUTPUT_DIR})
   endif()
+  # A project that sets no build type would build LibTorch code unoptimised, several
+  # times slower: optimise anyway (a chosen build type decides for itself).
+  target_compile_options(${name} PRIVATE $<$<CONFIG:>:-O2>)
   # Inside the Ballista repository: shared warnings and the precompiled header.
   if(COMMAND ballista_target_defaults AND TARGET ballista_defaults)
     ballista_target_defaults(${name})

@@ -724,6 +724,13 @@ evaluate:
   BOOST_TEST(kept["state"] == "running");
   BOOST_TEST(model_entry(kept, "before")["status"] == "ok");
   BOOST_TEST(in_work("validate p.yaml --isolate").exit_code == 2);  // run only
+
+  // A factory that throws is caught when the pipeline is checked, at the model.
+  const auto factory = in_work("validate p.yaml --set models.boom.how=factory");
+  BOOST_TEST(factory.exit_code == 2);
+  BOOST_TEST(factory.output.find("p.yaml:8:9: error: model 'boom': plugin crashing rejected the parameters: the "
+                                 "factory refuses to build a model") != std::string::npos,
+             factory.output);
 }
 
 BOOST_AUTO_TEST_CASE(the_bundled_model_plugins_pass_check_plugin) {

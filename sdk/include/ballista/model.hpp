@@ -21,7 +21,10 @@
 BALLISTA_NAMESPACE_BEGIN
 
 // A named data set as the host hands it to fit(). Column names let models print
-// formulas in the user's terms ("s = 0.1019·v^2·sin(2*theta)").
+// formulas in the user's terms ("s = 0.1019·v^2·sin(2*theta)"). Values are in the
+// user's units (whatever the pipeline's data is in; `data.units` only labels them).
+// Ownership: the host owns the tensors for the duration of fit(); a model may keep
+// them (tensors are reference-counted) but must not modify them in place.
 struct BALLISTA_API Dataset {
   torch::Tensor inputs;   // [n, d_in], float64, CPU
   torch::Tensor targets;  // [n, d_out], float64, CPU
