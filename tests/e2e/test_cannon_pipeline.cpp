@@ -360,6 +360,13 @@ BOOST_AUTO_TEST_CASE(plugin_path_and_environment_are_searched_and_refusals_expla
                                           ballista_command("plugins"));
   BOOST_TEST(shadowed.output.find((directory.path() / "knn.so").string()) != std::string::npos, shadowed.output);
   BOOST_TEST(shadowed.output.find("warning: plugin 'knn'") != std::string::npos, shadowed.output);
+  // ~/.local/lib/ballista/plugins is searched too (after the two above).
+  test::TemporaryDirectory home;
+  const auto user_plugins = home.path() / ".local/lib/ballista/plugins";
+  std::filesystem::create_directories(user_plugins);
+  std::filesystem::copy_file(test::plugin_dir() / "linear.so", user_plugins / "linear.so");
+  const auto user = test::run_command("HOME=" + test::shell_quote(home.path()) + " " + ballista_command("plugins"));
+  BOOST_TEST(user.output.find((user_plugins / "linear.so").string()) != std::string::npos, user.output);
 }
 
 BOOST_AUTO_TEST_CASE(plugins_others_could_have_written_are_refused_unless_allowed) {

@@ -60,6 +60,13 @@ BOOST_AUTO_TEST_CASE(refuses_bad_files_with_reasons) {
   BOOST_TEST(abi.find("this host uses SDK ABI " + std::to_string(BALLISTA_SDK_ABI)) != std::string::npos, abi);
   BOOST_TEST(refusal_for(catalog, "throwing_definition.so").find("this plugin refuses to start") != std::string::npos);
   BOOST_TEST(refusal_for(catalog, "text.so").find("not a loadable shared library") != std::string::npos);
+  const auto torch = refusal_for(catalog, "wrong_torch.so");
+  BOOST_TEST(torch.find(std::string("built against LibTorch 0.0.1-other, this host uses LibTorch ") + TORCH_VERSION) !=
+                 std::string::npos,
+             torch);
+  const auto missing = refusal_for(catalog, "needs_gone.so");
+  BOOST_TEST(missing.find("cannot be loaded: libballista_gone.so: cannot open shared object file") != std::string::npos,
+             missing);
 }
 
 BOOST_AUTO_TEST_CASE(first_directory_wins_and_the_shadowed_file_is_named) {
