@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Ballista against its peers on the same work (issue 7's suite; scripts/bench runs it).
+
+  bench.py BALLISTA_BENCH BALLISTA [--reps R] [--quick] [--json FILE] [--only CASE...]
+
+Every case runs Ballista (bench/bench_models.cpp, one process per repetition) and each
+peer (bench/peers.py) R times, interleaved, on the cannon data drawn from seed 0 by
+both. It prints the medians and the ratio Ballista/peer per case, with the target from
+issue 7 where there is one, plus a machine line, and writes everything as JSON.
+Times are of the fit (and the prediction, for knn), not of process start-up, except
+for `startup`, which is `ballista plugins` as a whole.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON = "/usr/bin/python3"
+
+# (label, ballista case, rows, queries, [(peer case, peer)], target ratio, what is timed)
+CASES = [
+    ("mlp N=1e3", "mlp", 1000, 0, [("mlp", "torch")], 0.75, "fit"),
+    ("mlp N=1e4", "mlp", 10000, 0, [("mlp", "torch")], 0.75, "fit"),
+    ("basis N=1e3", "basis", 1000, 0, [("basis", "numpy"), ("basis", "sklearn")], None, "fit"),
+    ("basis N=1e6", "basis", 10**6, 0, [("basis", "numpy"), ("basis", "sklearn")], None, "fit"),
+    ("basis N=1e7", "basis", 10**7, 0, [("basis", "numpy"), ("basis", "sklearn")], 0.4, "fit"),
+    ("linear N=1e6", "linear", 10**6, 0, [("linear", "numpy"), ("linear", "sklearn")], None, "fit"),
+    ("basis_adam N=1e3", "basis_adam", 1000, 0, [("basis_adam", "torch")], None, "fit"),
+    ("knn N=1e6 M=1e5", "knn", 10**6, 10**5, [("knn", "sklearn"), ("knn", "brute")], 0.5, "fit+predict"),
+]
+QUICK = {"mlp N=1e4", "basis N=1e7", "knn N=1e6 M=1e5"}
+
+
+def run_json(command):
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def timed(result, what):
+    return result["fit_seconds"] + (result.get("predict_seconds", 0.0) if what == "fit+predict" else 0.0)
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    blas = "?"
+    try:
+        blas = os.path.realpath("/etc/alternatives/libblas.so.3-x86_64-linux-gnu")
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "blas": blas}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bench_binary")
+    parser.add_argument("ballista")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="skip the largest cases")
+    parser.add_argument("--json", default="bench/results.json")
+    parser.add_argument("--only", nargs="*", default=None, help="case labels to run")
+    arguments = parser.parse_args()
+
+    info = machine()
+    sgemm = run_json([PYTHON, os.path.join(HERE, "peers.py"), "sgemm", "torch", "0"])
+    info["sgemm_gflops"] = sgemm["gflops"]
+    info["threads"] = sgemm["threads"]
+    print("machine: %s, %d cores, %d threads, BLAS %s, SGEMM %.1f GFLOP/s (float32 2048², PyTorch)"
+          % (info["cpu"], info["cores"], info["threads"], info["blas"], info["sgemm_gflops"]))
+
+    rows = []
+    for label, case, n, m, peers, target, what in CASES:
+        if arguments.quick and label in QUICK:
+            continue
+        if arguments.only and label not in arguments.only:
+            continue
+        ours, theirs = [], {peer: [] for _, peer in peers}
+        details = {}
+        for _ in range(arguments.reps):
+            command = [arguments.bench_binary, case, str(n)] + ([str(m)] if m else [])
+            result = run_json(command)
+            ours.append(timed(result, what))
+            details["ballista"] = result
+            for peer_case, peer in peers:
+                command = [PYTHON, os.path.join(HERE, "peers.py"), peer_case, peer, str(n)] + ([str(m)] if m else [])
+                result = run_json(command)
+                theirs[peer].append(timed(result, what))
+                details[peer] = result
+        for peer in theirs:
+            ratio = statistics.median(ours) / statistics.median(theirs[peer])
+            row = {"case": label, "timed": what, "ballista_s": statistics.median(ours), "peer": peer,
+                   "peer_s": statistics.median(theirs[peer]), "ratio": ratio, "target": target,
+                   "ballista_runs": ours, "peer_runs": theirs[peer],
+                   "ballista_mse": details["ballista"].get("train_mse"), "peer_mse": details[peer].get("train_mse")}
+            if case == "mlp":
+                flops = 3 * 2 * n * (2 * 256 + 256 * 256 + 256) * 1000
+                row["ballista_gflops"] = flops / row["ballista_s"] / 1e9
+                row["peer_gflops"] = flops / row["peer_s"] / 1e9
+            if case == "knn":
+                row["prediction_sums"] = [details["ballista"].get("prediction_sum"), details[peer].get("prediction_sum")]
+            rows.append(row)
+    # Start-up: the whole `ballista plugins`, no peer.
+    if not arguments.only or "startup" in arguments.only:
+        startups = []
+        for _ in range(max(3, arguments.reps)):
+            start = time.perf_counter()
+            subprocess.run([arguments.ballista, "plugins"], check=True, capture_output=True)
+            startups.append(time.perf_counter() - start)
+        rows.append({"case": "startup", "timed": "ballista plugins", "ballista_s": statistics.median(startups),
+                     "peer": "(0.3 s target)", "peer_s": 0.3, "ratio": statistics.median(startups) / 0.3,
+                     "target": 1.0, "ballista_runs": startups})
+
+    print("%-18s %-12s %12s %-14s %12s %8s %8s  %s" % ("case", "timed", "ballista s", "peer", "peer s", "ratio",
+                                                      "target", "note"))
+    for row in rows:
+        target = row["target"]
+        met = "" if target is None else ("met" if row["ratio"] <= target else "MISSED")
+        note = ""
+        if "ballista_gflops" in row:
+            note = "%.1f vs %.1f GFLOP/s (%.0f%% vs %.0f%% of SGEMM)" % (
+                row["ballista_gflops"], row["peer_gflops"], 100 * row["ballista_gflops"] / info["sgemm_gflops"],
+                100 * row["peer_gflops"] / info["sgemm_gflops"])
+        elif row.get("ballista_mse") is not None and row.get("peer_mse") is not None:
+            note = "train MSE %.4g vs %.4g" % (row["ballista_mse"], row["peer_mse"])
+        elif "prediction_sums" in row:
+            note = "prediction sums %.6f vs %.6f" % tuple(row["prediction_sums"])
+        print("%-18s %-12s %12.4g %-14s %12.4g %8.3f %8s  %s %s" % (
+            row["case"], row["timed"], row["ballista_s"], row["peer"], row["peer_s"], row["ratio"],
+            "" if target is None else "<= %g" % target, met, note))
+    os.makedirs(os.path.dirname(os.path.abspath(arguments.json)), exist_ok=True)
+    with open(arguments.json, "w") as out:
+        json.dump({"machine": info, "reps": arguments.reps, "rows": rows}, out, indent=2)
+    print("written: " + arguments.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

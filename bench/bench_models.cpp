@@ -1,0 +1,92 @@
+// The Ballista side of bench/bench.py: one case, timed in this process, printed as one
+// JSON line. The data is the cannon's, drawn by the pipeline machinery from seed 0, so
+// NumPy's np.random.seed(0) gives the peers the same rows.
+//   ballista_bench CASE N [M]     CASE: mlp | basis | linear | knn | basis_adam
+#include "data_generator.hpp"
+#include "pipeline_loader.hpp"
+#include "plugin_catalog.hpp"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class QuietContext final : public ballista::Context {
+ public:
+  void report_progress(std::int64_t /*step*/, std::int64_t /*total*/, double loss) override { last_loss = loss; }
+  bool cancelled() const override { return false; }
+  torch::Device device() const override { return torch::kCPU; }
+  std::uint64_t seed() const override { return 0; }
+  void log(ballista::LogLevel /*level*/, std::string_view /*message*/) override {}
+  void report_value(std::string_view name, double value) override { values[std::string(name)] = value; }
+  double last_loss = std::nan("");
+  std::map<std::string, double> values;
+};
+
+double seconds(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::cerr << "usage: ballista_bench mlp|basis|linear|knn|basis_adam N [QUERIES]\n";
+    return 2;
+  }
+  const std::string name = argv[1];
+  const std::int64_t rows = std::stoll(argv[2]);
+  const std::int64_t queries = argc > 3 ? std::stoll(argv[3]) : 0;
+  const auto work = std::filesystem::temp_directory_path() / ("ballista-bench-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(work);
+  const std::map<std::string, std::string> models{
+      {"mlp", "{plugin: mlp, hidden: [256, 256], activation: sigmoid, optimizer: adam, lr: 0.01, epochs: 1000}"},
+      {"basis", "{plugin: basis, functions: [v, v^2, v*sin(theta), v*sin(2*theta), v^2*sin(theta), v^2*sin(2*theta)]}"},
+      {"basis_adam", "{plugin: basis, solver: adam, lr: 0.1, epochs: 5000, functions: [v, v^2, v*sin(theta), "
+                     "v*sin(2*theta), v^2*sin(theta), v^2*sin(2*theta)]}"},
+      {"linear", "{plugin: linear}"},
+      {"knn", "{plugin: knn, k: 5}"}};
+  if (models.count(name) == 0) {
+    std::cerr << "ballista_bench: unknown case '" << name << "'\n";
+    return 2;
+  }
+  std::ofstream(work / "p.yaml") << "seed: 0\ndata:\n  constants: {g: 9.81}\n  inputs:\n    v: uniform(0, 10)\n"
+                                    "    theta: uniform(0, pi/2)\n  targets:\n    s: {expression: v^2*sin(2*theta)/g, "
+                                    "noise: 0.01, clip: [0, null]}\n  n: "
+                                 << rows << "\nmodels:\n  m: " << models.at(name) << "\n";
+  const ballista::host::PluginCatalog catalog(ballista::host::PluginCatalog::search_path({}));
+  const auto pipeline = ballista::host::load_pipeline(work / "p.yaml", catalog);
+  std::filesystem::remove_all(work);
+  const auto sets = ballista::host::generate_sets(pipeline.data);
+  const auto& train = sets.at("all");
+  const auto& spec = pipeline.models.front();
+  auto model = catalog.find(spec.plugin)->definition.create(spec.parameters);
+  QuietContext context;
+  const auto fit_start = Clock::now();
+  model->fit(train, context);
+  const double fit = seconds(fit_start);
+  const auto residual = model->predict(train.inputs) - train.targets;
+  const double mse = residual.square().mean().item<double>();
+  nlohmann::json result{{"case", name}, {"rows", rows}, {"fit_seconds", fit}, {"train_mse", mse},
+                        {"threads", at::get_num_threads()}};
+  if (queries > 0) {
+    // Queries inside the data's range, drawn once (the peer draws its own the same way).
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(1);
+    const auto points = torch::rand({queries, 2}, generator, torch::kFloat64) *
+                        torch::tensor({10.0, M_PI / 2}, torch::kFloat64);
+    const auto predict_start = Clock::now();
+    const auto predictions = model->predict(points);
+    result["predict_seconds"] = seconds(predict_start);
+    result["queries"] = queries;
+    result["prediction_sum"] = predictions.sum().item<double>();
+  }
+  if (!context.values.empty()) {
+    result["fit_values"] = context.values;
+  }
+  std::cout << result.dump() << std::endl;
+  return 0;
+}

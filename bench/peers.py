@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""The peers of bench/bench.py: the same cases as ballista_bench, in Python, on the same
+data (np.random.seed(0): the cannon's 1000 shots are the article's), timing only the fit
+and the prediction, printed as one JSON line.
+
+  peers.py CASE PEER N [M]
+    mlp        torch        the article's MLP: 2-256-256-1 sigmoid, Adam lr 0.01, full batch, 1000 epochs
+    basis      numpy        the six features + np.linalg.lstsq
+    basis      sklearn      the six features + LinearRegression(fit_intercept=False)
+    linear     numpy        [v, theta, 1] + np.linalg.lstsq
+    linear     sklearn      LinearRegression()
+    knn        sklearn      KNeighborsRegressor(5, algorithm="kd_tree"): fit + predict M queries
+    knn        brute        KNeighborsRegressor(5, algorithm="brute")
+    basis_adam torch        the article's Adam fit of the six features: lr 0.1, 5000 epochs
+    sgemm      torch        float32 2048x2048 matrix products: the machine's GEMM rate (GFLOP/s)
+"""
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+
+def cannon(rows):
+    np.random.seed(0)
+    v = np.random.uniform(0, 10, rows)
+    theta = np.random.uniform(0, np.pi / 2, rows)
+    s = np.clip(v**2 * np.sin(2 * theta) / 9.81 + 0.01 * np.random.randn(rows), 0, None)
+    return v, theta, s
+
+
+def features(v, theta):
+    return np.stack([v, v**2, v * np.sin(theta), v * np.sin(2 * theta), v**2 * np.sin(theta),
+                     v**2 * np.sin(2 * theta)], axis=1)
+
+
+def queries(count):
+    import torch
+    generator = torch.Generator().manual_seed(1)
+    points = torch.rand((count, 2), generator=generator, dtype=torch.float64)
+    return (points * torch.tensor([10.0, math.pi / 2], dtype=torch.float64)).numpy()
+
+
+def main(argv):
+    case, peer, rows = argv[1], argv[2], int(float(argv[3]))
+    count = int(float(argv[4])) if len(argv) > 4 else 0
+    result = {"case": case, "peer": peer, "rows": rows}
+    if case == "sgemm":
+        import torch
+        a = torch.rand(2048, 2048)
+        b = torch.rand(2048, 2048)
+        a.mm(b)
+        start = time.perf_counter()
+        for _ in range(10):
+            a.mm(b)
+        elapsed = time.perf_counter() - start
+        result.update(gflops=10 * 2 * 2048**3 / elapsed / 1e9, threads=torch.get_num_threads())
+        print(json.dumps(result))
+        return 0
+    v, theta, s = cannon(rows)
+    if case in ("mlp", "basis_adam"):
+        import torch
+        torch.manual_seed(0)
+        if case == "mlp":
+            x = torch.tensor(np.stack([v, theta], axis=1), dtype=torch.float32)
+            model = torch.nn.Sequential(torch.nn.Linear(2, 256), torch.nn.Sigmoid(), torch.nn.Linear(256, 256),
+                                        torch.nn.Sigmoid(), torch.nn.Linear(256, 1))
+            lr, epochs = 0.01, 1000
+        else:
+            x = torch.tensor(features(v, theta), dtype=torch.float32)
+            model = torch.nn.Linear(6, 1, bias=False)
+            torch.nn.init.zeros_(model.weight)
+            lr, epochs = 0.1, 5000
+        y = torch.tensor(s[:, None], dtype=torch.float32)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        loss_function = torch.nn.MSELoss()
+        start = time.perf_counter()
+        for _ in range(epochs):
+            optimizer.zero_grad()
+            loss = loss_function(model(x), y)
+            loss.backward()
+            optimizer.step()
+        result["fit_seconds"] = time.perf_counter() - start
+        with torch.no_grad():
+            result["train_mse"] = float(((model(x).double() - torch.tensor(s[:, None])) ** 2).mean())
+        result["threads"] = torch.get_num_threads()
+    elif case in ("basis", "linear"):
+        start = time.perf_counter()
+        if case == "basis":
+            design = features(v, theta)
+        else:
+            design = np.stack([v, theta, np.ones_like(v)], axis=1) if peer == "numpy" else np.stack([v, theta], axis=1)
+        if peer == "numpy":
+            weights = np.linalg.lstsq(design, s, rcond=None)[0]
+            predicted = design @ weights
+        else:
+            from sklearn.linear_model import LinearRegression
+            model = LinearRegression(fit_intercept=(case == "linear")).fit(design, s)
+            predicted = model.predict(design)
+        result["fit_seconds"] = time.perf_counter() - start
+        result["train_mse"] = float(((predicted - s) ** 2).mean())
+    elif case == "knn":
+        from sklearn.neighbors import KNeighborsRegressor
+        x = np.stack([v, theta], axis=1)
+        points = queries(count)
+        start = time.perf_counter()
+        model = KNeighborsRegressor(n_neighbors=5, algorithm="kd_tree" if peer == "sklearn" else "brute").fit(x, s)
+        result["fit_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
+        predictions = model.predict(points)
+        result["predict_seconds"] = time.perf_counter() - start
+        result["queries"] = count
+        result["prediction_sum"] = float(predictions.sum())
+    else:
+        print("peers.py: unknown case " + case, file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
