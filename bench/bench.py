@@ -17,6 +17,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,6 +42,13 @@ def run_json(command):
     return json.loads(output.strip().splitlines()[-1])
 
 
+def measure_process(command):
+    """Wall seconds and peak resident KiB of one process, by GNU time."""
+    done = subprocess.run(["/usr/bin/time", "-f", "%e %M"] + command, check=True, capture_output=True, text=True)
+    wall, kib = done.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(kib)
+
+
 def timed(result, what):
     return result["fit_seconds"] + (result.get("predict_seconds", 0.0) if what == "fit+predict" else 0.0)
 
@@ -60,6 +68,44 @@ def machine():
     return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "blas": blas}
 
 
+# Sizes per case: as far as each fits in memory and a few minutes (the MLP trains 1000
+# full-batch epochs, so it stops at 1e5).
+GROWTH = [("mlp", [10**3, 10**4, 10**5]), ("basis", [10**3, 10**4, 10**5, 10**6, 10**7]),
+          ("linear", [10**3, 10**4, 10**5, 10**6, 10**7]), ("knn", [10**3, 10**4, 10**5, 10**6])]
+
+
+def growth(arguments):
+    """Fit (and for knn, predict N/10 queries) time over N; a slope above 1 on the log-log
+    plot is a super-linear cost."""
+    table = []
+    print("%-8s %10s %12s %14s %12s" % ("model", "N", "fit s", "fit s per row", "predict s"))
+    for case, sizes in GROWTH:
+        for n in sizes:
+            command = [arguments.bench_binary, case, str(n)] + ([str(n // 10)] if case == "knn" else [])
+            result = run_json(command)
+            table.append(result)
+            print("%-8s %10d %12.4g %14.3g %12s" % (case, n, result["fit_seconds"], result["fit_seconds"] / n,
+                                                   "%.4g" % result["predict_seconds"] if "predict_seconds" in result
+                                                   else ""))
+            sys.stdout.flush()
+    with open(arguments.json, "w") as out:
+        json.dump({"machine": machine(), "growth": table}, out, indent=2)
+    script = ["set terminal pngcairo size 900,600 noenhanced", "set output '%s'" % os.path.join(HERE, "growth.png"),
+              "set logscale xy", "set xlabel 'training rows N'", "set ylabel 'seconds'", "set key left top",
+              "set title 'Ballista: fit time over N (knn: fit + predict N/10 queries)'", "set grid"]
+    plots = []
+    for case, _ in GROWTH:
+        rows = [r for r in table if r["case"] == case]
+        block = "$%s << EOD\n%s\nEOD" % (case, "\n".join("%d %.6g" % (r["rows"], r["fit_seconds"] +
+                                                                        r.get("predict_seconds", 0.0)) for r in rows))
+        script.append(block)
+        plots.append("$%s using 1:2 with linespoints lw 2 title '%s'" % (case, case))
+    script.append("plot " + ", ".join(plots) + ", x/1e6 with lines dt 2 lc 'gray' title 'linear (1 µs per row)'")
+    subprocess.run(["gnuplot"], input="\n".join(script) + "\n", text=True, check=True)
+    print("written: %s and %s" % (arguments.json, os.path.join(HERE, "growth.png")))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bench_binary")
@@ -68,7 +114,12 @@ def main():
     parser.add_argument("--quick", action="store_true", help="skip the largest cases")
     parser.add_argument("--json", default="bench/results.json")
     parser.add_argument("--only", nargs="*", default=None, help="case labels to run")
+    parser.add_argument("--growth", action="store_true",
+                        help="instead: each model's fit (and knn's predict) time over N = 1e3 ... 1e7, "
+                             "printed and plotted to bench/growth.png")
     arguments = parser.parse_args()
+    if arguments.growth:
+        return growth(arguments)
 
     info = machine()
     sgemm = run_json([PYTHON, os.path.join(HERE, "peers.py"), "sgemm", "torch", "0"])
@@ -108,6 +159,27 @@ def main():
             if case == "knn":
                 row["prediction_sums"] = [details["ballista"].get("prediction_sum"), details[peer].get("prediction_sum")]
             rows.append(row)
+    # The whole program: `ballista run configs/cannon.yaml` (six models, plots, report)
+    # against the article's script (four approaches), as processes: wall time and peak RSS.
+    if not arguments.only or "program" in arguments.only:
+        source = os.path.dirname(HERE)
+        ours, theirs, our_memory, their_memory = [], [], [], []
+        with tempfile.TemporaryDirectory() as scratch:
+            for rep in range(arguments.reps):
+                wall, memory = measure_process([arguments.ballista, "run", os.path.join(source, "configs/cannon.yaml"),
+                                                "--quiet", "--out", os.path.join(scratch, "run%d" % rep)])
+                ours.append(wall)
+                our_memory.append(memory)
+                wall, memory = measure_process([PYTHON, os.path.join(HERE, "article.py")])
+                theirs.append(wall)
+                their_memory.append(memory)
+        rows.append({"case": "program (cannon)", "timed": "wall", "ballista_s": statistics.median(ours),
+                     "peer": "article.py", "peer_s": statistics.median(theirs),
+                     "ratio": statistics.median(ours) / statistics.median(theirs), "target": 0.7,
+                     "ballista_runs": ours, "peer_runs": theirs})
+        rows.append({"case": "program (cannon)", "timed": "peak MiB", "ballista_s": max(our_memory) / 1024,
+                     "peer": "article.py", "peer_s": max(their_memory) / 1024,
+                     "ratio": max(our_memory) / max(their_memory), "target": 1.0})
     # Start-up: the whole `ballista plugins`, no peer.
     if not arguments.only or "startup" in arguments.only:
         startups = []
