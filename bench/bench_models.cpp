@@ -1,7 +1,7 @@
 // The Ballista side of bench/bench.py: one case, timed in this process, printed as one
 // JSON line. The data is the cannon's, drawn by the pipeline machinery from seed 0, so
 // NumPy's np.random.seed(0) gives the peers the same rows.
-//   ballista_bench CASE N [M]     CASE: mlp | basis | linear | knn | basis_adam
+//   ballista_bench CASE N [M]     CASE: mlp | basis | linear | knn | knn_brute | basis_adam
 #include "data_generator.hpp"
 #include "pipeline_loader.hpp"
 #include "plugin_catalog.hpp"
@@ -35,7 +35,7 @@ double seconds(Clock::time_point start) { return std::chrono::duration<double>(C
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: ballista_bench mlp|basis|linear|knn|basis_adam N [QUERIES]\n";
+    std::cerr << "usage: ballista_bench mlp|basis|linear|knn|knn_brute|basis_adam N [QUERIES]\n";
     return 2;
   }
   const std::string name = argv[1];
@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
       {"basis_adam", "{plugin: basis, solver: adam, lr: 0.1, epochs: 5000, functions: [v, v^2, v*sin(theta), "
                      "v*sin(2*theta), v^2*sin(theta), v^2*sin(2*theta)]}"},
       {"linear", "{plugin: linear}"},
-      {"knn", "{plugin: knn, k: 5}"}};
+      {"knn", "{plugin: knn, k: 5}"},
+      {"knn_brute", "{plugin: knn, k: 5, algorithm: brute}"}};
   if (models.count(name) == 0) {
     std::cerr << "ballista_bench: unknown case '" << name << "'\n";
     return 2;
