@@ -83,7 +83,7 @@ def main(argv):
             optimizer.step()
         result["fit_seconds"] = time.perf_counter() - start
         with torch.no_grad():
-            result["train_mse"] = float(((model(x).double() - torch.tensor(s[:, None])) ** 2).mean())
+            result["train_mse"] = float(((model(x[:1000]).double() - torch.tensor(s[:1000, None])) ** 2).mean())
         result["threads"] = torch.get_num_threads()
     elif case in ("basis", "linear"):
         from sklearn.linear_model import LinearRegression  # imported before the clock starts
@@ -99,7 +99,7 @@ def main(argv):
             model = LinearRegression(fit_intercept=(case == "linear")).fit(design, s)
             predicted = model.predict(design)
         result["fit_seconds"] = time.perf_counter() - start
-        result["train_mse"] = float(((predicted - s) ** 2).mean())
+        result["train_mse"] = float(((predicted[:1000] - s[:1000]) ** 2).mean())  # as ballista_bench: first 1000 rows
     elif case == "knn":
         from sklearn.neighbors import KNeighborsRegressor
         x = np.stack([v, theta], axis=1)
