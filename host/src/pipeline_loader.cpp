@@ -1344,12 +1344,12 @@ class Loader {
             known.push_back(candidate.name);
           }
         }
+        const auto* refusal = catalog_.refusal_for(plugin_name);
         error(entry.second["plugin"], what + " uses " +
                                           (plugin != nullptr ? "'" + plugin_name + "', a data source plugin, not a model"
-                                           : catalog_.refusal_for(plugin_name) != nullptr
+                                           : refusal != nullptr
                                                ? "plugin '" + plugin_name + "', which was found in " +
-                                                     catalog_.refusal_for(plugin_name)->file.string() +
-                                                     " but refused: " + catalog_.refusal_for(plugin_name)->reason
+                                                     refusal->file.string() + " but refused: " + refusal->reason
                                                : "unknown plugin '" + plugin_name + "'" +
                                                      did_you_mean(plugin_name, known)) +
                                           "; model plugins found: " + (known.empty() ? "none" : join(known)) +

@@ -487,10 +487,6 @@ std::map<std::string, ParameterValue> check_values(const LoadedPlugin& plugin,
 
 }  // namespace
 
-std::vector<CheckOutcome> check_model_plugin(const LoadedPlugin& plugin, const std::vector<std::string>& overrides) {
-  return Checker(plugin, check_values(plugin, overrides)).run();
-}
-
 int check_plugin_command(const PluginCatalog& catalog, const std::string& name,
                          const std::vector<std::string>& overrides, std::ostream& out) {
   const auto* plugin = catalog.find(name);

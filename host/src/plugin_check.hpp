@@ -17,14 +17,11 @@ struct CheckOutcome {
   std::string detail;  // what was checked, or what went wrong
 };
 
-// Runs every check on the model plugin `plugin`, its parameters at their defaults
-// except `overrides` ("NAME=VALUE", VALUE as in a pipeline: `epochs=20`,
-// `functions=[x1, x1^2]`). The synthetic inputs are named x1, x2, ... and the targets
-// y1, y2, ... Throws std::invalid_argument for a bad override or a source plugin.
-std::vector<CheckOutcome> check_model_plugin(const LoadedPlugin& plugin, const std::vector<std::string>& overrides);
-
-// The command: prints one line per check and a summary. Exit status 0 when every check
-// passed, 1 when one failed, 2 for an unknown plugin or a bad override.
+// The command: runs every check on model plugin `name`, its parameters at their
+// defaults except `overrides` ("NAME=VALUE", VALUE as in a pipeline: `epochs=20`,
+// `functions=[x1, x1^2]`; the synthetic inputs are named x1, x2, ..., the targets y1,
+// y2, ...), and prints one line per check and a summary. Exit status 0 when every check
+// passed, 1 when one failed, 2 for an unknown plugin, a source plugin or a bad override.
 int check_plugin_command(const PluginCatalog& catalog, const std::string& name,
                          const std::vector<std::string>& overrides, std::ostream& out);
 

@@ -17,8 +17,6 @@ namespace ballista::host {
 
 namespace {
 
-std::string figure(double value) { return rounded_text(value); }
-
 struct Table {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
@@ -93,11 +91,11 @@ Table metrics_table(const Pipeline& pipeline, const RunResult& run) {
       const auto set = model.metrics.find(columns[c].first);
       const bool present = set != model.metrics.end() && set->second.count(columns[c].second) != 0;
       const double value = present ? set->second.at(columns[c].second) : std::nan("");
-      cells.push_back(present ? figure(value) : "–");
+      cells.push_back(present ? rounded_text(value) : "–");
       bold.push_back(present && value == best[c]);
     }
     const bool trained = model.status == "ok";
-    cells.push_back(trained || model.status == "interrupted" ? figure(model.fit_seconds) : "–");
+    cells.push_back(trained || model.status == "interrupted" ? rounded_text(model.fit_seconds) : "–");
     cells.push_back(trained ? std::to_string(model.parameter_count) : "–");
     bold.insert(bold.end(), {false, false});
     table.rows.push_back(std::move(cells));
@@ -120,7 +118,7 @@ Table probes_table(const Pipeline& pipeline, const RunResult& run) {
     std::vector<std::string> cells{name};
     for (std::size_t p = 0; p < pipeline.evaluation.probes.size(); ++p) {
       for (std::size_t t = 0; t < targets.size(); ++t) {
-        cells.push_back(p < probes.size() ? figure(probes[p].prediction[t]) : "–");
+        cells.push_back(p < probes.size() ? rounded_text(probes[p].prediction[t]) : "–");
       }
     }
     table.rows.push_back(cells);

@@ -104,8 +104,6 @@ std::string script_header(const std::string& stem, const std::string& title, int
   return out.str();
 }
 
-std::string figure(double value) { return rounded_text(value); }
-
 // Columns × rows for `panels` side-by-side panels.
 std::pair<int, int> layout(std::size_t panels) {
   const int columns = static_cast<int>(std::min<std::size_t>(3, std::max<std::size_t>(1, panels)));
@@ -132,7 +130,7 @@ std::string metric_note(const Pipeline& pipeline, const ModelResult& model, cons
   if (found == model.metrics.end() || found->second.count(metric) == 0) {
     return {};
   }
-  return " (" + metric + " " + figure(found->second.at(metric)) + ")";
+  return " (" + metric + " " + rounded_text(found->second.at(metric)) + ")";
 }
 
 enum class RenderStatus { ok, failed, no_gnuplot };
@@ -328,7 +326,7 @@ class PlotWriter {
     const auto ranges = input_ranges(train);
     std::string at;
     for (std::size_t i = 1; i < inputs.size(); ++i) {
-      at += (at.empty() ? " at " : ", ") + inputs[i] + " = " + figure(grid->inputs[0][static_cast<std::int64_t>(i)].item<double>());
+      at += (at.empty() ? " at " : ", ") + inputs[i] + " = " + rounded_text(grid->inputs[0][static_cast<std::int64_t>(i)].item<double>());
     }
     const std::string stem = "slice-" + file_part(inputs[0]) + "-" + file_part(target_name);
     const std::string title = pipeline_.name + ": past the data, " + target_name + " vs " + inputs[0] + at;
@@ -366,9 +364,9 @@ class PlotWriter {
     }
     script << "\n";
     add("slice", stem, title,
-        target_name + " against " + inputs[0] + " from " + figure(ranges[0].low) + " to twice the training range's width" +
+        target_name + " against " + inputs[0] + " from " + rounded_text(ranges[0].low) + " to twice the training range's width" +
             at + ". The shaded band is where the training data lies (" + inputs[0] + " from " +
-            figure(ranges[0].low) + " to " + figure(ranges[0].high) + "); to its right every model extrapolates.",
+            rounded_text(ranges[0].low) + " to " + rounded_text(ranges[0].high) + "); to its right every model extrapolates.",
         script.str());
   }
 

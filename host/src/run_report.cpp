@@ -15,8 +15,6 @@ namespace ballista::host {
 
 namespace {
 
-std::string figure(double value) { return rounded_text(value); }
-
 nlohmann::json named_values(const std::vector<std::string>& names, const std::vector<double>& values) {
   nlohmann::json object = nlohmann::json::object();
   for (std::size_t i = 0; i < names.size() && i < values.size(); ++i) {
@@ -40,7 +38,7 @@ std::string probe_label(const Pipeline& pipeline, const ProbeSpec& probe, const 
   const auto inputs = pipeline.data.input_names();
   std::string label = target + "(";
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    label += (i == 0 ? "" : ", ") + inputs[i] + "=" + figure(probe.point[i]);
+    label += (i == 0 ? "" : ", ") + inputs[i] + "=" + rounded_text(probe.point[i]);
   }
   return label + ")";
 }
@@ -54,14 +52,14 @@ std::vector<std::string> model_notes(const Pipeline& pipeline, const ModelResult
   const double reached = value("final_mse");
   const double optimum = value("optimum_mse");
   if (std::isfinite(reached) && std::isfinite(optimum)) {
-    std::string note = "gradient solver: training MSE " + figure(reached) + "; the least-squares optimum of the same " +
-                       "objective is " + figure(optimum) + " (gap " + figure(reached - optimum);
+    std::string note = "gradient solver: training MSE " + rounded_text(reached) + "; the least-squares optimum of the same " +
+                       "objective is " + rounded_text(optimum) + " (gap " + rounded_text(reached - optimum);
     if (optimum > 1e-12 * reached) {  // not for an exact fit, where the ratio means nothing
-      note += ", " + figure(reached / optimum) + "× the optimum";
+      note += ", " + rounded_text(reached / optimum) + "× the optimum";
     }
     note += ")";
     if (const double seconds = value("optimum_seconds"); std::isfinite(seconds)) {
-      note += ", which least squares finds in " + figure(seconds * 1000) + " ms";
+      note += ", which least squares finds in " + rounded_text(seconds * 1000) + " ms";
     }
     notes.push_back(note);
   }
@@ -97,15 +95,15 @@ std::string comparison_table(const Pipeline& pipeline, const RunResult& run) {
       for (const auto& metric : pipeline.evaluation.metrics) {
         const auto found = model.metrics.find(set);
         cells.push_back(found != model.metrics.end() && found->second.count(metric) != 0
-                            ? figure(found->second.at(metric))
+                            ? rounded_text(found->second.at(metric))
                             : model.status);
       }
     }
-    cells.push_back(model.status == "ok" || model.status == "interrupted" ? figure(model.fit_seconds) : "-");
+    cells.push_back(model.status == "ok" || model.status == "interrupted" ? rounded_text(model.fit_seconds) : "-");
     cells.push_back(model.status == "ok" ? std::to_string(model.parameter_count) : "-");
     for (std::size_t p = 0; p < pipeline.evaluation.probes.size(); ++p) {
       for (std::size_t t = 0; t < targets.size(); ++t) {
-        cells.push_back(p < model.probes.size() ? figure(model.probes[p].prediction[t]) : "-");
+        cells.push_back(p < model.probes.size() ? rounded_text(model.probes[p].prediction[t]) : "-");
       }
     }
     rows.push_back(cells);
@@ -115,7 +113,7 @@ std::string comparison_table(const Pipeline& pipeline, const RunResult& run) {
     cells.resize(header.size() - run.probe_truth.size() * targets.size());
     for (const auto& truth : run.probe_truth) {
       for (const auto value : truth.prediction) {
-        cells.push_back(figure(value));
+        cells.push_back(rounded_text(value));
       }
     }
     rows.push_back(cells);
