@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ballista against its peers on the same work (issue 7's suite; scripts/bench runs it).
 
-  bench.py BALLISTA_BENCH BALLISTA [--reps R] [--quick] [--json FILE] [--only CASE...]
+  bench.py BALLISTA_BENCH BALLISTA [--reps R] [--quick] [--json FILE] [--only CASE...] [--threads T]
 
 Every case runs Ballista (bench/bench_models.cpp, one process per repetition) and each
 peer (bench/peers.py) R times, interleaved, on the cannon data drawn from seed 0 by
@@ -9,6 +9,13 @@ both. It prints the medians and the ratio Ballista/peer per case, with the targe
 issue 7 where there is one, plus a machine line, and writes everything as JSON.
 Times are of the fit (and the prediction, for knn), not of process start-up, except
 for `startup`, which is `ballista plugins` as a whole.
+
+Every process (Ballista's and the peers') runs with OMP_NUM_THREADS,
+OPENBLAS_NUM_THREADS and MKL_NUM_THREADS set to T (default: all cores, Ballista's
+default), so both sides use the same number of threads. The `threads` case runs
+`ballista run configs/cannon.yaml --threads N` for N = 1 and all cores and checks that
+the process keeps at most N cores busy (CPU time / wall time), i.e. that LibTorch,
+OpenMP and OpenBLAS together do not oversubscribe.
 """
 import argparse
 import json
@@ -46,9 +53,44 @@ def run_json(command):
 
 def measure_process(command):
     """Wall seconds and peak resident KiB of one process, by GNU time."""
-    done = subprocess.run(["/usr/bin/time", "-f", "%e %M"] + command, check=True, capture_output=True, text=True)
-    wall, kib = done.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(kib)
+    wall, kib, _ = measure_process_cpu(command)
+    return wall, kib
+
+
+def measure_process_cpu(command):
+    """Wall seconds, peak resident KiB and CPU seconds (user + system) of one process."""
+    done = subprocess.run(["/usr/bin/time", "-f", "%e %M %U %S"] + command, check=True, capture_output=True,
+                          text=True)
+    wall, kib, user, system = done.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(kib), float(user) + float(system)
+
+
+def use_threads(threads):
+    """Every process started from now on uses `threads` threads (OpenMP, OpenBLAS, MKL)."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+
+
+def thread_check(arguments, rows):
+    """`ballista run` with --threads 1 and all cores: wall time, and CPU / wall, which
+    is the average number of busy cores (at most N without oversubscription)."""
+    source = os.path.dirname(HERE)
+    counts = sorted({1, os.cpu_count()})
+    with tempfile.TemporaryDirectory() as scratch:
+        for threads in counts:
+            walls, loads = [], []
+            for rep in range(arguments.reps):
+                wall, _, cpu = measure_process_cpu([arguments.ballista, "run", os.path.join(source, "configs/cannon.yaml"),
+                                                    "--quiet", "--threads", str(threads), "--out",
+                                                    os.path.join(scratch, "t%d-%d" % (threads, rep))])
+                walls.append(wall)
+                loads.append(cpu / wall)
+            # CPU / wall above N (plus 5% for the kernel's own accounting) means more
+            # busy threads than asked for.
+            rows.append({"case": "threads=%d" % threads, "timed": "busy cores", "ballista_s": max(loads),
+                         "peer": "(--threads)", "peer_s": float(threads), "ratio": max(loads) / threads,
+                         "target": 1.05, "ballista_runs": loads, "walls": walls,
+                         "note": "cannon run %.2f s wall" % statistics.median(walls)})
 
 
 def timed(result, what):
@@ -116,10 +158,13 @@ def main():
     parser.add_argument("--quick", action="store_true", help="skip the largest cases")
     parser.add_argument("--json", default="bench/results.json")
     parser.add_argument("--only", nargs="*", default=None, help="case labels to run")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="threads for every process, Ballista's and the peers' (default: all cores)")
     parser.add_argument("--growth", action="store_true",
                         help="instead: each model's fit (and knn's predict) time over N = 1e3 ... 1e7, "
                              "printed and plotted to bench/growth.png")
     arguments = parser.parse_args()
+    use_threads(arguments.threads)
     if arguments.growth:
         return growth(arguments)
 
@@ -127,7 +172,7 @@ def main():
     sgemm = run_json([PYTHON, os.path.join(HERE, "peers.py"), "sgemm", "torch", "0"])
     info["sgemm_gflops"] = sgemm["gflops"]
     info["threads"] = sgemm["threads"]
-    print("machine: %s, %d cores, %d threads, BLAS %s, SGEMM %.1f GFLOP/s (float32 2048², PyTorch)"
+    print("machine: %s, %d cores, %d threads (every process), BLAS %s, SGEMM %.1f GFLOP/s (float32 2048², PyTorch)"
           % (info["cpu"], info["cores"], info["threads"], info["blas"], info["sgemm_gflops"]))
 
     rows = []
@@ -169,7 +214,8 @@ def main():
         with tempfile.TemporaryDirectory() as scratch:
             for rep in range(arguments.reps):
                 wall, memory = measure_process([arguments.ballista, "run", os.path.join(source, "configs/cannon.yaml"),
-                                                "--quiet", "--out", os.path.join(scratch, "run%d" % rep)])
+                                                "--quiet", "--threads", str(arguments.threads),
+                                                "--out", os.path.join(scratch, "run%d" % rep)])
                 ours.append(wall)
                 our_memory.append(memory)
                 wall, memory = measure_process([PYTHON, os.path.join(HERE, "article.py")])
@@ -193,6 +239,9 @@ def main():
                      "peer": "(0.3 s target)", "peer_s": 0.3, "ratio": statistics.median(startups) / 0.3,
                      "target": 1.0, "ballista_runs": startups})
 
+    if not arguments.only or "threads" in arguments.only:
+        thread_check(arguments, rows)
+
     print("%-18s %-12s %12s %-14s %12s %8s %8s  %s" % ("case", "timed", "ballista s", "peer", "peer s", "ratio",
                                                       "target", "note"))
     for row in rows:
@@ -205,6 +254,8 @@ def main():
                 100 * row["peer_gflops"] / info["sgemm_gflops"])
         elif row.get("ballista_mse") is not None and row.get("peer_mse") is not None:
             note = "train MSE %.4g vs %.4g" % (row["ballista_mse"], row["peer_mse"])
+        elif "note" in row:
+            note = row["note"]
         elif "prediction_sums" in row:
             note = "prediction sums %.6f vs %.6f" % tuple(row["prediction_sums"])
         print("%-18s %-12s %12.4g %-14s %12.4g %8.3f %8s  %s %s" % (
@@ -212,7 +263,7 @@ def main():
             "" if target is None else "<= %g" % target, met, note))
     os.makedirs(os.path.dirname(os.path.abspath(arguments.json)), exist_ok=True)
     with open(arguments.json, "w") as out:
-        json.dump({"machine": info, "reps": arguments.reps, "rows": rows}, out, indent=2)
+        json.dump({"machine": info, "reps": arguments.reps, "threads": arguments.threads, "rows": rows}, out, indent=2)
     print("written: " + arguments.json)
     return 0
 

@@ -33,26 +33,6 @@ namespace ballista::host {
 
 namespace {
 
-void print_columns(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
-  std::vector<std::size_t> widths;
-  for (const auto& cells : rows) {
-    widths.resize(std::max(widths.size(), cells.size()), 0);
-    for (std::size_t c = 0; c < cells.size(); ++c) {
-      widths[c] = std::max(widths[c], cells[c].size());
-    }
-  }
-  for (const auto& cells : rows) {
-    std::string line;
-    for (std::size_t c = 0; c < cells.size(); ++c) {
-      line += cells[c];
-      if (c + 1 < cells.size()) {
-        line += std::string(widths[c] - cells[c].size() + 2, ' ');
-      }
-    }
-    out << line << '\n';
-  }
-}
-
 // runs/<pipeline>/<YYYYmmdd-HHMMSS>-<id>: the id (6 hex digits of a hash of the resolved
 // pipeline, the time and the process) tells apart runs started in the same second.
 std::filesystem::path default_run_directory(const Pipeline& pipeline, const std::string& resolved) {
@@ -114,33 +94,7 @@ void write_loss_curves(const std::filesystem::path& directory, const RunResult& 
 }  // namespace
 
 int list_plugins(const PluginCatalog& catalog, bool verbose, std::ostream& out) {
-  std::vector<std::vector<std::string>> rows{{"NAME", "KIND", "VERSION", "FILE", "SUMMARY"}};
-  for (const auto& plugin : catalog.plugins()) {
-    rows.push_back({plugin.name, plugin_kind_name(plugin.kind), plugin.version, plugin.file.string(), plugin.summary});
-  }
-  print_columns(rows, out);
-  if (catalog.plugins().empty()) {
-    out << "(no plugins found; `ballista plugins --verbose` shows where it looked)\n";
-  }
-  for (const auto& warning : catalog.warnings()) {
-    out << "warning: " << warning << '\n';
-  }
-  if (verbose) {
-    out << "\nSearch path (first match wins):\n";
-    for (const auto& directory : catalog.directories()) {
-      std::error_code error;
-      out << "  " << directory.string() << (std::filesystem::is_directory(directory, error) ? "" : "  (missing)")
-          << '\n';
-    }
-    out << "\nRefused files:\n";
-    if (catalog.refusals().empty()) {
-      out << "  (none)\n";
-    }
-    for (const auto& refusal : catalog.refusals()) {
-      out << "  " << refusal.file.string() << ": " << refusal.reason << '\n';
-    }
-  }
-  return 0;
+  return print_plugin_listing(catalog.listing(), verbose, out);
 }
 
 int show_plugin(const PluginCatalog& catalog, const std::string& name, std::ostream& out) {

@@ -3,6 +3,7 @@
 // 130 interrupted (Ctrl-C; what finished is kept).
 #pragma once
 
+#include "command_line.hpp"
 #include "plugin_catalog.hpp"
 #include "progress_display.hpp"
 
@@ -21,11 +22,6 @@ int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path&
                       const std::vector<std::string>& overrides, std::ostream& out);
 // Prints the JSON Schema of the pipeline format, with every plugin's parameters.
 int print_schema(const PluginCatalog& catalog, std::ostream& out);
-struct PredictRequest {
-  std::optional<std::string> at;                // "v=20,theta=0.85"
-  std::optional<std::filesystem::path> input;   // CSV with a header naming the inputs
-  std::optional<std::filesystem::path> output;  // CSV to write; stdout when absent
-};
 // Loads a saved model and predicts at one point or for every row of a CSV file.
 int predict_command(const PluginCatalog& catalog, const std::filesystem::path& model_file, const PredictRequest& request,
                     std::ostream& out);

@@ -11,28 +11,14 @@
 
 namespace ballista::host {
 
-struct PluginRefusal {
-  std::filesystem::path file;
-  std::string reason;
-  std::string name;  // the plugin's name when its descriptor could be read, else empty
-};
-
 class PluginCatalog {
  public:
-  // The directories searched, first match wins:
-  //   1. each --plugin-path, in the order given;
-  //   2. each entry of $BALLISTA_PLUGIN_PATH (':'-separated);
-  //   3. ~/.local/lib/ballista/plugins (when $HOME is set);
-  //   4. the bundled plugins, <dir of ballista>/../LIBDIR/ballista/plugins (LIBDIR as
-  //      configured: lib, or lib/x86_64-linux-gnu for prefix /usr on Debian).
-  // Never the current directory, unless named explicitly.
+  // The directories searched, first match wins: plugin_search_path (plugin_discovery.hpp).
   static std::vector<std::filesystem::path> search_path(const std::vector<std::filesystem::path>& command_line);
 
-  // Scans each directory for *.so files (in name order) and loads them. Unless
-  // `allow_insecure`, a file is refused without being opened when it, or the directory
-  // holding it, is writable by users other than its owner (group or others, a
-  // directory's sticky bit excepted), or when it is owned by another user than root or
-  // the one running ballista: loading a plugin runs its code.
+  // Scans each directory (scan_plugin_directories: refuses files others could have
+  // written, and files whose manifest says they do not fit this host) and loads the
+  // rest, keeping the first plugin of each name.
   explicit PluginCatalog(std::vector<std::filesystem::path> directories, bool allow_insecure = false);
 
   // The refusal of a file that holds plugin `name` (by its descriptor, or else by the
@@ -44,6 +30,8 @@ class PluginCatalog {
   const std::vector<PluginRefusal>& refusals() const { return refusals_; }
   // Notes for the user: a plugin shadowed by an earlier one of the same name.
   const std::vector<std::string>& warnings() const { return warnings_; }
+  // What `ballista plugins --verbose` prints: the loaded plugins and every refusal.
+  PluginListing listing() const;
 
   // nullptr if no plugin has that name.
   const LoadedPlugin* find(std::string_view name) const;

@@ -3,6 +3,8 @@
 // PluginLoadError whose message says why the file was refused.
 #pragma once
 
+#include "plugin_discovery.hpp"
+
 #include <ballista/plugin.hpp>
 
 #include <filesystem>
@@ -10,19 +12,6 @@
 #include <string>
 
 namespace ballista::host {
-
-class PluginLoadError : public std::runtime_error {
- public:
-  explicit PluginLoadError(const std::string& message, std::string plugin_name = {})
-      : std::runtime_error(message), plugin_name_(std::move(plugin_name)) {}
-  // The name from the plugin's descriptor, when it was read before the refusal.
-  const std::string& plugin_name() const { return plugin_name_; }
-
- private:
-  std::string plugin_name_;
-};
-
-enum class PluginKind { model, source };
 
 struct LoadedPlugin {
   std::string name;
@@ -40,10 +29,7 @@ struct LoadedPlugin {
   }
 };
 
-// "model" or "source", as shown to users.
-std::string plugin_kind_name(PluginKind kind);
-
-// Loads `file` and keeps it loaded for the rest of the process (LibTorch registers
+// Inspects `file` (inspect_plugin_file: manifest, ABI, LibTorch version), then loads it and keeps it loaded for the rest of the process (LibTorch registers
 // global state from plugins; unloading them is a known source of crashes at exit).
 // Throws PluginLoadError: not a shared library, not a Ballista plugin, SDK ABI or
 // LibTorch version mismatch (both sides named), dlopen failure (its message), or a

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <filesystem>
+#include <dlfcn.h>
 #include <fstream>
 #include <set>
 #include <string>
@@ -50,6 +51,15 @@ std::string cpu_model() {
   return "unknown";
 }
 
+// OpenBLAS's own thread count, or null for a BLAS without openblas_get_num_threads.
+nlohmann::json blas_threads() {
+  using GetThreads = int (*)();
+  if (void* symbol = dlsym(RTLD_DEFAULT, "openblas_get_num_threads")) {
+    return reinterpret_cast<GetThreads>(symbol)();  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 nlohmann::json run_environment() {
@@ -65,6 +75,7 @@ nlohmann::json run_environment() {
           {"libtorch", TORCH_VERSION},
           {"threads", at::get_num_threads()},
           {"interop_threads", at::get_num_interop_threads()},
+          {"blas_threads", blas_threads()},
           {"blas", loaded_blas()},
           {"cpu", cpu_model()},
           {"cores", std::thread::hardware_concurrency()},

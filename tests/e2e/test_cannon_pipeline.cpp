@@ -452,6 +452,55 @@ BOOST_AUTO_TEST_CASE(validate_checks_without_running) {
   BOOST_TEST(!std::filesystem::exists(directory.path() / "runs"));
 }
 
+// `ballista plugins` answers from the manifests: LibTorch is never loaded (the dynamic
+// loader's own log lists every library it opens), yet it lists what a loading run
+// lists; --verbose loads them.
+BOOST_AUTO_TEST_CASE(plugins_lists_without_loading_libtorch) {
+  const auto listed = test::run_command("LD_DEBUG=libs " + ballista_command("plugins"));
+  BOOST_TEST(listed.exit_code == 0);
+  BOOST_TEST(listed.output.find("libtorch_cpu") == std::string::npos, listed.output.substr(0, 2000));
+  BOOST_TEST(listed.output.find((test::plugin_dir() / "mlp.so").string()) != std::string::npos);
+  const auto loaded = test::run_command("LD_DEBUG=libs " + ballista_command("plugins --verbose"));
+  BOOST_TEST(loaded.output.find("libtorch_cpu") != std::string::npos);
+  const auto version = test::run_command("LD_DEBUG=libs " + ballista_command("--version"));
+  BOOST_TEST(version.output.find("libtorch_cpu") == std::string::npos);
+  BOOST_TEST(version.output.find("SDK ABI " + std::to_string(BALLISTA_SDK_ABI)) != std::string::npos);
+}
+
+// --threads reaches LibTorch and OpenBLAS (environment.json records both); a bad
+// count is a usage error.
+BOOST_AUTO_TEST_CASE(threads_are_honoured_by_libtorch_and_openblas) {
+  test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << "data:\n  inputs: {x: \"uniform(0, 1)\"}\n  targets: {y: 2*x}\n  n: 50\n"
+                                           "models:\n  l: {plugin: linear}\n";
+  for (const int threads : {1, 2, 3}) {
+    const auto out = work.path() / ("run" + std::to_string(threads));
+    const auto result = test::run_command(ballista_command("run " + (work.path() / "p.yaml").string() + " --threads " +
+                                                           std::to_string(threads) + " --quiet --out " + out.string()));
+    BOOST_REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+    const auto environment = read_json(out / "environment.json");
+    BOOST_TEST(environment["threads"].get<int>() == threads);
+    BOOST_TEST(environment["blas_threads"].get<int>() == threads, environment.dump());
+  }
+  // Without --threads: $OMP_NUM_THREADS, else every usable core (here: taskset to one).
+  auto result = test::run_command("OMP_NUM_THREADS=3 " + ballista_command("run " + (work.path() / "p.yaml").string() +
+                                                                          " --quiet --out " + (work.path() / "env").string()));
+  BOOST_REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  BOOST_TEST(read_json(work.path() / "env" / "environment.json")["threads"].get<int>() == 3);
+  result = test::run_command("env -u OMP_NUM_THREADS taskset -c 0 " +
+                             ballista_command("run " + (work.path() / "p.yaml").string() + " --quiet --out " +
+                                              (work.path() / "one").string()));
+  BOOST_REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  BOOST_TEST(read_json(work.path() / "one" / "environment.json")["threads"].get<int>() == 1);
+  BOOST_TEST(read_json(work.path() / "one" / "environment.json")["blas_threads"].get<int>() == 1);
+  for (const auto* bad : {"0", "-1", "two", "1.5", ""}) {
+    const auto refused = test::run_command(ballista_command(std::string("--threads '") + bad + "' plugins"));
+    BOOST_TEST(refused.exit_code == 2, bad);
+    BOOST_TEST(refused.output.find("--threads needs a whole number of threads, 1 or more") != std::string::npos,
+               refused.output);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(bad_usage_exits_2_with_help) {
   BOOST_TEST(test::run_command(ballista_command("frobnicate")).exit_code == 2);
   BOOST_TEST(test::run_command(ballista_command("run")).exit_code == 2);

@@ -3,16 +3,40 @@
 #include "plugin_catalog.hpp"
 #include "test_support.hpp"
 
+#include <elf.h>
+
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 
 using ballista::host::PluginCatalog;
+using ballista::host::PluginLoadError;
 namespace test = ballista::test;
 
 namespace {
+
+// The message inspect_plugin_file throws for `file`, or "(accepted)".
+std::string inspection_error(const std::filesystem::path& file) {
+  try {
+    (void)ballista::host::inspect_plugin_file(file);
+  } catch (const PluginLoadError& error) {
+    return error.what();
+  }
+  return "(accepted)";
+}
+
+std::string file_bytes(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::filesystem::path& file, const std::string& bytes) {
+  std::ofstream(file, std::ios::binary) << bytes;
+}
 
 std::string refusal_for(const PluginCatalog& catalog, const std::string& file_name) {
   for (const auto& refusal : catalog.refusals()) {
@@ -91,6 +115,88 @@ BOOST_AUTO_TEST_CASE(search_path_order_is_command_line_environment_user_bundled)
   BOOST_TEST(path[2] == "/env/two");
   BOOST_TEST(path[3] == "/home/someone/.local/lib/ballista/plugins");
   BOOST_TEST(path[4].string().ends_with("lib/ballista/plugins"));
+}
+
+// The manifest read from the file without loading it says what the loaded descriptor
+// says, for every bundled plugin, and the listing built from manifests alone equals
+// the loaded catalog's.
+BOOST_AUTO_TEST_CASE(manifests_read_without_loading_agree_with_the_loaded_descriptors) {
+  const PluginCatalog catalog({test::plugin_dir()});
+  const auto scan = ballista::host::scan_plugin_directories({test::plugin_dir()}, false);
+  BOOST_REQUIRE_EQUAL(scan.found.size(), catalog.plugins().size());
+  BOOST_TEST(scan.refusals.empty());
+  for (const auto& [file, manifest] : scan.found) {
+    const auto* loaded = catalog.find(manifest.name);
+    BOOST_REQUIRE_MESSAGE(loaded != nullptr, manifest.name);
+    BOOST_TEST(loaded->file == file);
+    BOOST_TEST(loaded->version == manifest.version);
+    BOOST_TEST(loaded->summary == manifest.summary);
+    BOOST_TEST(loaded->torch_version == manifest.torch_version);
+    BOOST_TEST((loaded->kind == manifest.kind));
+    BOOST_TEST(manifest.sdk_abi == static_cast<unsigned long>(BALLISTA_SDK_ABI));
+  }
+  const auto fast = ballista::host::listing_from_manifests(scan);
+  const auto full = catalog.listing();
+  BOOST_REQUIRE_EQUAL(fast.plugins.size(), full.plugins.size());
+  for (std::size_t i = 0; i < fast.plugins.size(); ++i) {
+    BOOST_TEST(fast.plugins[i].name == full.plugins[i].name);
+    BOOST_TEST(fast.plugins[i].file == full.plugins[i].file);
+    BOOST_TEST(fast.plugins[i].version == full.plugins[i].version);
+    BOOST_TEST(fast.plugins[i].summary == full.plugins[i].summary);
+  }
+}
+
+// Truncated and corrupted files: a clear refusal each time, never a crash or a read
+// past the end (the sanitized build runs this suite too).
+BOOST_AUTO_TEST_CASE(broken_elf_files_are_refused_with_reasons) {
+  test::TemporaryDirectory directory;
+  const auto good = file_bytes(test::plugin_dir() / "knn.so");
+  BOOST_REQUIRE(good.size() > sizeof(Elf64_Ehdr));
+  const auto file = directory.path() / "broken.so";
+  // Every prefix length of the header and a spread of longer ones.
+  for (std::size_t length : {std::size_t{0}, std::size_t{3}, std::size_t{16}, std::size_t{63}, std::size_t{64},
+                             std::size_t{4096}, good.size() / 2, good.size() - 1}) {
+    write_bytes(file, good.substr(0, length));
+    const auto reason = inspection_error(file);
+    BOOST_TEST(reason.find("not a loadable shared library") != std::string::npos, length << ": " << reason);
+  }
+  Elf64_Ehdr header{};
+  std::memcpy(&header, good.data(), sizeof(header));
+  const auto patched = [&](const Elf64_Ehdr& changed) {
+    auto bytes = good;
+    std::memcpy(bytes.data(), &changed, sizeof(changed));
+    write_bytes(file, bytes);
+    return inspection_error(file);
+  };
+  auto changed = header;
+  changed.e_machine = EM_ARM;
+  BOOST_TEST(patched(changed).find("an ELF file for another machine") != std::string::npos, patched(changed));
+  changed = header;
+  changed.e_ident[EI_CLASS] = ELFCLASS32;
+  BOOST_TEST(patched(changed).find("an ELF file for another machine") != std::string::npos);
+  changed = header;
+  changed.e_type = ET_EXEC;
+  BOOST_TEST(patched(changed).find("not a shared object") != std::string::npos, patched(changed));
+  changed = header;
+  changed.e_shoff = good.size() - 8;  // the section table runs past the end
+  BOOST_TEST(patched(changed).find("truncated or corrupt ELF file") != std::string::npos, patched(changed));
+  changed = header;
+  changed.e_shoff = ~std::uint64_t{0} - 16;  // an offset that would wrap around when added to
+  BOOST_TEST(patched(changed).find("corrupt ELF header") != std::string::npos, patched(changed));
+  changed = header;
+  changed.e_shstrndx = static_cast<std::uint16_t>(header.e_shnum + 1);  // names in a section that is not there
+  BOOST_TEST(patched(changed).find("corrupt ELF header") != std::string::npos, patched(changed));
+  changed = header;
+  changed.e_shnum = 0;  // no section table at all: no manifest and no symbols
+  BOOST_TEST(patched(changed).find("not a Ballista plugin") != std::string::npos, patched(changed));
+  // The manifest's ABI is checked like the symbol table's.
+  auto bytes = good;
+  const std::string marker = std::string("ballista-manifest\0abi\0", 22) + std::to_string(BALLISTA_SDK_ABI);
+  const auto at = bytes.find(marker);
+  BOOST_REQUIRE(at != std::string::npos);
+  bytes[at + marker.size() - 1] = '9';
+  write_bytes(file, bytes);
+  BOOST_TEST(inspection_error(file).find("built for SDK ABI 9") != std::string::npos, inspection_error(file));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,272 @@
+// The `ballista` command line (see command_line.hpp).
+#include "command_line.hpp"
+
+#include "diagnostics.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+namespace ballista::host {
+
+const char* const kUsage = R"(Usage: ballista [--plugin-path DIR]... COMMAND [ARGS]
+
+Train and compare models from plugins on the data a YAML pipeline describes.
+
+Commands:
+  plugins [--verbose]          list the plugins found, from each file's manifest
+                               without loading it (fast: no LibTorch start-up);
+                               --verbose loads every plugin and adds the search
+                               path and every refused file with the reason
+  plugin NAME                  show a plugin's parameters (type, default, allowed, doc)
+  new-plugin NAME [--dir DIR]  write a ready project for a new model plugin into DIR
+                               (default ./NAME): CMakeLists.txt, NAME_model.cpp with
+                               every SDK method commented, a Boost.Test test that runs
+                               check-plugin and a sample pipeline NAME.yaml
+  check-plugin NAME [--set PARAMETER=VALUE]...
+                               run the conformance checks on a model plugin: shapes
+                               for 1, 2, 10 inputs and 1, 3 outputs, one training
+                               row, predict before fit, same seed → same predictions,
+                               save/load, NaN/inf refused, concurrent predict, every
+                               parameter's values and bounds; --set gives parameters
+                               (required ones, or epochs=20 to be quick); one line per
+                               check, exit 1 if any fails
+  run PIPELINE [--out DIR] [--set KEY.PATH=VALUE]...
+                               run a pipeline: draw the data, train every model,
+                               evaluate all on the same sets, print the comparison;
+                               writes DIR (default runs/<name>/<timestamp>) with
+                               report.html (open it first: tables and plots in one
+                               file), report.md, plots/*.png (gnuplot; $GNUPLOT picks
+                               the program), pipeline.resolved.yaml, metrics.json,
+                               metrics.csv, data/*.csv, loss/*.csv, models/*.pt, log.txt
+  validate PIPELINE [--set KEY.PATH=VALUE]...
+                               check a pipeline (keys, values, plugin parameters)
+                               without running it
+  predict MODEL --at v=20,theta=0.85
+  predict MODEL --input IN.csv [--output OUT.csv]
+                               load a saved model (RUN_DIR/models/NAME.pt) and predict
+                               at one point, or for each row of IN.csv (columns found
+                               by input name; output: inputs then predictions)
+  schema                       print a JSON Schema of the pipeline format, including
+                               every plugin's parameters, for editors to complete and
+                               check pipelines (docs/pipelines.md, "Editor support")
+  compare RUN... [--metric SET:METRIC]... [--baseline RUN] [--sort COLUMN]
+          [--format table|markdown|csv|json]
+                               one table of models × metrics across runs (a RUN is a
+                               run directory, or a pipeline name for runs/NAME/latest);
+                               --baseline adds each value minus the same model's in
+                               that run; the best value per column is marked
+  reproduce RUN_DIR [--out DIR]
+                               run RUN_DIR/pipeline.resolved.yaml again and report
+                               whether every metric and probe prediction matches to
+                               the last bit (exit 0) or which differ (exit 1), and
+                               which recorded environment entries changed
+  help                         this text
+
+Options:
+  --plugin-path DIR            search DIR for plugins first (repeatable)
+  --set KEY.PATH=VALUE         with run/validate: change the pipeline before it is
+                               checked, e.g. --set models.mlp.lr=0.001
+                               --set data.n=5000 (repeatable; VALUE is
+                               YAML; the last key may be new, the others must exist)
+  --quiet, -q                  with run: print only the table (no progress, no
+                               per-model lines; log.txt still gets them)
+  --verbose, -v                with run: progress lines at every tenth of training
+                               even when stderr is not a terminal (a terminal always
+                               gets one live line per model: step/total, loss, ETA)
+  --isolate                    with run: train each model in its own process, so a
+                               plugin that crashes (segfault, abort) fails only its
+                               model; the others finish and are reported
+  --allow-insecure-plugins     load plugin files that other users could have written
+                               (group- or world-writable file or directory, or owned
+                               by another user); refused by default, since loading
+                               a plugin runs its code
+  --threads N                  threads for LibTorch, OpenMP and OpenBLAS alike
+                               (default: $OMP_NUM_THREADS if set, else every core
+                               this process may use); `run --isolate` children
+                               get the same number
+  --version                    print the version and SDK ABI
+
+Plugins are searched in: --plugin-path dirs, $BALLISTA_PLUGIN_PATH (':'-separated),
+~/.local/lib/ballista/plugins, then <prefix>/lib/ballista/plugins; first match wins.
+
+Exit status: 0 ok, 1 a model failed (the others are still reported),
+2 bad usage or bad input, 130 interrupted (what finished is kept).
+)";
+
+
+namespace {
+
+std::optional<int> positive_count(const std::string& text) {
+  if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const int value = std::stoi(text);
+  return value > 0 ? std::optional<int>(value) : std::nullopt;
+}
+
+}  // namespace
+
+CommandLine parse_command_line(const std::vector<std::string>& arguments) {
+  CommandLine line;
+  std::vector<std::string> positional;
+  bool compare_options_given = false;
+  for (std::size_t i = 0; i < arguments.size(); ++i) {
+    const auto& argument = arguments[i];
+    if (argument == "--help" || argument == "-h") {
+      line.help = true;
+      return line;
+    }
+    if (argument == "--version") {
+      line.version = true;
+      return line;
+    }
+    if (argument == "--plugin-path" || argument == "--out" || argument == "--at" || argument == "--input" ||
+        argument == "--output" || argument == "--set" || argument == "--metric" || argument == "--baseline" ||
+        argument == "--sort" || argument == "--format" || argument == "--dir" || argument == "--threads") {
+      if (i + 1 >= arguments.size()) {
+        throw UsageError(argument + " needs a value");
+      }
+      const auto& given = arguments[++i];
+      if (argument == "--plugin-path") {
+        line.plugin_paths.emplace_back(given);
+      } else if (argument == "--out") {
+        line.out_dir = given;
+      } else if (argument == "--dir") {
+        line.scaffold_dir = given;
+      } else if (argument == "--set") {
+        line.overrides.push_back(given);
+      } else if (argument == "--threads") {
+        line.threads = positive_count(given);
+        if (!line.threads) {
+          throw UsageError("--threads needs a whole number of threads, 1 or more (got '" + given + "')");
+        }
+      } else if (argument == "--metric") {
+        line.compare_columns.push_back(given);
+        compare_options_given = true;
+      } else if (argument == "--baseline") {
+        line.compare_baseline = given;
+        compare_options_given = true;
+      } else if (argument == "--sort") {
+        line.compare_sort = given;
+        compare_options_given = true;
+      } else if (argument == "--format") {
+        line.compare_format = given;
+        compare_options_given = true;
+      } else if (argument == "--at") {
+        line.predict.at = given;
+      } else if (argument == "--input") {
+        line.predict.input = given;
+      } else {
+        line.predict.output = given;
+      }
+    } else if (argument == "--allow-insecure-plugins") {
+      line.allow_insecure_plugins = true;
+    } else if (argument == "--isolate") {
+      line.isolate = true;
+    } else if (argument == "--verbose" || argument == "-v") {
+      line.verbose = true;
+    } else if (argument == "--quiet" || argument == "-q") {
+      line.quiet = true;
+    } else if (argument.rfind('-', 0) == 0 && argument.size() > 1) {
+      throw UsageError("unknown option '" + argument + "'");
+    } else {
+      positional.push_back(argument);
+    }
+  }
+  if (positional.empty()) {
+    throw UsageError("");
+  }
+  if (positional[0] == "help") {
+    line.help = true;
+    return line;
+  }
+  line.command = positional[0];
+  line.operands.assign(positional.begin() + 1, positional.end());
+  const auto& command = line.command;
+  const std::vector<std::string> commands{"plugins",  "plugin",  "check-plugin", "new-plugin", "run",
+                                          "validate", "predict", "schema",       "compare",    "reproduce"};
+  // The child of `run --isolate` (internal: not in the usage text).
+  if (command != "__run-model" && std::find(commands.begin(), commands.end(), command) == commands.end()) {
+    throw UsageError("unknown command '" + command + "'" + suggest(command, commands));
+  }
+  if (line.out_dir && command != "run" && command != "reproduce") {
+    throw UsageError("--out only applies to `run` and `reproduce`");
+  }
+  if (line.isolate && command != "run") {
+    throw UsageError("--isolate only applies to `run`");
+  }
+  if (line.scaffold_dir && command != "new-plugin") {
+    throw UsageError("--dir only applies to `new-plugin`");
+  }
+  if (!line.overrides.empty() && command != "run" && command != "validate" && command != "check-plugin") {
+    throw UsageError("--set only applies to `run`, `validate` and `check-plugin`");
+  }
+  if (compare_options_given && command != "compare") {
+    throw UsageError("--metric, --baseline, --sort and --format only apply to `compare`");
+  }
+  if ((line.predict.at || line.predict.input || line.predict.output) && command != "predict") {
+    throw UsageError("--at, --input and --output only apply to `predict`");
+  }
+  const auto expect = [&](std::size_t count, const std::string& shape) {
+    if (line.operands.size() != count) {
+      throw UsageError("usage: ballista " + command + (shape.empty() ? "" : " " + shape));
+    }
+  };
+  if (command == "new-plugin") {
+    expect(1, "NAME [--dir DIR]");
+  } else if (command == "compare") {
+    if (line.operands.empty()) {
+      throw UsageError("usage: ballista compare RUN... [--metric SET:METRIC]... [--baseline RUN] [--sort COLUMN] "
+                       "[--format table|markdown|csv|json]");
+    }
+  } else if (command == "plugins") {
+    expect(0, "[--verbose]");
+  } else if (command == "plugin") {
+    expect(1, "NAME");
+  } else if (command == "__run-model") {
+    expect(3, "RESOLVED.yaml MODEL RESULT_FILE");
+  } else if (command == "check-plugin") {
+    expect(1, "NAME [--set PARAMETER=VALUE]...");
+  } else if (command == "reproduce") {
+    expect(1, "RUN_DIR [--out DIR]");
+  } else if (command == "schema") {
+    expect(0, "");
+  } else if (command == "predict") {
+    expect(1, "MODEL (--at NAME=VALUE,... | --input IN.csv [--output OUT.csv])");
+  } else if (command == "validate") {
+    expect(1, "PIPELINE");
+  } else {
+    expect(1, "PIPELINE [--out DIR]");
+  }
+  return line;
+}
+
+int thread_count(const CommandLine& command_line) {
+  if (command_line.threads) {
+    return *command_line.threads;
+  }
+  // Read on the main thread before any other starts.
+  if (const char* given = std::getenv("OMP_NUM_THREADS")) {  // NOLINT(concurrency-mt-unsafe)
+    if (const auto count = positive_count(given)) {
+      return *count;
+    }
+  }
+  cpu_set_t usable;
+  CPU_ZERO(&usable);
+  if (sched_getaffinity(0, sizeof(usable), &usable) == 0) {
+    return std::max(1, CPU_COUNT(&usable));
+  }
+  return 1;
+}
+
+void export_thread_count(int threads) {
+  const auto text = std::to_string(threads);
+  for (const char* name : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}) {
+    ::setenv(name, text.c_str(), 1);  // NOLINT(concurrency-mt-unsafe): before any thread starts
+  }
+}
+
+}  // namespace ballista::host

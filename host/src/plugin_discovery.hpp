@@ -1,0 +1,127 @@
+// Finding plugin files and reading what they are without loading them: the search
+// path, the checks on who could have written a file, and the manifest each plugin
+// carries in its ELF section ".ballista_manifest" (see <ballista/plugin.hpp>).
+//
+// Nothing here includes or links LibTorch, so the `ballista` launcher can list the
+// plugins (`ballista plugins`) in milliseconds; loading a plugin's code is
+// plugin_library.hpp's job.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ballista::host {
+
+// Why a file was refused. The name is the plugin's when its manifest could be read.
+class PluginLoadError : public std::runtime_error {
+ public:
+  explicit PluginLoadError(const std::string& message, std::string plugin_name = {})
+      : std::runtime_error(message), plugin_name_(std::move(plugin_name)) {}
+  const std::string& plugin_name() const { return plugin_name_; }
+
+ private:
+  std::string plugin_name_;
+};
+
+enum class PluginKind { model, source };
+
+// "model" or "source", as shown to users.
+std::string plugin_kind_name(PluginKind kind);
+
+// What a plugin file says it is, read from its manifest section.
+struct PluginManifest {
+  unsigned long sdk_abi = 0;
+  PluginKind kind = PluginKind::model;
+  std::string name;
+  std::string version;
+  std::string summary;
+  std::string torch_version;
+};
+
+// The bytes of the ELF section `section` of `file`, or nullopt when the file has no
+// such section. Throws PluginLoadError when the file is not a 64-bit little-endian
+// ELF object for this machine, or is truncated or inconsistent; reads at most
+// `limit` bytes of the section. Runs nothing from the file.
+std::optional<std::string> read_elf_section(const std::filesystem::path& file, std::string_view section,
+                                            std::size_t limit = 1U << 16U);
+
+// The manifest of a plugin file, checked against this host: ABI and LibTorch version
+// equal, kind, name and version present. Throws PluginLoadError with the reason
+// otherwise (not a shared library, not a Ballista plugin, built for another SDK ABI
+// or LibTorch: both sides named). The ABI of a file without a manifest is read from
+// its symbol table, so a plugin of an older SDK is told to be rebuilt.
+PluginManifest inspect_plugin_file(const std::filesystem::path& file);
+
+// Why loading `file` would run code that someone else could have put there, or "":
+// the file, or its directory without the sticky bit, writable by group or others, or
+// the file owned by another user than root or the caller.
+std::string insecurity(const std::filesystem::path& file);
+
+// The plugin directories, first match wins:
+//   1. each --plugin-path, in the order given;
+//   2. each entry of $BALLISTA_PLUGIN_PATH (':'-separated);
+//   3. ~/.local/lib/ballista/plugins (when $HOME is set);
+//   4. the bundled plugins, PREFIX/LIBDIR/ballista/plugins, where PREFIX is found
+//      from the running program (`ballista` in PREFIX/bin, its engine in
+//      PREFIX/LIBDIR/ballista, or a test program in BUILD/bin).
+// Never the current directory, unless named explicitly.
+std::vector<std::filesystem::path> plugin_search_path(const std::vector<std::filesystem::path>& command_line);
+
+// The installation (or build) prefix of the running program.
+std::filesystem::path installation_prefix();
+
+struct PluginRefusal {
+  std::filesystem::path file;
+  std::string reason;
+  std::string name;  // the plugin's name when its manifest could be read, else empty
+};
+
+struct DiscoveredPlugin {
+  std::filesystem::path file;
+  PluginManifest manifest;
+};
+
+// Every *.so in each directory (name order within a directory), checked for who could
+// have written it (unless `allow_insecure`) and inspected; runs no plugin code.
+// `found` keeps same-named files in search order: the first is the one that counts.
+struct PluginScan {
+  std::vector<std::filesystem::path> directories;
+  std::vector<DiscoveredPlugin> found;
+  std::vector<PluginRefusal> refusals;
+};
+PluginScan scan_plugin_directories(const std::vector<std::filesystem::path>& directories, bool allow_insecure);
+
+// "plugin 'knn' in B is shadowed by A, found first".
+std::string shadowing_warning(const std::string& name, const std::filesystem::path& shadowed,
+                              const std::filesystem::path& first);
+
+// What `ballista plugins` prints.
+struct PluginListing {
+  struct Entry {
+    std::string name;
+    PluginKind kind = PluginKind::model;
+    std::string version;
+    std::filesystem::path file;
+    std::string summary;
+  };
+  std::vector<std::filesystem::path> directories;
+  std::vector<Entry> plugins;
+  std::vector<PluginRefusal> refusals;
+  std::vector<std::string> warnings;
+};
+
+// The listing from manifests alone (same-named files after the first become warnings).
+PluginListing listing_from_manifests(const PluginScan& scan);
+
+// Prints the table, the warnings and, when `verbose`, the search path and refusals.
+int print_plugin_listing(const PluginListing& listing, bool verbose, std::ostream& out);
+
+// Rows as aligned columns, the first row a header.
+void print_columns(const std::vector<std::vector<std::string>>& rows, std::ostream& out);
+
+}  // namespace ballista::host
