@@ -694,6 +694,10 @@ class KnnModel final : public ballista::Model {
     if (inputs_.dim() != 2 || inputs_.size(1) == 0) {
       throw std::invalid_argument("knn: needs inputs [n, d] with at least one column");
     }
+    if (k_ > inputs_.size(0)) {  // a saved model of fewer rows than this k
+      throw std::invalid_argument("k = " + std::to_string(k_) + " exceeds the " + std::to_string(inputs_.size(0)) +
+                                  " stored samples");
+    }
     const bool use_tree = algorithm_ == "kd_tree" ||
                           (algorithm_ == "auto" && device_.is_cpu() && inputs_.size(1) <= kTreeMaxDimensions);
     tree_ = use_tree ? make_kd_tree(inputs_, manhattan_) : nullptr;

@@ -350,6 +350,20 @@ BOOST_AUTO_TEST_CASE(refuses_k_larger_than_the_data_and_predict_before_fit) {
                     std::invalid_argument);
 }
 
+BOOST_AUTO_TEST_CASE(loading_fewer_stored_samples_than_k_is_refused) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  const auto x = torch::tensor({{0.0, 0.0}, {1.0, 0.0}, {0.0, 1.0}}, torch::kFloat64);
+  const auto three_rows = fitted(plugin, x, row_signatures(3), {});
+  test::TemporaryDirectory directory;
+  torch::serialize::OutputArchive out;
+  three_rows->save(out);
+  out.save_to((directory.path() / "model.pt").string());
+  torch::serialize::InputArchive in;
+  in.load_from((directory.path() / "model.pt").string());
+  auto five = test::make_model(plugin, {{"k", ballista::ParameterValue{std::int64_t{5}}}});
+  BOOST_CHECK_THROW(five->load(in), std::invalid_argument);
+}
+
 BOOST_AUTO_TEST_CASE(save_load_round_trip_is_bit_identical) {
   auto generator = at::make_generator<at::CPUGeneratorImpl>(13);
   const auto x = torch::rand({40, 2}, generator, torch::kFloat64) * 3;
