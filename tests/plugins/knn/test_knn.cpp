@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <numeric>
 #include <sstream>
 
@@ -42,9 +44,161 @@ torch::Tensor brute_force(const torch::Tensor& x, const torch::Tensor& y, const 
   return result;
 }
 
+// Targets that name the neighbour set: row i contributes 2^(i mod 50) to column i / 50
+// and 0 elsewhere. A mean of k such rows is an exact sum divided by k whatever the
+// order, so two searches agree bit for bit exactly when they pick the same rows.
+torch::Tensor row_signatures(std::int64_t n) {
+  auto y = torch::zeros({n, (n + 49) / 50}, torch::kFloat64);
+  for (std::int64_t i = 0; i < n; ++i) {
+    y[i][i / 50] = std::ldexp(1.0, static_cast<int>(i % 50));
+  }
+  return y;
+}
+
+std::unique_ptr<ballista::Model> fitted(const ballista::host::LoadedPlugin& plugin, const torch::Tensor& x,
+                                        const torch::Tensor& y,
+                                        const std::map<std::string, ballista::ParameterValue>& overrides) {
+  auto model = test::make_model(plugin, overrides);
+  test::RecordingContext context;
+  std::vector<std::string> input_names;
+  for (std::int64_t j = 0; j < x.size(1); ++j) {
+    input_names.push_back("x" + std::to_string(j));
+  }
+  std::vector<std::string> target_names;
+  for (std::int64_t j = 0; j < y.size(1); ++j) {
+    target_names.push_back("y" + std::to_string(j));
+  }
+  model->fit({x, y, input_names, target_names, {}}, context);
+  return model;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(knn)
+
+// Seven points around the origin, four of them (rows 1, 3, 4, 5) and a duplicate of
+// row 1 (row 6) at distance 1 in both metrics; row 0 at 3, row 2 farther. The query
+// (0, 0) therefore has its k-th neighbour inside that tie for k = 2 … 4, and by the
+// rule (distance, then lower row) takes rows {1, 3}, {1, 3, 4}, {1, 3, 4, 5}, then row 6,
+// then row 0: a closed form, whatever order the points are met in.
+BOOST_AUTO_TEST_CASE(a_tie_at_the_kth_distance_goes_to_the_lower_training_row) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  const auto x = torch::tensor({{3.0, 0.0}, {0.0, 1.0}, {5.0, 5.0}, {1.0, 0.0}, {0.0, -1.0}, {-1.0, 0.0}, {0.0, 1.0}},
+                               torch::kFloat64);
+  const auto y = row_signatures(7);
+  const auto query = torch::zeros({1, 2}, torch::kFloat64);
+  const std::vector<std::vector<std::int64_t>> expected{{1}, {1, 3}, {1, 3, 4}, {1, 3, 4, 5}, {1, 3, 4, 5, 6},
+                                                        {0, 1, 3, 4, 5, 6}, {0, 1, 2, 3, 4, 5, 6}};
+  for (const std::string algorithm : {"kd_tree", "brute"}) {
+    for (const std::string metric : {"euclidean", "manhattan"}) {
+      for (std::int64_t k = 1; k <= 7; ++k) {
+        double sum = 0.0;
+        for (const auto row : expected[static_cast<std::size_t>(k - 1)]) {
+          sum += std::ldexp(1.0, static_cast<int>(row));
+        }
+        const auto model = fitted(plugin, x, y, {{"k", ballista::ParameterValue{k}},
+                                                 {"metric", ballista::ParameterValue{metric}},
+                                                 {"algorithm", ballista::ParameterValue{algorithm}}});
+        BOOST_TEST(model->predict(query).item<double>() == sum / static_cast<double>(k),
+                   algorithm << " " << metric << " k = " << k);
+      }
+    }
+  }
+}
+
+// Integer coordinates in a 4 × 4 grid: 150 points are mostly duplicates and equal
+// distances are everywhere, up to k = n.
+BOOST_AUTO_TEST_CASE(both_searches_pick_the_plain_searchs_rows_among_duplicates_up_to_k_equal_n) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(17);
+  const auto x = torch::randint(0, 4, {150, 2}, generator, torch::kFloat64);
+  const auto y = row_signatures(150);
+  const auto queries = torch::cat({torch::randint(0, 4, {40, 2}, generator, torch::kFloat64),
+                                   torch::randint(-2, 10, {40, 2}, generator, torch::kFloat64) / 2.0});
+  for (const std::string metric : {"euclidean", "manhattan"}) {
+    for (const std::int64_t k : {1, 2, 5, 13, 149, 150}) {
+      const auto reference = brute_force(x, y, queries, k, metric == "manhattan");
+      for (const std::string algorithm : {"kd_tree", "brute"}) {
+        const auto model = fitted(plugin, x, y, {{"k", ballista::ParameterValue{k}},
+                                                 {"metric", ballista::ParameterValue{metric}},
+                                                 {"algorithm", ballista::ParameterValue{algorithm}}});
+        BOOST_TEST(torch::equal(model->predict(queries), reference), algorithm << " " << metric << " k = " << k);
+      }
+    }
+  }
+}
+
+// Distance weights read the distances and their order: the tree and brute force give
+// the same bits only if both are equal to the last bit.
+BOOST_AUTO_TEST_CASE(tree_and_brute_force_give_the_same_bits_with_distance_weights) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(19);
+  const auto x = torch::rand({3000, 3}, generator, torch::kFloat64) * torch::tensor({10.0, 1.0, 0.1}, torch::kFloat64);
+  const auto y = torch::randn({3000, 2}, generator, torch::kFloat64);
+  auto queries = torch::rand({500, 3}, generator, torch::kFloat64) * torch::tensor({12.0, 1.2, 0.12}, torch::kFloat64);
+  queries[3] = x[2999];
+  for (const std::string metric : {"euclidean", "manhattan"}) {
+    for (const bool standardize : {false, true}) {
+      std::map<std::string, ballista::ParameterValue> parameters{{"k", ballista::ParameterValue{std::int64_t{6}}},
+                                                                 {"weights", ballista::ParameterValue{std::string("distance")}},
+                                                                 {"metric", ballista::ParameterValue{metric}},
+                                                                 {"standardize", ballista::ParameterValue{standardize}}};
+      const auto tree = fitted(plugin, x, y, parameters);
+      parameters["algorithm"] = ballista::ParameterValue{std::string("brute")};
+      const auto brute = fitted(plugin, x, y, parameters);
+      BOOST_TEST(torch::equal(tree->predict(queries), brute->predict(queries)), metric << " standardize " << standardize);
+    }
+  }
+}
+
+// Brute force on the CPU scans points in blocks of a few thousand and runs of 128, four
+// at a time: sizes that fill none of them exactly, one to eleven columns (the tree's
+// general form too), and duplicates far apart in the training rows.
+BOOST_AUTO_TEST_CASE(blocked_brute_force_and_the_tree_equal_a_plain_search_in_any_dimension) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(23);
+  for (const std::int64_t d : {1, 3, 11}) {
+    auto x = torch::rand({9001, d}, generator, torch::kFloat64);
+    x[9000] = x[100];
+    x[5000] = x[100];
+    const auto y = torch::randn({9001, 2}, generator, torch::kFloat64);
+    auto queries = torch::rand({37, d}, generator, torch::kFloat64);
+    queries[0] = x[100];
+    queries[36] = x[9000] + 1e-3;
+    for (const std::string metric : {"euclidean", "manhattan"}) {
+      for (const std::int64_t k : {1, 6}) {
+        const auto reference = brute_force(x, y, queries, k, metric == "manhattan");
+        for (const std::string algorithm : {"kd_tree", "brute"}) {
+          const auto model = fitted(plugin, x, y, {{"k", ballista::ParameterValue{k}},
+                                                   {"metric", ballista::ParameterValue{metric}},
+                                                   {"algorithm", ballista::ParameterValue{algorithm}}});
+          BOOST_TEST(torch::allclose(model->predict(queries), reference, 1e-15, 1e-15),
+                     algorithm << " " << metric << " d = " << d << " k = " << k);
+        }
+      }
+    }
+  }
+}
+
+// Finite inputs whose squared distances overflow to +∞: still k neighbours, tied at +∞
+// and so taken by the lower row.
+BOOST_AUTO_TEST_CASE(distances_that_overflow_still_give_k_neighbours_by_row) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  const auto x = torch::tensor({{4e200, 0.0}, {-1e200, 0.0}, {3e200, 0.0}, {0.0, 2e200}, {1.0, 1.0}}, torch::kFloat64);
+  const auto y = row_signatures(5);
+  const auto queries = torch::tensor({{0.0, 0.0}, {-2e200, 1e200}}, torch::kFloat64);
+  for (const std::string metric : {"euclidean", "manhattan"}) {
+    for (const std::int64_t k : {1, 3}) {
+      const auto reference = brute_force(x, y, queries, k, metric == "manhattan");
+      for (const std::string algorithm : {"kd_tree", "brute"}) {
+        const auto model = fitted(plugin, x, y, {{"k", ballista::ParameterValue{k}},
+                                                 {"metric", ballista::ParameterValue{metric}},
+                                                 {"algorithm", ballista::ParameterValue{algorithm}}});
+        BOOST_TEST(torch::equal(model->predict(queries), reference), algorithm << " " << metric << " k = " << k);
+      }
+    }
+  }
+}
 
 BOOST_AUTO_TEST_CASE(tree_and_brute_force_equal_a_plain_search_including_ties) {
   const auto plugin = test::load_bundled_plugin("knn");
@@ -85,9 +239,9 @@ BOOST_AUTO_TEST_CASE(a_million_points_and_a_hundred_thousand_queries_are_routine
   brute->fit({x, y, {"a", "b"}, {"y"}, {}}, context);
   const auto predicted = tree->predict(queries);
   BOOST_TEST(predicted.sizes() == (std::vector<std::int64_t>{100000, 1}));
-  // Chunked brute force agrees on a sample of the queries.
-  const auto sample = queries.slice(0, 0, 200);
-  BOOST_TEST(torch::equal(brute->predict(sample), predicted.slice(0, 0, 200)));
+  // Brute force agrees on a sample of the queries.
+  const auto sample = queries.slice(0, 0, 1000);
+  BOOST_TEST(torch::equal(brute->predict(sample), predicted.slice(0, 0, 1000)));
 }
 
 BOOST_AUTO_TEST_CASE(equals_scikit_learn_for_every_weighting_metric_and_scaling) {
@@ -104,26 +258,30 @@ BOOST_AUTO_TEST_CASE(equals_scikit_learn_for_every_weighting_metric_and_scaling)
   for (const std::string weights : {"uniform", "distance"}) {
     for (const std::string metric : {"euclidean", "manhattan"}) {
       for (const bool standardize : {false, true}) {
-        auto model = test::make_model(plugin, {{"k", ballista::ParameterValue{std::int64_t{4}}},
-                                               {"weights", ballista::ParameterValue{weights}},
-                                               {"metric", ballista::ParameterValue{metric}},
-                                               {"standardize", ballista::ParameterValue{standardize}}});
-        test::RecordingContext context;
-        model->fit({x, y, {"a", "b", "c"}, {"p", "q"}, {}}, context);
         const auto reference = test::parse_rows(test::run_python_reference(
             "sklearn_reference.py", "knn " + (directory.path() / "train.csv").string() + " " +
                                         (directory.path() / "queries.csv").string() + " 4 " + weights + " " + metric +
                                         (standardize ? " 1" : " 0")));
         BOOST_REQUIRE_EQUAL(reference.size(), 80U);
-        const auto predicted = model->predict(queries);
-        double worst = 0.0;
-        for (std::int64_t q = 0; q < 80; ++q) {
-          for (std::int64_t j = 0; j < 2; ++j) {
-            worst = std::max(worst, std::abs(predicted[q][j].item<double>() -
-                                             reference[static_cast<std::size_t>(q)][static_cast<std::size_t>(j)]));
+        for (const std::string algorithm : {"kd_tree", "brute"}) {
+          auto model = test::make_model(plugin, {{"k", ballista::ParameterValue{std::int64_t{4}}},
+                                                 {"weights", ballista::ParameterValue{weights}},
+                                                 {"metric", ballista::ParameterValue{metric}},
+                                                 {"standardize", ballista::ParameterValue{standardize}},
+                                                 {"algorithm", ballista::ParameterValue{algorithm}}});
+          test::RecordingContext context;
+          model->fit({x, y, {"a", "b", "c"}, {"p", "q"}, {}}, context);
+          const auto predicted = model->predict(queries);
+          double worst = 0.0;
+          for (std::int64_t q = 0; q < 80; ++q) {
+            for (std::int64_t j = 0; j < 2; ++j) {
+              worst = std::max(worst, std::abs(predicted[q][j].item<double>() -
+                                               reference[static_cast<std::size_t>(q)][static_cast<std::size_t>(j)]));
+            }
           }
+          BOOST_TEST(worst <= 1e-6, algorithm << " " << weights << "/" << metric << "/standardize=" << standardize
+                                              << ": " << worst);
         }
-        BOOST_TEST(worst <= 1e-6, weights << "/" << metric << "/standardize=" << standardize << ": " << worst);
       }
     }
   }
@@ -190,6 +348,20 @@ BOOST_AUTO_TEST_CASE(refuses_k_larger_than_the_data_and_predict_before_fit) {
   const auto x = torch::zeros({3, 2}, torch::kFloat64);
   BOOST_CHECK_THROW(model->fit({x, torch::zeros({3, 1}, torch::kFloat64), {"a", "b"}, {"y"}, {}}, context),
                     std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(loading_fewer_stored_samples_than_k_is_refused) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  const auto x = torch::tensor({{0.0, 0.0}, {1.0, 0.0}, {0.0, 1.0}}, torch::kFloat64);
+  const auto three_rows = fitted(plugin, x, row_signatures(3), {});
+  test::TemporaryDirectory directory;
+  torch::serialize::OutputArchive out;
+  three_rows->save(out);
+  out.save_to((directory.path() / "model.pt").string());
+  torch::serialize::InputArchive in;
+  in.load_from((directory.path() / "model.pt").string());
+  auto five = test::make_model(plugin, {{"k", ballista::ParameterValue{std::int64_t{5}}}});
+  BOOST_CHECK_THROW(five->load(in), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(save_load_round_trip_is_bit_identical) {
