@@ -69,6 +69,9 @@ def use_threads(threads):
     """Every process started from now on uses `threads` threads (OpenMP, OpenBLAS, MKL)."""
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
+    # As `ballista` sets it: OpenMP threads that spin while OpenBLAS computes would
+    # slow every side down many times over with more than one thread.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def thread_check(arguments, rows):

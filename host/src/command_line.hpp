@@ -58,7 +58,8 @@ int thread_count(const CommandLine& command_line);
 
 // Makes OpenMP, OpenBLAS (and MKL, if that is the BLAS) use `threads` threads in this
 // process's children and in this process where the library has not started yet: sets
-// OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS.
+// OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS, and OMP_WAIT_POLICY to
+// PASSIVE unless it is set.
 void export_thread_count(int threads);
 
 }  // namespace ballista::host

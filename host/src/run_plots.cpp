@@ -135,73 +135,95 @@ std::string metric_note(const Pipeline& pipeline, const ModelResult& model, cons
 
 enum class RenderStatus { ok, failed, no_gnuplot };
 
-// Runs gnuplot on `script` with its output set to PNG.partial, renamed to PNG when
-// gnuplot succeeds. Its messages go to a log beside the PNG, read back on failure.
-RenderStatus render(const std::filesystem::path& script, const std::filesystem::path& png, std::string& message) {
-  // Plots are drawn on the main thread after training, when no other thread runs.
-  const char* configured = std::getenv("GNUPLOT");  // NOLINT(concurrency-mt-unsafe)
-  const std::string program = configured != nullptr && *configured != '\0' ? configured : "gnuplot";
-  const std::string partial = png.string() + ".partial";
-  const std::string log = png.string() + ".log";
-  const std::string assignment = "output=" + quoted(partial);
-  const std::string script_path = script.string();
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<std::string> arguments{program, "-e", assignment, script_path};
-  std::vector<char*> argv;
-  for (auto& argument : arguments) {
-    argv.push_back(argument.data());
-  }
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int spawned = posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  std::error_code ignored;
-  if (spawned != 0) {
-    std::filesystem::remove(log, ignored);
-    message = "cannot run '" + program + "': " + std::generic_category().message(spawned);
-    return spawned == ENOENT ? RenderStatus::no_gnuplot : RenderStatus::failed;
-  }
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + kRenderTimeout;
-  bool timed_out = false;
-  while (true) {
-    const pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid || (done < 0 && errno != EINTR)) {
-      break;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      timed_out = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  const bool succeeded = !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-                         std::filesystem::file_size(partial, ignored) > 0;
-  if (succeeded) {
-    std::filesystem::rename(partial, png, ignored);
-    std::filesystem::remove(log, ignored);
-    return ignored ? RenderStatus::failed : RenderStatus::ok;
-  }
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string output = text.str();
-  if (output.size() > 600) {
-    output = "..." + output.substr(output.size() - 600);
-  }
-  message = timed_out ? "gnuplot took longer than 120 s and was stopped" : "gnuplot failed: " + output;
-  std::filesystem::remove(partial, ignored);
-  std::filesystem::remove(log, ignored);
-  return RenderStatus::failed;
-}
+// One gnuplot process drawing `script` into PNG.partial (renamed to PNG when gnuplot
+// succeeds); its messages go to a log beside the PNG, read back on failure.
+class Rendering {
+ public:
+  explicit Rendering(std::filesystem::path png) : png_(std::move(png)) {}
 
-// Collects the scripts, then renders each.
+  // Starts gnuplot. Plots are drawn on the main thread after training.
+  RenderStatus start(const std::filesystem::path& script, std::string& message) {
+    const char* configured = std::getenv("GNUPLOT");  // NOLINT(concurrency-mt-unsafe)
+    const std::string program = configured != nullptr && *configured != '\0' ? configured : "gnuplot";
+    const std::string assignment = "output=" + quoted(partial());
+    const std::string script_path = script.string();
+    const std::string log_path = log();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    std::vector<std::string> arguments{program, "-e", assignment, script_path};
+    std::vector<char*> argv;
+    for (auto& argument : arguments) {
+      argv.push_back(argument.data());
+    }
+    argv.push_back(nullptr);
+    const int spawned = posix_spawnp(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) {
+      std::error_code ignored;
+      std::filesystem::remove(log_path, ignored);
+      message = "cannot run '" + program + "': " + std::generic_category().message(spawned);
+      return spawned == ENOENT ? RenderStatus::no_gnuplot : RenderStatus::failed;
+    }
+    deadline_ = std::chrono::steady_clock::now() + kRenderTimeout;
+    return RenderStatus::ok;
+  }
+
+  // Whether gnuplot has ended (or was stopped for taking too long); does not block.
+  bool ended() {
+    if (done_) {
+      return true;
+    }
+    const pid_t reaped = waitpid(pid_, &status_, WNOHANG);
+    if (reaped == pid_ || (reaped < 0 && errno != EINTR)) {
+      done_ = true;
+    } else if (std::chrono::steady_clock::now() > deadline_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status_, 0);
+      timed_out_ = true;
+      done_ = true;
+    }
+    return done_;
+  }
+
+  // After ended(): renames the PNG into place, or explains the failure.
+  RenderStatus finish(std::string& message) const {
+    std::error_code ignored;
+    const bool succeeded = !timed_out_ && WIFEXITED(status_) && WEXITSTATUS(status_) == 0 &&
+                           std::filesystem::file_size(partial(), ignored) > 0;
+    if (succeeded) {
+      std::filesystem::rename(partial(), png_, ignored);
+      std::filesystem::remove(log(), ignored);
+      return ignored ? RenderStatus::failed : RenderStatus::ok;
+    }
+    std::ifstream in(log());
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string output = text.str();
+    if (output.size() > 600) {
+      output = "..." + output.substr(output.size() - 600);
+    }
+    message = timed_out_ ? "gnuplot took longer than 120 s and was stopped" : "gnuplot failed: " + output;
+    std::filesystem::remove(partial(), ignored);
+    std::filesystem::remove(log(), ignored);
+    return RenderStatus::failed;
+  }
+
+ private:
+  std::string partial() const { return png_.string() + ".partial"; }
+  std::string log() const { return png_.string() + ".log"; }
+
+  std::filesystem::path png_;
+  pid_t pid_ = 0;
+  int status_ = 0;
+  bool done_ = false;
+  bool timed_out_ = false;
+  std::chrono::steady_clock::time_point deadline_;
+};
+
+// Collects the scripts, then renders them.
 class PlotWriter {
  public:
   PlotWriter(const Pipeline& pipeline, const RunResult& run, std::filesystem::path directory)
@@ -222,26 +244,62 @@ class PlotWriter {
         scatter(set, static_cast<std::int64_t>(t), true);
       }
     }
-    bool have_gnuplot = true;
-    for (auto& plot : outcome_.plots) {
-      if (!have_gnuplot) {
-        continue;
-      }
-      std::string message;
-      const auto status = render(plot.script, plot.png, message);
-      plot.rendered = status == RenderStatus::ok;
-      if (status == RenderStatus::no_gnuplot) {
-        have_gnuplot = false;
-        outcome_.warnings.push_back(message + "; no plots were drawn (install gnuplot-nox, as scripts/setup "
-                                              "does; the scripts are in " + directory_.string() + ")");
-      } else if (status == RenderStatus::failed) {
-        outcome_.warnings.push_back(plot.png.filename().string() + ": " + message);
-      }
-    }
+    render_all();
     return outcome_;
   }
 
  private:
+  // Draws every plot, as many gnuplot processes at a time as LibTorch has threads
+  // (--threads); warnings come in plot order whatever order they finish in.
+  void render_all() {
+    const auto parallel = static_cast<std::size_t>(std::max(1, at::get_num_threads()));
+    std::vector<std::string> messages(outcome_.plots.size());
+    std::vector<std::pair<std::size_t, Rendering>> running;
+    std::string missing;  // why gnuplot could not be started at all
+    for (std::size_t next = 0; next < outcome_.plots.size() || !running.empty();) {
+      while (missing.empty() && next < outcome_.plots.size() && running.size() < parallel) {
+        Rendering rendering(outcome_.plots[next].png);
+        std::string message;
+        const auto status = rendering.start(outcome_.plots[next].script, message);
+        if (status == RenderStatus::no_gnuplot) {
+          missing = message;
+        } else if (status == RenderStatus::failed) {
+          messages[next] = message;
+        } else {
+          running.emplace_back(next, std::move(rendering));
+        }
+        ++next;
+      }
+      if (!missing.empty()) {
+        next = outcome_.plots.size();
+      }
+      bool any_ended = false;
+      for (auto entry = running.begin(); entry != running.end();) {
+        if (!entry->second.ended()) {
+          ++entry;
+          continue;
+        }
+        std::string message;
+        outcome_.plots[entry->first].rendered = entry->second.finish(message) == RenderStatus::ok;
+        messages[entry->first] = message;
+        entry = running.erase(entry);
+        any_ended = true;
+      }
+      if (!any_ended && !running.empty()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+    }
+    if (!missing.empty()) {
+      outcome_.warnings.push_back(missing + "; no plots were drawn (install gnuplot-nox, as scripts/setup "
+                                            "does; the scripts are in " + directory_.string() + ")");
+    }
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      if (!messages[i].empty()) {
+        outcome_.warnings.push_back(outcome_.plots[i].png.filename().string() + ": " + messages[i]);
+      }
+    }
+  }
+
   void add(const std::string& kind, const std::string& stem, const std::string& title, const std::string& caption,
            const std::string& script) {
     Plot plot{kind, directory_ / (stem + ".png"), directory_ / (stem + ".gp"), title, caption, false};
