@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 namespace {
 
@@ -85,7 +86,13 @@ class LinearModel final : public ballista::Model {
     }
     const auto x_mean = x.mean(0, /*keepdim=*/true);
     const auto y_mean = y.mean(0, /*keepdim=*/true);
-    const auto weights = ballista::least_squares(x - x_mean, y - y_mean, l2_);
+    // Centred a slice at a time, so no centred copy of the data is made.
+    const auto weights = ballista::streamed_least_squares(
+        x.size(0), x.size(1), y.size(1),
+        [&](std::int64_t begin, std::int64_t end) {
+          return std::make_pair(x.slice(0, begin, end) - x_mean, y.slice(0, begin, end) - y_mean);
+        },
+        l2_);
     return torch::cat({weights, y_mean - x_mean.mm(weights)});
   }
 
