@@ -137,6 +137,119 @@ void fold(double* factor, double* block, std::int64_t rows, std::int64_t m, std:
   }
 }
 
+// Minimum-norm least squares for a small system A [p, m], B [p, d] (column-major), by
+// one-sided Jacobi SVD (Hestenes 1958; accurate to high relative precision, Demmel &
+// Veselić 1992): rotate pairs of A's columns until all are orthogonal, A·V = U·Σ, then
+// W = Σ_k v_k·(u_kᵀB)/σ_k over the σ_k > rcond·σ_max — the rank rule of LAPACK's gelsd
+// (NumPy's lstsq). Ours rather than LAPACK's because the system is tiny: LibTorch's
+// first linalg call in a process costs more (~0.6 ms) than a whole small fit, and a
+// fixed order of rotations gives the same bits in every process. Writes W [m, d],
+// row-major, to `weights`.
+void minimum_norm_solution(std::vector<double> a, const std::vector<double>& b, std::int64_t p, std::int64_t m,
+                           std::int64_t d, double rcond, double* weights) {
+  std::fill(weights, weights + m * d, 0.0);
+  // Column k of A [p, m] and of V [m, m].
+  const auto column = [p](std::vector<double>& values, std::int64_t k) { return values.data() + k * p; };
+  const auto v_column = [m](std::vector<double>& values, std::int64_t k) { return values.data() + k * m; };
+  double a_largest = 0.0;
+  for (const double x : a) {
+    a_largest = std::max(a_largest, std::abs(x));
+  }
+  double b_largest = 0.0;
+  for (const double x : b) {
+    b_largest = std::max(b_largest, std::abs(x));
+  }
+  if (a_largest == 0.0 || b_largest == 0.0) {
+    return;
+  }
+  // Powers of two (exact) bring both to ~1, so no square below over- or underflows.
+  const int a_exponent = std::ilogb(a_largest);
+  const int b_exponent = std::ilogb(b_largest);
+  for (double& x : a) {
+    x = std::ldexp(x, -a_exponent);
+  }
+  std::vector<double> v(static_cast<std::size_t>(m * m), 0.0);
+  for (std::int64_t k = 0; k < m; ++k) {
+    v[static_cast<std::size_t>(k * m + k)] = 1.0;
+  }
+  const double tolerance = std::sqrt(static_cast<double>(p)) * std::numeric_limits<double>::epsilon();
+  constexpr int kMaxSweeps = 64;  // convergence is quadratic: ~10 sweeps in practice
+  for (int sweep = 0; sweep < kMaxSweeps; ++sweep) {
+    bool rotated = false;
+    for (std::int64_t i = 0; i + 1 < m; ++i) {
+      for (std::int64_t j = i + 1; j < m; ++j) {
+        double* ai = column(a, i);
+        double* aj = column(a, j);
+        double alpha = 0.0;
+        double beta = 0.0;
+        double gamma = 0.0;
+        for (std::int64_t r = 0; r < p; ++r) {
+          alpha += ai[r] * ai[r];
+          beta += aj[r] * aj[r];
+          gamma += ai[r] * aj[r];
+        }
+        if (gamma == 0.0 || std::abs(gamma) <= tolerance * std::sqrt(alpha * beta)) {
+          continue;
+        }
+        rotated = true;
+        // The rotation that makes columns i and j orthogonal (Golub & Van Loan §8.5).
+        const double zeta = (beta - alpha) / (2.0 * gamma);
+        const double t = std::copysign(1.0, zeta) / (std::abs(zeta) + std::hypot(1.0, zeta));
+        const double c = 1.0 / std::hypot(1.0, t);
+        const double s = c * t;
+        for (std::int64_t r = 0; r < p; ++r) {
+          const double x = ai[r];
+          const double y = aj[r];
+          ai[r] = c * x - s * y;
+          aj[r] = s * x + c * y;
+        }
+        double* vi = v_column(v, i);
+        double* vj = v_column(v, j);
+        for (std::int64_t r = 0; r < m; ++r) {
+          const double x = vi[r];
+          const double y = vj[r];
+          vi[r] = c * x - s * y;
+          vj[r] = s * x + c * y;
+        }
+      }
+    }
+    if (!rotated) {
+      break;
+    }
+  }
+  std::vector<double> squares(static_cast<std::size_t>(m), 0.0);
+  double largest = 0.0;
+  for (std::int64_t k = 0; k < m; ++k) {
+    const double* ak = column(a, k);
+    for (std::int64_t r = 0; r < p; ++r) {
+      squares[static_cast<std::size_t>(k)] += ak[r] * ak[r];
+    }
+    largest = std::max(largest, std::sqrt(squares[static_cast<std::size_t>(k)]));
+  }
+  for (std::int64_t k = 0; k < m; ++k) {
+    const double sigma = std::sqrt(squares[static_cast<std::size_t>(k)]);
+    if (!(sigma > rcond * largest)) {
+      continue;  // numerically zero: left out, which is what makes the answer minimum-norm
+    }
+    const double* ak = column(a, k);
+    const double* vk = v_column(v, k);
+    for (std::int64_t t = 0; t < d; ++t) {
+      const double* bt = b.data() + t * p;
+      double projection = 0.0;
+      for (std::int64_t r = 0; r < p; ++r) {
+        projection += ak[r] * std::ldexp(bt[r], -b_exponent);
+      }
+      const double coefficient = projection / squares[static_cast<std::size_t>(k)];
+      for (std::int64_t r = 0; r < m; ++r) {
+        weights[r * d + t] += vk[r] * coefficient;
+      }
+    }
+  }
+  for (std::int64_t i = 0; i < m * d; ++i) {
+    weights[i] = std::ldexp(weights[i], b_exponent - a_exponent);
+  }
+}
+
 void require_least_squares_shape(std::int64_t features, std::int64_t targets) {
   if (features < 1 || targets < 1) {
     throw std::invalid_argument("least squares: needs at least one feature and one target column (got " +
@@ -204,25 +317,29 @@ torch::Tensor LeastSquaresAccumulator::solve(double l2) const {
     throw std::invalid_argument(
         "least squares: the features or targets hold a NaN or an infinity (or values whose squares overflow)");
   }
-  const auto options = torch::TensorOptions().dtype(torch::kFloat64);
-  const auto factor = torch::from_blob(const_cast<double*>(factor_.data()), {features_, width_}, options).clone();
-  auto r = factor.slice(1, 0, features_);
-  auto q = factor.slice(1, features_, features_ + targets_);
-  std::int64_t rows = rows_;
-  if (l2 > 0.0) {
-    // Ridge as ordinary least squares on [F; √l2·I] and [Y; 0].
-    r = torch::cat({r, std::sqrt(l2) * torch::eye(features_, options)});
-    q = torch::cat({q, torch::zeros({features_, targets_}, options)});
-    rows += features_;
+  // [R; √l2·I] and [QᵀY; 0], column by column: ridge as ordinary least squares.
+  const std::int64_t m = features_;
+  const std::int64_t height = l2 > 0.0 ? 2 * m : m;
+  std::vector<double> a(static_cast<std::size_t>(height * m), 0.0);
+  std::vector<double> b(static_cast<std::size_t>(height * targets_), 0.0);
+  for (std::int64_t i = 0; i < m; ++i) {
+    for (std::int64_t k = 0; k < m; ++k) {
+      a[static_cast<std::size_t>(k * height + i)] = factor_[static_cast<std::size_t>(i * width_ + k)];
+    }
+    for (std::int64_t t = 0; t < targets_; ++t) {
+      b[static_cast<std::size_t>(t * height + i)] = factor_[static_cast<std::size_t>(i * width_ + m + t)];
+    }
+    if (l2 > 0.0) {
+      a[static_cast<std::size_t>(i * height + m + i)] = std::sqrt(l2);
+    }
   }
   // NumPy's (and LAPACK's) default cut-off for F itself: singular values below
   // eps·max(n, m)·σ_max count as zero. R has F's singular values, but only m rows.
-  const double cutoff = std::numeric_limits<double>::epsilon() * static_cast<double>(std::max(rows, features_));
-  // gelsd (the SVD), as NumPy's lstsq. Not gelsy: LibTorch 1.13's pivoted QR gives
-  // results that differ in the last bits from one process to the next (measured: 4
-  // different weight vectors in 20 runs on the cannon data), which would make every run
-  // of a basis model irreproducible; gelsd, gelss and gels gave one answer in 20.
-  return std::get<0>(torch::linalg_lstsq(r, q, cutoff, std::string("gelsd")));
+  const std::int64_t rows = rows_ + (l2 > 0.0 ? m : 0);
+  const double rcond = std::numeric_limits<double>::epsilon() * static_cast<double>(std::max(rows, m));
+  auto weights = torch::empty({m, targets_}, torch::TensorOptions().dtype(torch::kFloat64));
+  minimum_norm_solution(std::move(a), b, height, m, targets_, rcond, weights.data_ptr<double>());
+  return weights;
 }
 
 torch::Tensor streamed_least_squares(std::int64_t n, std::int64_t features, std::int64_t targets,

@@ -18,11 +18,11 @@ BALLISTA_NAMESPACE_BEGIN
 
 // W [m, d_out] minimising ||F·W − Y||² + l2·||W||² for F [n, m], Y [n, d_out] (Y [n]
 // gives W [m]), computed in float64: F is reduced to its m×m triangular factor by a
-// Householder QR in fixed slices (LeastSquaresAccumulator), which LAPACK's SVD solver
-// (gelsd, as NumPy's lstsq) then solves stacked over √l2·I. The normal equations are
-// never formed: κ(F), not κ(FᵀF), governs the accuracy. Rank-deficient F gets the
-// minimum-norm solution, with NumPy's rank cut-off (eps·max(n, m)·σ_max), rather than a
-// failure. The same inputs give the same bits in every process (ballista reproduce
+// Householder QR in fixed slices (LeastSquaresAccumulator), and that factor, stacked
+// over √l2·I, is solved through its SVD with the rank rule of LAPACK's gelsd (NumPy's
+// lstsq). The normal equations are never formed: κ(F), not κ(FᵀF), governs the
+// accuracy. Rank-deficient F gets the minimum-norm solution, singular values up to
+// eps·max(n, m)·σ_max counting as zero (NumPy's default), rather than a failure. The same inputs give the same bits in every process (ballista reproduce
 // relies on it). Throws std::invalid_argument for l2 < 0, mismatched shapes or
 // non-finite values.
 BALLISTA_API torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets,
@@ -31,10 +31,10 @@ BALLISTA_API torch::Tensor least_squares(const torch::Tensor& features, const to
 // Least squares over rows that arrive a slice at a time, so that F is never held whole
 // (TSQR: Demmel, Grigori, Hoemmen, Langou 2012). Each slice of [F | Y] is folded, in
 // the order given, into the triangular factor [R | QᵀY] of a Householder QR. Since
-// ||F·W − Y||² = ||R·W − QᵀY||² + (a term free of W), solve() hands that m×m system to
-// the same SVD solver as least_squares, with the rank cut-off F's own shape would get,
-// and so returns the same minimum-norm answer, from a QR rather than the normal
-// equations: κ(F), not κ(FᵀF), governs the accuracy. The same rows added in the same
+// ||F·W − Y||² = ||R·W − QᵀY||² + (a term free of W), solve() returns that m×m
+// system's minimum-norm solution through its SVD (one-sided Jacobi), with the rank
+// cut-off F's own shape would get under gelsd: the same answer as NumPy's lstsq on F,
+// from a QR rather than the normal equations, so κ(F), not κ(FᵀF), governs the accuracy. The same rows added in the same
 // slices and order give the same bits in every process. Not thread-safe: use one
 // accumulator per thread and combine them with merge().
 class BALLISTA_API LeastSquaresAccumulator {
