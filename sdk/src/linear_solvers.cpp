@@ -286,8 +286,8 @@ void LeastSquaresAccumulator::add(const torch::Tensor& features, const torch::Te
   const std::int64_t count = f.size(0);
   std::vector<double> block(static_cast<std::size_t>(kBlockRows * width_), 0.0);
   for (std::int64_t start = 0; start < count; start += kBlockRows) {
-    const std::int64_t rows = std::min(kBlockRows, count - start);
-    for (std::int64_t i = 0; i < rows; ++i) {
+    const std::int64_t block_rows = std::min(kBlockRows, count - start);
+    for (std::int64_t i = 0; i < block_rows; ++i) {
       double* row = block.data() + i * width_;
       for (std::int64_t j = 0; j < features_; ++j) {
         row[j] = f_rows[start + i][j];
@@ -296,7 +296,7 @@ void LeastSquaresAccumulator::add(const torch::Tensor& features, const torch::Te
         row[features_ + t] = y_rows[start + i][t];
       }
     }
-    fold(factor_.data(), block.data(), rows, features_, width_);
+    fold(factor_.data(), block.data(), block_rows, features_, width_);
   }
   rows_ += count;
 }
@@ -335,8 +335,8 @@ torch::Tensor LeastSquaresAccumulator::solve(double l2) const {
   }
   // NumPy's (and LAPACK's) default cut-off for F itself: singular values below
   // eps·max(n, m)·σ_max count as zero. R has F's singular values, but only m rows.
-  const std::int64_t rows = rows_ + (l2 > 0.0 ? m : 0);
-  const double rcond = std::numeric_limits<double>::epsilon() * static_cast<double>(std::max(rows, m));
+  const std::int64_t rows_with_ridge = rows_ + (l2 > 0.0 ? m : 0);
+  const double rcond = std::numeric_limits<double>::epsilon() * static_cast<double>(std::max(rows_with_ridge, m));
   auto weights = torch::empty({m, targets_}, torch::TensorOptions().dtype(torch::kFloat64));
   minimum_norm_solution(std::move(a), b, height, m, targets_, rcond, weights.data_ptr<double>());
   return weights;
