@@ -397,7 +397,9 @@ torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& 
   } else {
     weights = streamed_least_squares(
         f.size(0), f.size(1), y.size(1),
-        [&](std::int64_t begin, std::int64_t end) { return std::make_pair(f.slice(0, begin, end), y.slice(0, begin, end)); },
+        [&](std::int64_t begin, std::int64_t end) {
+          return std::make_pair(f.slice(0, begin, end), y.slice(0, begin, end));
+        },
         l2);
   }
   return targets.dim() == 1 ? weights.squeeze(1) : weights;

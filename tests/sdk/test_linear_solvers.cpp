@@ -205,7 +205,8 @@ BOOST_AUTO_TEST_CASE(bad_least_squares_input_is_an_error) {
   const auto features = torch::ones({4, 2}, torch::kFloat64);
   const auto targets = torch::ones({4, 1}, torch::kFloat64);
   BOOST_CHECK_THROW((void)ballista::least_squares(features, targets, -1.0), std::invalid_argument);
-  BOOST_CHECK_THROW((void)ballista::least_squares(features, torch::ones({3, 1}, torch::kFloat64)), std::invalid_argument);
+  BOOST_CHECK_THROW((void)ballista::least_squares(features, torch::ones({3, 1}, torch::kFloat64)),
+                    std::invalid_argument);
   BOOST_CHECK_THROW((void)ballista::least_squares(torch::ones({4}, torch::kFloat64), targets), std::invalid_argument);
   auto bad = features.clone();
   bad[2][1] = std::nan("");

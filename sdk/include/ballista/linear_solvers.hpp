@@ -22,9 +22,9 @@ BALLISTA_NAMESPACE_BEGIN
 // over √l2·I, is solved through its SVD with the rank rule of LAPACK's gelsd (NumPy's
 // lstsq). The normal equations are never formed: κ(F), not κ(FᵀF), governs the
 // accuracy. Rank-deficient F gets the minimum-norm solution, singular values up to
-// eps·max(n, m)·σ_max counting as zero (NumPy's default), rather than a failure. The same inputs give the same bits in every process (ballista reproduce
-// relies on it). Throws std::invalid_argument for l2 < 0, mismatched shapes or
-// non-finite values.
+// eps·max(n, m)·σ_max counting as zero (NumPy's default), rather than a failure. The
+// same inputs give the same bits in every process (ballista reproduce relies on it).
+// Throws std::invalid_argument for l2 < 0, mismatched shapes or non-finite values.
 BALLISTA_API torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets,
                                          double l2 = 0.0);
 
@@ -34,9 +34,10 @@ BALLISTA_API torch::Tensor least_squares(const torch::Tensor& features, const to
 // ||F·W − Y||² = ||R·W − QᵀY||² + (a term free of W), solve() returns that m×m
 // system's minimum-norm solution through its SVD (one-sided Jacobi), with the rank
 // cut-off F's own shape would get under gelsd: the same answer as NumPy's lstsq on F,
-// from a QR rather than the normal equations, so κ(F), not κ(FᵀF), governs the accuracy. The same rows added in the same
-// slices and order give the same bits in every process. Not thread-safe: use one
-// accumulator per thread and combine them with merge().
+// from a QR rather than the normal equations, so κ(F), not κ(FᵀF), governs the
+// accuracy. The same rows added in the same slices and order give the same bits in
+// every process. Not thread-safe: use one accumulator per thread and combine them with
+// merge().
 class BALLISTA_API LeastSquaresAccumulator {
  public:
   // For m = `features` columns of F and d = `targets` columns of Y.

@@ -30,7 +30,8 @@ torch::Tensor weights_of(const ballista::Model& model) {
 
 // The article's data set with `rows` rows, drawn by NumPy.
 ballista::Dataset cannon_from_numpy(std::int64_t rows) {
-  const auto table = test::parse_rows(test::run_python_reference("numpy_reference.py", "cannon 0 " + std::to_string(rows)));
+  const auto table =
+      test::parse_rows(test::run_python_reference("numpy_reference.py", "cannon 0 " + std::to_string(rows)));
   BOOST_REQUIRE_EQUAL(table.size(), static_cast<std::size_t>(rows));
   auto inputs = torch::empty({rows, 2}, torch::kFloat64);
   auto targets = torch::empty({rows, 1}, torch::kFloat64);
@@ -62,7 +63,8 @@ torch::Tensor numpy_article_weights(const ballista::Dataset& data) {
 torch::Tensor article_features(const torch::Tensor& inputs) {
   const auto v = inputs.select(1, 0);
   const auto t = inputs.select(1, 1);
-  return torch::stack({v, v * v, v * torch::sin(t), v * torch::sin(2 * t), v * v * torch::sin(t), v * v * torch::sin(2 * t)}, 1);
+  return torch::stack(
+      {v, v * v, v * torch::sin(t), v * torch::sin(2 * t), v * v * torch::sin(t), v * v * torch::sin(2 * t)}, 1);
 }
 
 }  // namespace

@@ -108,7 +108,8 @@ BOOST_AUTO_TEST_CASE(past_a_slice_of_rows_equals_numpy_and_scikit_learn) {
   check(*plain, test::parse_rows(test::run_python_reference("numpy_reference.py", "lstsq " + files("x1.csv"))));
   auto ridge = test::make_model(plugin, {{"l2", ParameterValue{2.5}}});
   ridge->fit({x, y, {"a", "b", "c"}, {"p", "q"}, {}}, context);
-  check(*ridge, test::parse_rows(test::run_python_reference("sklearn_reference.py", "ridge " + files("x.csv") + " 2.5")));
+  check(*ridge,
+        test::parse_rows(test::run_python_reference("sklearn_reference.py", "ridge " + files("x.csv") + " 2.5")));
 }
 
 BOOST_AUTO_TEST_CASE(the_articles_figures) {
