@@ -8,6 +8,9 @@
 #include <boost/test/unit_test.hpp>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <limits>
+
 namespace test = ballista::test;
 using ballista::ParameterValue;
 
@@ -210,6 +213,35 @@ BOOST_AUTO_TEST_CASE(bad_functions_are_parameter_errors) {
   } catch (const std::invalid_argument& error) {
     BOOST_TEST(std::string(error.what()).find("unknown name 'phi'") != std::string::npos, error.what());
   }
+}
+
+BOOST_AUTO_TEST_CASE(non_finite_cells_are_named_and_huge_finite_values_pass) {
+  // The plugin clears finite data with one sum before searching cell by cell: a NaN or
+  // inf must still be named, and values whose sum overflows must still pass.
+  const auto plugin = test::load_bundled_plugin("basis");
+  auto model = test::make_model(plugin, {{"functions", ParameterValue{std::vector<std::string>{"x"}}}});
+  test::RecordingContext context;
+  const auto x = torch::linspace(1, 2, 10, torch::kFloat64).unsqueeze(1);
+  auto y = 3 * x;
+  y[7][0] = std::numeric_limits<double>::infinity();
+  try {
+    model->fit({x, y, {"x"}, {"y"}, {}}, context);
+    BOOST_FAIL("fitted an infinite target");
+  } catch (const std::invalid_argument& error) {
+    BOOST_TEST(std::string(error.what()).find("basis: fit() targets: row 7, column 0 is inf") != std::string::npos,
+               error.what());
+  }
+  model->fit({x, 3 * x, {"x"}, {"y"}, {}}, context);
+  auto bad = x.clone();
+  bad[4][0] = std::nan("");
+  try {
+    (void)model->predict(bad);
+    BOOST_FAIL("predicted at a NaN");
+  } catch (const std::invalid_argument& error) {
+    BOOST_TEST(std::string(error.what()).find("row 4, column 0 is nan") != std::string::npos, error.what());
+  }
+  const auto huge = torch::full({3, 1}, 1e308, torch::kFloat64);
+  BOOST_CHECK_NO_THROW((void)model->predict(huge));
 }
 
 BOOST_AUTO_TEST_CASE(save_load_round_trip_is_bit_identical) {
