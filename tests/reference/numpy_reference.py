@@ -5,6 +5,9 @@ Usage:
   numpy_reference.py cannon SEED ROWS        the article's data set: v theta s per row
   numpy_reference.py stream SEED COUNT       COUNT np.random.random() then COUNT randn()
   numpy_reference.py lstsq FEATURES TARGETS  np.linalg.lstsq solution, one row per feature
+  numpy_reference.py ridge FEATURES TARGETS L2
+                                           the ridge solution from its normal equations,
+                                           np.linalg.solve(FᵀF + L2·I, FᵀY), one row per feature
   numpy_reference.py article-basis DATA      the article's six basis functions of the v,theta,s
                                              rows in DATA, fitted by np.linalg.lstsq
   numpy_reference.py permutation SEED N    np.random.RandomState(SEED).permutation(N)
@@ -43,6 +46,14 @@ def lstsq(features_file, targets_file):
     targets = np.loadtxt(targets_file, delimiter=",", ndmin=2)
     solution = np.linalg.lstsq(features, targets, rcond=None)[0]
     for row in solution:
+        print(" ".join(repr(float(x)) for x in row))
+
+
+def ridge(features_file, targets_file, l2):
+    features = np.loadtxt(features_file, delimiter=",", ndmin=2)
+    targets = np.loadtxt(targets_file, delimiter=",", ndmin=2)
+    gram = features.T @ features + l2 * np.eye(features.shape[1])
+    for row in np.linalg.solve(gram, features.T @ targets):
         print(" ".join(repr(float(x)) for x in row))
 
 
@@ -98,6 +109,8 @@ def main(argv):
         article_basis(argv[2])
     elif command == "lstsq" and len(argv) == 4:
         lstsq(argv[2], argv[3])
+    elif command == "ridge" and len(argv) == 5:
+        ridge(argv[2], argv[3], float(argv[4]))
     else:
         sys.stderr.write(__doc__)
         return 2

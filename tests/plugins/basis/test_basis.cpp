@@ -2,10 +2,14 @@
 // the features itself); the recovered law s = v²·sin(2θ)/g.
 #include "test_support.hpp"
 
+#include <ballista/linear_solvers.hpp>
 #include <ballista/parameters.hpp>
 
 #include <boost/test/unit_test.hpp>
 #include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
 
 namespace test = ballista::test;
 using ballista::ParameterValue;
@@ -27,9 +31,89 @@ torch::Tensor weights_of(const ballista::Model& model) {
   return torch::linalg_solve(features, model.predict(points)).squeeze(1);
 }
 
+// The article's data set with `rows` rows, drawn by NumPy.
+ballista::Dataset cannon_from_numpy(std::int64_t rows) {
+  const auto table =
+      test::parse_rows(test::run_python_reference("numpy_reference.py", "cannon 0 " + std::to_string(rows)));
+  BOOST_REQUIRE_EQUAL(table.size(), static_cast<std::size_t>(rows));
+  auto inputs = torch::empty({rows, 2}, torch::kFloat64);
+  auto targets = torch::empty({rows, 1}, torch::kFloat64);
+  auto in = inputs.accessor<double, 2>();
+  auto out = targets.accessor<double, 2>();
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const auto& row = table[static_cast<std::size_t>(i)];
+    in[i][0] = row[0];
+    in[i][1] = row[1];
+    out[i][0] = row[2];
+  }
+  return {inputs, targets, {"v", "theta"}, {"s"}, {{"g", 9.81}}};
+}
+
+// NumPy's weights for the article's six functions on `data`.
+torch::Tensor numpy_article_weights(const ballista::Dataset& data) {
+  test::TemporaryDirectory directory;
+  test::write_csv(directory.path() / "data.csv", torch::cat({data.inputs, data.targets}, 1));
+  const auto reference = test::parse_rows(test::run_python_reference(
+      "numpy_reference.py", "article-basis " + (directory.path() / "data.csv").string()));
+  BOOST_REQUIRE_EQUAL(reference.size(), 6U);
+  auto weights = torch::empty({6, 1}, torch::kFloat64);
+  for (std::int64_t i = 0; i < 6; ++i) {
+    weights[i][0] = reference[static_cast<std::size_t>(i)][0];
+  }
+  return weights;
+}
+
+torch::Tensor article_features(const torch::Tensor& inputs) {
+  const auto v = inputs.select(1, 0);
+  const auto t = inputs.select(1, 1);
+  return torch::stack(
+      {v, v * v, v * torch::sin(t), v * torch::sin(2 * t), v * v * torch::sin(t), v * v * torch::sin(2 * t)}, 1);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(basis)
+
+BOOST_AUTO_TEST_CASE(lstsq_across_slice_boundaries_predicts_as_numpys_weights) {
+  // The closed form streams its rows in slices of kLeastSquaresSlice: fit on a few rows
+  // past one slice, predict on more than two, and compare the predictions with the
+  // features times NumPy's lstsq weights.
+  const auto plugin = test::load_bundled_plugin("basis");
+  const auto data = cannon_from_numpy(ballista::kLeastSquaresSlice + 3);
+  auto model = test::make_model(plugin, {{"functions", ParameterValue{kArticleFunctions}}});
+  test::RecordingContext context;
+  model->fit(data, context);
+  const auto weights = numpy_article_weights(data);
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(31);
+  const auto points = torch::rand({2 * ballista::kLeastSquaresSlice + 11, 2}, generator, torch::kFloat64) *
+                      torch::tensor({10.0, 1.5}, torch::kFloat64);
+  const auto predicted = model->predict(points);
+  const auto expected = article_features(points).mm(weights);
+  BOOST_TEST(predicted.sizes() == expected.sizes());
+  // The weights agree to ~1e-12 relative (κ of the six features ≈ 1e3 here); the
+  // predictions are up to ~1e2·|w|, so 1e-9 absolute is tight.
+  BOOST_TEST((predicted - expected).abs().max().item<double>() < 1e-9,
+             "max difference " << (predicted - expected).abs().max().item<double>());
+  // The same rows predicted alone give the same numbers.
+  const auto few = model->predict(points.slice(0, 40000, 40005));
+  BOOST_TEST(torch::allclose(few, predicted.slice(0, 40000, 40005), 1e-14, 0.0));
+}
+
+BOOST_AUTO_TEST_CASE(repeated_fits_give_identical_bits) {
+  const auto plugin = test::load_bundled_plugin("basis");
+  const auto data = test::article_dataset_from_numpy();
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(41);
+  const auto x = torch::rand({3 * ballista::kLeastSquaresSlice, 2}, generator, torch::kFloat64) * 3;
+  const ballista::Dataset large{x, torch::sin(x.sum(1, true)), {"v", "theta"}, {"s"}, {{"g", 9.81}}};
+  for (const auto* set : {&data, &large}) {
+    auto first = test::make_model(plugin, {{"functions", ParameterValue{kArticleFunctions}}});
+    auto second = test::make_model(plugin, {{"functions", ParameterValue{kArticleFunctions}}});
+    test::RecordingContext context;
+    first->fit(*set, context);
+    second->fit(*set, context);
+    BOOST_TEST(torch::equal(first->predict(set->inputs), second->predict(set->inputs)));
+  }
+}
 
 BOOST_AUTO_TEST_CASE(lstsq_equals_numpy_and_recovers_one_over_g) {
   const auto plugin = test::load_bundled_plugin("basis");
@@ -129,6 +213,35 @@ BOOST_AUTO_TEST_CASE(bad_functions_are_parameter_errors) {
   } catch (const std::invalid_argument& error) {
     BOOST_TEST(std::string(error.what()).find("unknown name 'phi'") != std::string::npos, error.what());
   }
+}
+
+BOOST_AUTO_TEST_CASE(non_finite_cells_are_named_and_huge_finite_values_pass) {
+  // The plugin clears finite data with one sum before searching cell by cell: a NaN or
+  // inf must still be named, and values whose sum overflows must still pass.
+  const auto plugin = test::load_bundled_plugin("basis");
+  auto model = test::make_model(plugin, {{"functions", ParameterValue{std::vector<std::string>{"x"}}}});
+  test::RecordingContext context;
+  const auto x = torch::linspace(1, 2, 10, torch::kFloat64).unsqueeze(1);
+  auto y = 3 * x;
+  y[7][0] = std::numeric_limits<double>::infinity();
+  try {
+    model->fit({x, y, {"x"}, {"y"}, {}}, context);
+    BOOST_FAIL("fitted an infinite target");
+  } catch (const std::invalid_argument& error) {
+    BOOST_TEST(std::string(error.what()).find("basis: fit() targets: row 7, column 0 is inf") != std::string::npos,
+               error.what());
+  }
+  model->fit({x, 3 * x, {"x"}, {"y"}, {}}, context);
+  auto bad = x.clone();
+  bad[4][0] = std::nan("");
+  try {
+    (void)model->predict(bad);
+    BOOST_FAIL("predicted at a NaN");
+  } catch (const std::invalid_argument& error) {
+    BOOST_TEST(std::string(error.what()).find("row 4, column 0 is nan") != std::string::npos, error.what());
+  }
+  const auto huge = torch::full({3, 1}, 1e308, torch::kFloat64);
+  BOOST_CHECK_NO_THROW((void)model->predict(huge));
 }
 
 BOOST_AUTO_TEST_CASE(save_load_round_trip_is_bit_identical) {

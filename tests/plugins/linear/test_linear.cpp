@@ -1,6 +1,7 @@
 // linear: closed form against NumPy's lstsq; the article's SGD path.
 #include "test_support.hpp"
 
+#include <ballista/linear_solvers.hpp>
 #include <ballista/parameters.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -68,6 +69,47 @@ BOOST_AUTO_TEST_CASE(ridge_equals_scikit_learn_ridge) {
   BOOST_CHECK_THROW((void)test::make_model(plugin, {{"l2", ParameterValue{1.0}},
                                                    {"solver", ParameterValue{std::string("sgd")}}}),
                     ballista::ParameterError);
+}
+
+BOOST_AUTO_TEST_CASE(past_a_slice_of_rows_equals_numpy_and_scikit_learn) {
+  // The closed form streams centred rows in slices of kLeastSquaresSlice: a few rows past
+  // one slice, two targets, plain (vs NumPy's lstsq with a column of ones) and ridge (vs
+  // scikit-learn's Ridge).
+  const auto plugin = test::load_bundled_plugin("linear");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(17);
+  const std::int64_t rows = ballista::kLeastSquaresSlice + 5;
+  const auto x = torch::rand({rows, 3}, generator, torch::kFloat64) * 4 - 1;
+  const auto y = torch::cat({x.mm(torch::tensor({{1.0}, {-2.0}, {0.5}}, torch::kFloat64)) + 3.0,
+                             torch::randn({rows, 1}, generator, torch::kFloat64)},
+                            1);
+  test::TemporaryDirectory directory;
+  test::write_csv(directory.path() / "x.csv", x);
+  test::write_csv(directory.path() / "x1.csv", torch::cat({x, torch::ones({rows, 1}, torch::kFloat64)}, 1));
+  test::write_csv(directory.path() / "y.csv", y);
+  const auto files = [&](const std::string& features) {
+    return (directory.path() / features).string() + " " + (directory.path() / "y.csv").string();
+  };
+  const auto check = [&](const ballista::Model& model, const std::vector<std::vector<double>>& reference) {
+    BOOST_REQUIRE_EQUAL(reference.size(), 4U);  // 3 coefficient rows, then the intercepts
+    const auto origin = model.predict(torch::zeros({1, 3}, torch::kFloat64));
+    const auto unit = model.predict(torch::eye(3, torch::kFloat64)) - origin;
+    for (std::size_t j = 0; j < 2; ++j) {
+      const auto column = static_cast<std::int64_t>(j);
+      BOOST_TEST(origin[0][column].item<double>() == reference[3][j], boost::test_tools::tolerance(1e-10));
+      for (std::size_t i = 0; i < 3; ++i) {
+        BOOST_TEST(unit[static_cast<std::int64_t>(i)][column].item<double>() == reference[i][j],
+                   boost::test_tools::tolerance(1e-10));
+      }
+    }
+  };
+  test::RecordingContext context;
+  auto plain = test::make_model(plugin, {});
+  plain->fit({x, y, {"a", "b", "c"}, {"p", "q"}, {}}, context);
+  check(*plain, test::parse_rows(test::run_python_reference("numpy_reference.py", "lstsq " + files("x1.csv"))));
+  auto ridge = test::make_model(plugin, {{"l2", ParameterValue{2.5}}});
+  ridge->fit({x, y, {"a", "b", "c"}, {"p", "q"}, {}}, context);
+  check(*ridge,
+        test::parse_rows(test::run_python_reference("sklearn_reference.py", "ridge " + files("x.csv") + " 2.5")));
 }
 
 BOOST_AUTO_TEST_CASE(the_articles_figures) {
