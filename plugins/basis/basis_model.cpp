@@ -17,17 +17,6 @@
 
 namespace {
 
-// ballista::require_finite with a fast path: a sum is finite only if every term is (NaN
-// and ±inf propagate through it), so one reduction, ~20× cheaper than the element-wise
-// search (0.01 s against 0.18 s on 2·10⁷ doubles), clears the common case; only a
-// non-finite (or overflowing) sum pays for the search and its message.
-void require_finite(const torch::Tensor& values, const std::string& what) {
-  if (values.is_floating_point() && std::isfinite(values.sum(torch::kFloat64).item<double>())) {
-    return;
-  }
-  ballista::require_finite(values, what);
-}
-
 class BasisModel final : public ballista::Model {
  public:
   explicit BasisModel(const ballista::Parameters& parameters)
@@ -48,8 +37,8 @@ class BasisModel final : public ballista::Model {
   }
 
   void fit(const ballista::Dataset& train, ballista::Context& context) override {
-    require_finite(train.inputs, "basis: fit() inputs");
-    require_finite(train.targets, "basis: fit() targets");
+    ballista::require_finite(train.inputs, "basis: fit() inputs");
+    ballista::require_finite(train.targets, "basis: fit() targets");
     bindings_.clear();
     for (const auto& [name, value] : train.constants) {
       bindings_[name] = torch::scalar_tensor(value, torch::kFloat64);
@@ -83,7 +72,7 @@ class BasisModel final : public ballista::Model {
     if (!weights_.defined()) {
       throw std::logic_error("basis: predict() called before fit()");
     }
-    require_finite(inputs, "basis: predict() inputs");
+    ballista::require_finite(inputs, "basis: predict() inputs");
     const auto x = inputs.to(torch::kFloat64);
     const auto rows = x.size(0);
     if (rows <= ballista::kLeastSquaresSlice) {

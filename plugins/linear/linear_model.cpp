@@ -14,17 +14,6 @@
 
 namespace {
 
-// ballista::require_finite with a fast path: a sum is finite only if every term is (NaN
-// and ±inf propagate through it), so one reduction, ~20× cheaper than the element-wise
-// search (0.01 s against 0.18 s on 2·10⁷ doubles), clears the common case; only a
-// non-finite (or overflowing) sum pays for the search and its message.
-void require_finite(const torch::Tensor& values, const std::string& what) {
-  if (values.is_floating_point() && std::isfinite(values.sum(torch::kFloat64).item<double>())) {
-    return;
-  }
-  ballista::require_finite(values, what);
-}
-
 class LinearModel final : public ballista::Model {
  public:
   explicit LinearModel(const ballista::Parameters& parameters)
@@ -39,8 +28,8 @@ class LinearModel final : public ballista::Model {
   }
 
   void fit(const ballista::Dataset& train, ballista::Context& context) override {
-    require_finite(train.inputs, "linear: fit() inputs");
-    require_finite(train.targets, "linear: fit() targets");
+    ballista::require_finite(train.inputs, "linear: fit() inputs");
+    ballista::require_finite(train.targets, "linear: fit() targets");
     if (solver_ == "lstsq") {
       weights_ = closed_form(train.inputs.to(torch::kFloat64), train.targets.to(torch::kFloat64));
     } else {
@@ -64,7 +53,7 @@ class LinearModel final : public ballista::Model {
     if (!weights_.defined()) {
       throw std::logic_error("linear: predict() called before fit()");
     }
-    require_finite(inputs, "linear: predict() inputs");
+    ballista::require_finite(inputs, "linear: predict() inputs");
     return design(inputs).mm(weights_);
   }
 
