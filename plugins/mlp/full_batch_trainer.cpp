@@ -100,7 +100,13 @@ double FullBatchTrainer::step() {
     at::mm_out(gradients_[2 * layer], gradient.t(), input);
     at::sum_out(gradients_[2 * layer + 1], gradient, 0);
     if (layer > 0) {
-      at::mm_out(output_gradients_[layer - 1], gradient, parameters_[2 * layer]);
+      // With a single output the product is an outer product, one rounded multiplication
+      // per element whoever computes it; the broadcast multiply is that without BLAS.
+      if (gradient.size(1) == 1) {
+        at::mul_out(output_gradients_[layer - 1], gradient, parameters_[2 * layer]);
+      } else {
+        at::mm_out(output_gradients_[layer - 1], gradient, parameters_[2 * layer]);
+      }
       activation_backward(output_gradients_[layer - 1], pre_activations_[layer - 1], outputs_[layer - 1]);
     }
   }
