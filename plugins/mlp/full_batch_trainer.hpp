@@ -12,14 +12,17 @@ namespace mlp {
 // Trains weight, bias, weight, bias, … (nn.Linear layout: weight [out, in], bias [out])
 // of a network with `activation` after each hidden layer on the mean squared error.
 //
-// Each epoch makes the same ATen calls, in the same order and on tensors of the same
-// shapes, as autograd's backward of the plugin's forward followed by torch.optim.Adam or
-// SGD: the trajectory is bit for bit that of the autograd loop (and of Python PyTorch on
-// the same LibTorch). What it saves is the overhead around those calls: no graph, no
-// allocation (activations, gradients and optimizer state live in buffers made once,
-// parameters and their state in one flat buffer each, so the optimizer is eight calls
-// per epoch, not eight per tensor), no zero_grad. A hand-written elementwise loop cannot
-// keep those bits: ATen's AVX2 kernels contract a + αb into fused multiply-adds.
+// Each epoch makes the ATen calls autograd's backward of the plugin's forward makes,
+// followed by torch.optim.Adam's or SGD's, in the same order and on tensors of the same
+// shapes (one exception: with a single output, the outer product gradient·weight is a
+// broadcast multiply instead of a K=1 GEMM, the same rounded products): the trajectory
+// is bit for bit that of the autograd loop and of Python PyTorch on the same LibTorch
+// (tests/plugins/mlp checks it to float32 rounding). What it saves is the overhead
+// around those calls: no graph, no per-epoch allocation of activations or gradients
+// (they and the optimizer state live in buffers made once; parameters and their state
+// in one flat buffer each, so the optimizer is eight calls per epoch, not eight per
+// tensor), no zero_grad. A hand-written elementwise loop could not keep those bits:
+// ATen's AVX2 kernels contract a + αb into fused multiply-adds.
 class FullBatchTrainer {
  public:
   enum class Optimizer { adam, sgd };
