@@ -1,6 +1,8 @@
 // A multilayer perceptron: the black box. The article's network is
 // Linear(2,256)→Sigmoid→Linear(256,256)→Sigmoid→Linear(256,1), trained with Adam
 // (lr 0.01) for 1000 full-batch epochs on the mean squared error, in float32.
+#include "full_batch_trainer.hpp"
+
 #include <ballista/archive.hpp>
 #include <ballista/device.hpp>
 #include <ballista/plugin.hpp>
@@ -90,12 +92,16 @@ class MlpModel final : public ballista::Model {
       x_valid = scaled_inputs(x_valid).to(device_);
       y_valid = y_valid.to(device_);
     }
-    for (auto& parameter : parameters_) {
-      parameter = parameter.to(device_).detach().set_requires_grad(true);
-    }
-    train_loop(x, y, x_valid, y_valid, generator, context);
-    for (auto& parameter : parameters_) {
-      parameter = parameter.detach().set_requires_grad(false);
+    if (takes_fast_path(x.size(0))) {
+      train_full_batch(x, y, context);
+    } else {
+      for (auto& parameter : parameters_) {
+        parameter = parameter.to(device_).detach().set_requires_grad(true);
+      }
+      train_loop(x, y, x_valid, y_valid, generator, context);
+      for (auto& parameter : parameters_) {
+        parameter = parameter.detach().set_requires_grad(false);
+      }
     }
     fitted_ = true;
   }
@@ -200,6 +206,24 @@ class MlpModel final : public ballista::Model {
       }
     }
     return loss;
+  }
+
+  // The article's case and its neighbours (CPU, full batch, Adam or SGD, no early
+  // stopping) skip autograd: the same training, bit for bit, in less time.
+  bool takes_fast_path(std::int64_t rows) const {
+    return device_.is_cpu() && (optimizer_ == "adam" || optimizer_ == "sgd") &&
+           (batch_size_ == 0 || batch_size_ >= rows) && !early_stopping_ && mlp::FullBatchTrainer::covers(activation_);
+  }
+
+  void train_full_batch(const torch::Tensor& x, const torch::Tensor& y, ballista::Context& context) {
+    mlp::FullBatchTrainer trainer(parameters_, x, y, activation_,
+                                  optimizer_ == "adam" ? mlp::FullBatchTrainer::Optimizer::adam
+                                                       : mlp::FullBatchTrainer::Optimizer::sgd,
+                                  learning_rate_, weight_decay_);
+    for (std::int64_t epoch = 1; epoch <= epochs_ && !context.cancelled(); ++epoch) {
+      context.report_progress(epoch, epochs_, trainer.step());
+    }
+    parameters_ = trainer.parameters();
   }
 
   void train_loop(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& x_valid,

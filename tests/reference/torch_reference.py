@@ -8,6 +8,10 @@ Usage:
       TRAIN: CSV rows of d_in inputs then d_out targets (d_in = QUERIES' width);
       HIDDEN: comma-separated sizes; STANDARDIZE: 0 or 1.
       Prints the trained network's predictions at QUERIES, one row per query.
+  torch_reference.py mlp_trajectory (the same arguments)
+      Prints the full-batch loss before each step on one line, then each parameter
+      (weight, bias, weight, ... flattened row by row) on a line of its own, then the
+      predictions at QUERIES flattened on one line.
 
 Initialisation follows nn.Linear (weight, then bias, ~U(-1/sqrt(fan_in), 1/sqrt(fan_in)))
 drawn from torch.Generator().manual_seed(SEED); minibatches are torch.randperm from the
@@ -20,8 +24,10 @@ import numpy as np
 import torch
 
 
-def mlp(train_file, query_file, seed, hidden, activation, optimizer_name, lr, epochs, batch_size,
-        weight_decay, standardize):
+def train_mlp(train_file, query_file, seed, hidden, activation, optimizer_name, lr, epochs, batch_size,
+              weight_decay, standardize):
+    """Returns the losses per epoch (the full-batch loss before the step, or the row-weighted
+    mean of the minibatch losses), the trained parameters and the predictions at the queries."""
     queries = torch.tensor(np.loadtxt(query_file, delimiter=",", ndmin=2), dtype=torch.float32)
     train = np.loadtxt(train_file, delimiter=",", ndmin=2)
     d_in = queries.shape[1]
@@ -70,6 +76,7 @@ def mlp(train_file, query_file, seed, hidden, activation, optimizer_name, lr, ep
 
     n = x.shape[0]
     full_batch = batch_size == 0 or batch_size >= n or optimizer_name == "lbfgs"
+    losses = []
     for _ in range(epochs):
         if full_batch:
             def closure():
@@ -77,27 +84,42 @@ def mlp(train_file, query_file, seed, hidden, activation, optimizer_name, lr, ep
                 loss = objective(x, y)
                 loss.backward()
                 return loss
-            optimizer.step(closure)
+            losses.append(float(optimizer.step(closure)))
         else:
             order = torch.randperm(n, generator=generator)
+            epoch_loss = 0.0
             for start in range(0, n, batch_size):
                 rows = order[start:start + batch_size]
                 optimizer.zero_grad()
                 loss = objective(x[rows], y[rows])
                 loss.backward()
                 optimizer.step()
+                epoch_loss += float(loss) * len(rows) / n
+            losses.append(epoch_loss)
     with torch.no_grad():
         out = forward(queries)
         if standardize:
             out = out * y_scale + y_mean
+    return losses, [p.detach() for p in params], out
+
+
+def mlp(*arguments):
+    _, _, out = train_mlp(*arguments)
     for row in out.double().numpy():
         print(" ".join(repr(float(v)) for v in row))
 
 
+def mlp_trajectory(*arguments):
+    losses, params, out = train_mlp(*arguments)
+    print(" ".join(repr(v) for v in losses))
+    for p in params + [out]:
+        print(" ".join(repr(float(v)) for v in p.double().flatten().numpy()))
+
+
 def main(argv):
-    if len(argv) == 13 and argv[1] == "mlp":
+    if len(argv) == 13 and argv[1] in ("mlp", "mlp_trajectory"):
         torch.set_num_threads(1)
-        mlp(argv[2], argv[3], int(argv[4]), [int(h) for h in argv[5].split(",")], argv[6], argv[7],
+        (mlp if argv[1] == "mlp" else mlp_trajectory)(argv[2], argv[3], int(argv[4]), [int(h) for h in argv[5].split(",")], argv[6], argv[7],
             float(argv[8]), int(argv[9]), int(argv[10]), float(argv[11]), argv[12] == "1")
         return 0
     sys.stderr.write(__doc__)
