@@ -2,11 +2,15 @@
 #include "command_line.hpp"
 
 #include "diagnostics.hpp"
+#include "plugin_discovery.hpp"
+
+#include <ballista/version.hpp>
 
 #include <sched.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <iostream>
 #include <string>
 
 namespace ballista::host {
@@ -242,6 +246,37 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
     expect(1, "PIPELINE [--out DIR]");
   }
   return line;
+}
+
+std::optional<int> answer_without_libtorch(int argc, char** argv, CommandLine& line) {
+  try {
+    line = parse_command_line({argv + 1, argv + argc});
+  } catch (const UsageError& error) {
+    if (*error.what() == '\0') {
+      std::cout << kUsage;
+    } else {
+      std::cerr << "ballista: " << error.what() << "\nRun `ballista help` for usage.\n";
+    }
+    return 2;
+  }
+  if (line.help) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (line.version) {
+    std::cout << "ballista " << BALLISTA_VERSION_STRING << " (SDK ABI " << BALLISTA_SDK_ABI << ")\n";
+    return 0;
+  }
+  if (line.command == "plugins" && !line.verbose) {
+    try {
+      const auto scan = scan_plugin_directories(plugin_search_path(line.plugin_paths), line.allow_insecure_plugins);
+      return print_plugin_listing(listing_from_manifests(scan), false, std::cout);
+    } catch (const std::exception& error) {
+      std::cerr << "ballista: " << error.what() << '\n';
+      return 2;
+    }
+  }
+  return std::nullopt;
 }
 
 int thread_count(const CommandLine& command_line) {

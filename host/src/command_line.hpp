@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,13 @@ class UsageError : public std::runtime_error {
 // UsageError. No arguments at all is a UsageError whose message is empty (print the
 // usage, exit 2).
 CommandLine parse_command_line(const std::vector<std::string>& arguments);
+
+// Parses argv and answers what needs neither plugin code nor LibTorch: a usage error
+// (exit 2, with the message or the usage), help and --version (exit 0), and `plugins`
+// without --verbose (listed from the manifests). Returns the exit status when it has
+// answered; otherwise fills `line` and returns nullopt. The launcher and the engine
+// both start with it, so they answer alike.
+std::optional<int> answer_without_libtorch(int argc, char** argv, CommandLine& line);
 
 // The thread count to use: --threads, else $OMP_NUM_THREADS when it is a positive
 // integer, else the number of cores this process may run on (sched_getaffinity).

@@ -6,8 +6,6 @@
 #include "command_line.hpp"
 #include "plugin_discovery.hpp"
 
-#include <ballista/version.hpp>
-
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,32 +17,8 @@
 int main(int argc, char** argv) {
   using namespace ballista::host;
   CommandLine line;
-  try {
-    line = parse_command_line({argv + 1, argv + argc});
-  } catch (const UsageError& error) {
-    if (*error.what() == '\0') {
-      std::cout << kUsage;
-      return 2;
-    }
-    std::cerr << "ballista: " << error.what() << "\nRun `ballista help` for usage.\n";
-    return 2;
-  }
-  if (line.help) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (line.version) {
-    std::cout << "ballista " << BALLISTA_VERSION_STRING << " (SDK ABI " << BALLISTA_SDK_ABI << ")\n";
-    return 0;
-  }
-  if (line.command == "plugins" && !line.verbose) {
-    try {
-      const auto scan = scan_plugin_directories(plugin_search_path(line.plugin_paths), line.allow_insecure_plugins);
-      return print_plugin_listing(listing_from_manifests(scan), false, std::cout);
-    } catch (const std::exception& error) {
-      std::cerr << "ballista: " << error.what() << '\n';
-      return 2;
-    }
+  if (const auto answered = answer_without_libtorch(argc, argv, line)) {
+    return *answered;
   }
   // OpenMP and OpenBLAS read these when they start in the engine.
   export_thread_count(thread_count(line));

@@ -10,8 +10,6 @@
 #include "compare.hpp"
 #include "pipeline_runner.hpp"
 
-#include <ballista/version.hpp>
-
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 
@@ -23,11 +21,6 @@
 #include <vector>
 
 namespace {
-
-int usage_error(const std::string& message) {
-  std::cerr << "ballista: " << message << "\nRun `ballista help` for usage.\n";
-  return 2;
-}
 
 // LibTorch's intra-op pool (OpenMP here) and OpenBLAS's own threads, both `threads`.
 // The launcher has already exported the count for the libraries that read it when
@@ -53,22 +46,8 @@ extern "C" void on_interrupt(int /*signal*/) {
 int main(int argc, char** argv) {
   using namespace ballista::host;
   CommandLine line;
-  try {
-    line = parse_command_line({argv + 1, argv + argc});
-  } catch (const UsageError& error) {
-    if (*error.what() == '\0') {
-      std::cout << kUsage;
-      return 2;
-    }
-    return usage_error(error.what());
-  }
-  if (line.help) {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (line.version) {
-    std::cout << "ballista " << BALLISTA_VERSION_STRING << " (SDK ABI " << BALLISTA_SDK_ABI << ")\n";
-    return 0;
+  if (const auto answered = answer_without_libtorch(argc, argv, line)) {
+    return *answered;
   }
   const int threads = thread_count(line);
   use_threads(threads);
@@ -89,14 +68,7 @@ int main(int argc, char** argv) {
     return compare_runs(operands, compare, std::cout);
   }
   try {
-    const auto search_path = PluginCatalog::search_path(line.plugin_paths);
-    if (command == "plugins" && !line.verbose) {
-      // From the manifests, as the launcher does: no plugin code runs.
-      return print_plugin_listing(listing_from_manifests(scan_plugin_directories(search_path,
-                                                                                 line.allow_insecure_plugins)),
-                                  false, std::cout);
-    }
-    const PluginCatalog catalog(search_path, line.allow_insecure_plugins);
+    const PluginCatalog catalog(PluginCatalog::search_path(line.plugin_paths), line.allow_insecure_plugins);
     if (command != "plugins") {
       // Which of two same-named plugins a pipeline gets must not be a surprise.
       for (const auto& warning : catalog.warnings()) {

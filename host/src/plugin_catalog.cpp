@@ -16,7 +16,7 @@ PluginCatalog::PluginCatalog(std::vector<std::filesystem::path> directories, boo
   refusals_ = std::move(scan.refusals);
   for (const auto& found : scan.found) {
     try {
-      auto plugin = load_plugin_library(found.file);
+      auto plugin = load_plugin_library(found);
       if (const auto* first = find(plugin.name)) {
         warnings_.push_back(shadowing_warning(plugin.name, found.file, first->file));
         continue;

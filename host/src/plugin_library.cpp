@@ -19,7 +19,11 @@ constexpr const char* kSourceDefinitionSymbol = BALLISTA_HOST_STRINGIFY(BALLISTA
 LoadedPlugin load_plugin_library(const std::filesystem::path& file) {
   // Refuses what can be told from the file (not a plugin, another ABI or LibTorch)
   // before any of its code runs.
-  const auto manifest = inspect_plugin_file(file);
+  return load_plugin_library(DiscoveredPlugin{file, inspect_plugin_file(file)});
+}
+
+LoadedPlugin load_plugin_library(const DiscoveredPlugin& found) {
+  const auto& [file, manifest] = found;
   // dlopen directly for its error message (a missing dependency names the library),
   // with RTLD_NODELETE so the plugin stays mapped for the life of the process.
   if (dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) == nullptr) {

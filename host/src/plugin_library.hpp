@@ -35,5 +35,7 @@ struct LoadedPlugin {
 // LibTorch version mismatch (both sides named), dlopen failure (its message), or a
 // definition function that throws.
 LoadedPlugin load_plugin_library(const std::filesystem::path& file);
+// The same for a file whose manifest was already read (scan_plugin_directories).
+LoadedPlugin load_plugin_library(const DiscoveredPlugin& found);
 
 }  // namespace ballista::host
