@@ -16,6 +16,10 @@ target_compile_options(ballista_defaults INTERFACE
   # (false positives, GCC bugs 105329 and 105651); keep the rest of the warnings.
   $<$<AND:$<CXX_COMPILER_ID:GNU>,$<VERSION_LESS:$<CXX_COMPILER_VERSION>,13>>:-Wno-stringop-overflow -Wno-restrict -Wno-array-bounds>)
 target_compile_definitions(ballista_defaults INTERFACE BOOST_DLL_USE_STD_FS)
+# -fopenmp, as LibTorch was built: at::parallel_for is inline code with `#pragma omp
+# parallel`, which without it runs the whole range on the calling thread. Here too
+# because it changes the precompiled header (_OPENMP).
+target_link_libraries(ballista_defaults INTERFACE OpenMP::OpenMP_CXX)
 
 add_library(ballista_pch OBJECT ${CMAKE_CURRENT_LIST_DIR}/pch_anchor.cpp)
 target_link_libraries(ballista_pch PRIVATE ballista_defaults torch)

@@ -1,7 +1,13 @@
 // The backward pass and optimizer step of the mlp plugin's full-batch fast path.
 #include "full_batch_trainer.hpp"
 
+#include <ballista/parallel.hpp>
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <stdexcept>
 
 namespace mlp {
@@ -51,6 +57,7 @@ FullBatchTrainer::FullBatchTrainer(const std::vector<torch::Tensor>& parameters,
     const auto end = offset + parameter.numel();
     parameters_.push_back(flat_parameters_.slice(0, offset, end).view(parameter.sizes()));
     parameters_.back().copy_(parameter.detach());
+    offsets_.push_back(offset);
     gradients_.push_back(flat_gradients_.slice(0, offset, end).view(parameter.sizes()));
     offset = end;
   }
@@ -71,47 +78,121 @@ FullBatchTrainer::FullBatchTrainer(const std::vector<torch::Tensor>& parameters,
   }
   prediction_ = torch::empty({rows, parameters_.back().size(0)}, options);
   prediction_gradient_ = torch::empty_like(prediction_);
-  // The gradient autograd seeds the backward pass with: d loss / d loss.
-  one_ = torch::ones({}, options);
+  inverse_count_ = torch::full({}, 1.0 / static_cast<double>(prediction_.numel()), options);
+  // Where the flat buffer may be split between parts of the gradient step: between rows
+  // of a weight, around a whole bias.
+  for (std::size_t i = 0; i < parameters_.size(); ++i) {
+    const auto row = i % 2 == 0 ? parameters_[i].size(1) : parameters_[i].numel();
+    for (auto at = offsets_[i]; at < offsets_[i] + parameters_[i].numel(); at += row) {
+      cuts_.push_back(at);
+    }
+  }
+  cuts_.push_back(total);
+  constexpr std::int64_t vector_floats = 64;
+  for (std::size_t i = 0; i < parameters_.size(); i += 2) {
+    const auto width = parameters_[i].size(0);
+    row_alignment_ = std::lcm(row_alignment_, vector_floats / std::gcd(vector_floats, width));
+  }
 }
 
 double FullBatchTrainer::step() {
+  ++steps_;
+  // As many parts as threads, some perhaps empty: then every ATen call of the epoch runs
+  // inside a parallel step, on one thread, never split by ATen itself.
+  const auto parts = static_cast<std::int64_t>(at::get_num_threads());
+  const auto rows = x_.size(0);
+  const auto units = (rows + row_alignment_ - 1) / row_alignment_;
+  ballista::parallel_tasks(parts, [&](std::int64_t part) {
+    propagate_rows(std::min(rows, units * part / parts * row_alignment_),
+                   std::min(rows, units * (part + 1) / parts * row_alignment_));
+  });
+  double loss = 0;
+  ballista::parallel_tasks(parts, [&](std::int64_t part) {
+    // The parameters [first, last) of the flat buffer: the cut allowed at or after an
+    // even share of them (each part about the same share of the gradients' work).
+    const auto cut = [&](std::int64_t share) {
+      const auto target = flat_parameters_.numel() * share / parts;
+      return *std::lower_bound(cuts_.begin(), cuts_.end(), target);
+    };
+    const auto first = cut(part);
+    const auto last = cut(part + 1);
+    if (part == 0) {
+      // The loss of the parameters before the step, whole, as autograd's loop reports it.
+      loss = at::mse_loss(prediction_, y_).item<double>();
+    }
+    if (first < last) {
+      accumulate_gradients(first, last);
+      optimizer_step(first, last);
+    }
+  });
+  return loss;
+}
+
+void FullBatchTrainer::propagate_rows(std::int64_t begin, std::int64_t end) const {
+  if (begin == end) {
+    return;
+  }
   // No autograd bookkeeping for these buffers; the kernels are the same.
   const c10::InferenceMode inference;
+  const auto rows = [begin, end](const torch::Tensor& tensor) { return tensor.slice(0, begin, end); };
   const auto layers = parameters_.size() / 2;
   for (std::size_t layer = 0; layer < layers; ++layer) {
-    const auto& input = layer == 0 ? x_ : outputs_[layer - 1];
+    const auto input = rows(layer == 0 ? x_ : outputs_[layer - 1]);
     const auto& weight = parameters_[2 * layer];
     const auto& bias = parameters_[2 * layer + 1];
     if (layer + 1 == layers) {
-      at::addmm_out(prediction_, bias, input, weight.t());
+      auto prediction = rows(prediction_);
+      at::addmm_out(prediction, bias, input, weight.t());
     } else {
-      at::addmm_out(pre_activations_[layer], bias, input, weight.t());
-      activate(pre_activations_[layer], outputs_[layer]);
+      auto pre_activation = rows(pre_activations_[layer]);
+      auto output = rows(outputs_[layer]);
+      at::addmm_out(pre_activation, bias, input, weight.t());
+      activate(pre_activation, output);
     }
   }
-  const double loss = at::mse_loss(prediction_, y_).item<double>();
-  at::mse_loss_backward_out(prediction_gradient_, one_, prediction_, y_, at::Reduction::Mean);
-  // Autograd's addmm backward for out = bias + input·weightᵀ: weight gradient
-  // gradientᵀ·input, bias gradient the column sums, input gradient gradient·weight.
-  for (std::size_t layer = layers; layer-- > 0;) {
+  auto prediction_gradient = rows(prediction_gradient_);
+  at::mse_loss_backward_out(prediction_gradient, inverse_count_, rows(prediction_), rows(y_), at::Reduction::Sum);
+  // Autograd's addmm backward for out = bias + input·weightᵀ: input gradient
+  // gradient·weight here; the weight and bias gradients in accumulate_gradients.
+  for (std::size_t layer = layers - 1; layer > 0; --layer) {
+    const auto gradient = layer + 1 == layers ? prediction_gradient : rows(output_gradients_[layer]);
+    auto input_gradient = rows(output_gradients_[layer - 1]);
+    // With a single output the product is an outer product, one rounded multiplication
+    // per element whoever computes it; the broadcast multiply is that without BLAS.
+    if (gradient.size(1) == 1) {
+      at::mul_out(input_gradient, gradient, parameters_[2 * layer]);
+    } else {
+      at::mm_out(input_gradient, gradient, parameters_[2 * layer]);
+    }
+    auto pre_activation = rows(pre_activations_[layer - 1]);
+    auto output = rows(outputs_[layer - 1]);
+    activation_backward(input_gradient, pre_activation, output);
+  }
+}
+
+void FullBatchTrainer::accumulate_gradients(std::int64_t first, std::int64_t last) const {
+  const c10::InferenceMode inference;
+  const auto layers = parameters_.size() / 2;
+  for (std::size_t layer = 0; layer < layers; ++layer) {
     const auto& gradient = layer + 1 == layers ? prediction_gradient_ : output_gradients_[layer];
     const auto& input = layer == 0 ? x_ : outputs_[layer - 1];
-    at::mm_out(gradients_[2 * layer], gradient.t(), input);
-    at::sum_out(gradients_[2 * layer + 1], gradient, 0);
-    if (layer > 0) {
-      // With a single output the product is an outer product, one rounded multiplication
-      // per element whoever computes it; the broadcast multiply is that without BLAS.
-      if (gradient.size(1) == 1) {
-        at::mul_out(output_gradients_[layer - 1], gradient, parameters_[2 * layer]);
-      } else {
-        at::mm_out(output_gradients_[layer - 1], gradient, parameters_[2 * layer]);
-      }
-      activation_backward(output_gradients_[layer - 1], pre_activations_[layer - 1], outputs_[layer - 1]);
+    // Weight gradient gradientᵀ·input: its rows in [first, last) (cuts_ holds only row
+    // boundaries). Rows of a product come out the same whatever else is computed with them.
+    const auto weight_offset = offsets_[2 * layer];
+    const auto width = input.size(1);
+    const auto begin = std::clamp<std::int64_t>((first - weight_offset) / width, 0, gradient.size(1));
+    const auto end = std::clamp<std::int64_t>((last - weight_offset) / width, 0, gradient.size(1));
+    if (begin < end) {
+      auto block = gradients_[2 * layer].slice(0, begin, end);
+      at::mm_out(block, gradient.slice(1, begin, end).t(), input);
+    }
+    // Bias gradient: the column sums, all of them or none (cuts_ never splits a bias).
+    const auto bias_offset = offsets_[2 * layer + 1];
+    if (first <= bias_offset && bias_offset < last) {
+      auto bias_gradient = gradients_[2 * layer + 1];
+      at::sum_out(bias_gradient, gradient, 0);
     }
   }
-  optimizer_step();
-  return loss;
 }
 
 std::vector<torch::Tensor> FullBatchTrainer::parameters() const {
@@ -165,26 +246,33 @@ void FullBatchTrainer::activation_backward(torch::Tensor& gradient, const torch:
   }
 }
 
-// torch.optim.Adam and SGD (no momentum) step by step, on all parameters at once: the
-// kernels are elementwise, so one call over the flat buffer gives the bits of one call
-// per tensor.
-void FullBatchTrainer::optimizer_step() {
-  ++steps_;
+// torch.optim.Adam and SGD (no momentum) step by step, on the parameters [first, last)
+// of the flat buffer: the kernels are elementwise, and ATen's give the same bits for an
+// element whether it falls in a vector or in the scalar tail of a call, so one call over
+// any range gives the bits of one call per tensor.
+void FullBatchTrainer::optimizer_step(std::int64_t first, std::int64_t last) const {
+  const c10::InferenceMode inference;
+  const auto range = [first, last](const torch::Tensor& flat) { return flat.slice(0, first, last); };
+  auto parameters = range(flat_parameters_);
+  auto gradients = range(flat_gradients_);
   if (weight_decay_ != 0) {
-    flat_gradients_.add_(flat_parameters_, weight_decay_);
+    gradients.add_(parameters, weight_decay_);
   }
   if (optimizer_ == Optimizer::sgd) {
-    flat_parameters_.add_(flat_gradients_, -learning_rate_);
+    parameters.add_(gradients, -learning_rate_);
     return;
   }
-  exp_average_.mul_(beta1).add_(flat_gradients_, 1 - beta1);
-  exp_average_sq_.mul_(beta2).addcmul_(flat_gradients_, flat_gradients_, 1 - beta2);
+  auto average = range(exp_average_);
+  auto average_sq = range(exp_average_sq_);
+  auto denominator = range(denominator_);
+  average.mul_(beta1).add_(gradients, 1 - beta1);
+  average_sq.mul_(beta2).addcmul_(gradients, gradients, 1 - beta2);
   const auto steps = static_cast<double>(steps_);
   const double bias_correction1 = 1 - std::pow(beta1, steps);
   const double bias_correction2 = 1 - std::pow(beta2, steps);
-  at::sqrt_out(denominator_, exp_average_sq_);
-  denominator_.div_(std::sqrt(bias_correction2)).add_(epsilon);
-  flat_parameters_.addcdiv_(exp_average_, denominator_, -learning_rate_ / bias_correction1);
+  at::sqrt_out(denominator, average_sq);
+  denominator.div_(std::sqrt(bias_correction2)).add_(epsilon);
+  parameters.addcdiv_(average, denominator, -learning_rate_ / bias_correction1);
 }
 
 }  // namespace mlp
