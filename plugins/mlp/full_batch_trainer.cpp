@@ -253,13 +253,13 @@ void FullBatchTrainer::activation_backward(torch::Tensor& gradient, const torch:
 void FullBatchTrainer::optimizer_step(std::int64_t first, std::int64_t last) const {
   const c10::InferenceMode inference;
   const auto range = [first, last](const torch::Tensor& flat) { return flat.slice(0, first, last); };
-  auto parameters = range(flat_parameters_);
+  auto values = range(flat_parameters_);
   auto gradients = range(flat_gradients_);
   if (weight_decay_ != 0) {
-    gradients.add_(parameters, weight_decay_);
+    gradients.add_(values, weight_decay_);
   }
   if (optimizer_ == Optimizer::sgd) {
-    parameters.add_(gradients, -learning_rate_);
+    values.add_(gradients, -learning_rate_);
     return;
   }
   auto average = range(exp_average_);
@@ -272,7 +272,7 @@ void FullBatchTrainer::optimizer_step(std::int64_t first, std::int64_t last) con
   const double bias_correction2 = 1 - std::pow(beta2, steps);
   at::sqrt_out(denominator, average_sq);
   denominator.div_(std::sqrt(bias_correction2)).add_(epsilon);
-  parameters.addcdiv_(average, denominator, -learning_rate_ / bias_correction1);
+  values.addcdiv_(average, denominator, -learning_rate_ / bias_correction1);
 }
 
 }  // namespace mlp
