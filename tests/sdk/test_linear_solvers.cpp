@@ -10,6 +10,9 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -240,6 +243,53 @@ BOOST_AUTO_TEST_CASE(sgd_follows_the_gradient_descent_recurrence) {
   BOOST_TEST(context.losses().size() == 200U);
   BOOST_TEST(context.last_total() == 200);
   BOOST_TEST(context.losses().back() < context.losses().front());
+}
+
+// gradient_descent against the loop it stands for, written here with LibTorch's autograd
+// and torch::optim (the article's code path, in C++): the same losses and weights to the
+// bit, for Adam and SGD, one and several weights and outputs (a [1, 1] weight is the
+// case where autograd computes the gradient as (gradientᵀ·F)ᵀ).
+BOOST_AUTO_TEST_CASE(gradient_descent_is_the_autograd_loop_to_the_bit) {
+  struct Case {
+    std::int64_t features, outputs;
+    std::string optimizer;
+    double learning_rate;
+  };
+  for (const auto& c : std::vector<Case>{{6, 1, "adam", 0.1}, {1, 1, "adam", 0.05}, {1, 1, "sgd", 0.05},
+                                         {3, 2, "sgd", 0.05}, {4, 3, "adam", 0.01}}) {
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(c.features * 10 + c.outputs);
+    const auto features = torch::rand({257, c.features}, generator, torch::kFloat64) * 3;
+    const auto targets = features.mm(torch::randn({c.features, c.outputs}, generator, torch::kFloat64)) +
+                         0.1 * torch::randn({257, c.outputs}, generator, torch::kFloat64);
+    const auto initial = 0.1 * torch::randn({c.features, c.outputs}, generator, torch::kFloat64);
+    const std::int64_t epochs = 300;
+    ballista::test::RecordingContext context;
+    const auto solved = ballista::gradient_descent(features, targets, initial, {c.optimizer, c.learning_rate, epochs},
+                                                   context);
+    // The reference: autograd and torch::optim, in float32.
+    const auto f = features.to(torch::kFloat32);
+    const auto y = targets.to(torch::kFloat32);
+    auto weights = initial.to(torch::kFloat32).clone().set_requires_grad(true);
+    std::unique_ptr<torch::optim::Optimizer> optimizer;
+    if (c.optimizer == "adam") {
+      optimizer = std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{weights},
+                                                       torch::optim::AdamOptions(c.learning_rate));
+    } else {
+      optimizer = std::make_unique<torch::optim::SGD>(std::vector<torch::Tensor>{weights},
+                                                      torch::optim::SGDOptions(c.learning_rate));
+    }
+    std::vector<double> losses;
+    for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
+      optimizer->zero_grad();
+      auto loss = torch::mse_loss(f.mm(weights), y);
+      loss.backward();
+      optimizer->step();
+      losses.push_back(loss.item<double>());
+    }
+    BOOST_TEST(context.losses() == losses, c.optimizer << " " << c.features << "x" << c.outputs << ": losses");
+    BOOST_TEST(torch::equal(solved, weights.detach().to(torch::kFloat64)),
+               c.optimizer << " " << c.features << "x" << c.outputs << ": weights");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(gradient_descent_reports_its_gap_to_the_least_squares_optimum) {
