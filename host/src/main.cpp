@@ -10,8 +10,9 @@
 #include "compare.hpp"
 #include "pipeline_runner.hpp"
 
+#include <ballista/parallel.hpp>
+
 #include <ATen/Parallel.h>
-#include <dlfcn.h>
 
 #include <csignal>
 #include <unistd.h>
@@ -28,11 +29,7 @@ namespace {
 void use_threads(int threads) {
   ballista::host::export_thread_count(threads);
   at::set_num_threads(threads);
-  // OpenBLAS is LibTorch's BLAS on Debian; another BLAS simply lacks the symbol.
-  using SetThreads = void (*)(int);
-  if (void* symbol = dlsym(RTLD_DEFAULT, "openblas_set_num_threads")) {
-    reinterpret_cast<SetThreads>(symbol)(threads);  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
-  }
+  ballista::set_blas_threads(threads);
 }
 
 extern "C" void on_interrupt(int /*signal*/) {

@@ -1,6 +1,7 @@
 // The environment of a run (see run_environment.hpp).
 #include "run_environment.hpp"
 
+#include <ballista/parallel.hpp>
 #include <ballista/version.hpp>
 
 #include <sys/utsname.h>
@@ -9,7 +10,6 @@
 
 #include <array>
 #include <filesystem>
-#include <dlfcn.h>
 #include <fstream>
 #include <set>
 #include <string>
@@ -51,11 +51,10 @@ std::string cpu_model() {
   return "unknown";
 }
 
-// OpenBLAS's own thread count, or null for a BLAS without openblas_get_num_threads.
+// OpenBLAS's own thread count, or null under another BLAS.
 nlohmann::json blas_threads() {
-  using GetThreads = int (*)();
-  if (void* symbol = dlsym(RTLD_DEFAULT, "openblas_get_num_threads")) {
-    return reinterpret_cast<GetThreads>(symbol)();  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
+  if (const int threads = ballista::blas_threads(); threads > 0) {
+    return threads;
   }
   return nullptr;
 }

@@ -1,25 +1,16 @@
 // The backward pass and optimizer step of the mlp plugin's full-batch fast path.
 #include "full_batch_trainer.hpp"
 
+#include <ballista/adam.hpp>
 #include <ballista/parallel.hpp>
 
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cmath>
 #include <numeric>
 #include <stdexcept>
 
 namespace mlp {
-
-namespace {
-
-// torch.optim.Adam's defaults, which the plugin does not expose.
-constexpr double beta1 = 0.9;
-constexpr double beta2 = 0.999;
-constexpr double epsilon = 1e-8;
-
-}  // namespace
 
 bool FullBatchTrainer::covers(const std::string& activation) {
   return activation == "sigmoid" || activation == "tanh" || activation == "relu" || activation == "gelu" ||
@@ -262,17 +253,8 @@ void FullBatchTrainer::optimizer_step(std::int64_t first, std::int64_t last) con
     values.add_(gradients, -learning_rate_);
     return;
   }
-  auto average = range(exp_average_);
-  auto average_sq = range(exp_average_sq_);
-  auto denominator = range(denominator_);
-  average.mul_(beta1).add_(gradients, 1 - beta1);
-  average_sq.mul_(beta2).addcmul_(gradients, gradients, 1 - beta2);
-  const auto steps = static_cast<double>(steps_);
-  const double bias_correction1 = 1 - std::pow(beta1, steps);
-  const double bias_correction2 = 1 - std::pow(beta2, steps);
-  at::sqrt_out(denominator, average_sq);
-  denominator.div_(std::sqrt(bias_correction2)).add_(epsilon);
-  values.addcdiv_(average, denominator, -learning_rate_ / bias_correction1);
+  ballista::adam_step(values, gradients, range(exp_average_), range(exp_average_sq_), range(denominator_), steps_,
+                      learning_rate_);
 }
 
 }  // namespace mlp

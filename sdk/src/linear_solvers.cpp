@@ -1,6 +1,8 @@
 // Closed-form and gradient solvers for linear-in-weights models (see linear_solvers.hpp).
 #include <ballista/linear_solvers.hpp>
 
+#include <ballista/adam.hpp>
+
 #include <torch/torch.h>
 
 #include <ATen/Parallel.h>
@@ -462,10 +464,6 @@ torch::Tensor gradient_descent(const torch::Tensor& features, const torch::Tenso
     average_sq = torch::zeros_like(weights);
     denominator = torch::empty_like(weights);
   }
-  // torch::optim::Adam's defaults.
-  constexpr double beta1 = 0.9;
-  constexpr double beta2 = 0.999;
-  constexpr double epsilon = 1e-8;
   for (std::int64_t epoch = 1; epoch <= options.epochs && !context.cancelled(); ++epoch) {
     // No autograd bookkeeping (the buffers stay ordinary tensors); the kernels are the same.
     const c10::InferenceMode inference;
@@ -478,14 +476,7 @@ torch::Tensor gradient_descent(const torch::Tensor& features, const torch::Tenso
       at::mm_out(gradient, f.t(), prediction_gradient);
     }
     if (adam) {
-      const auto steps = static_cast<double>(epoch);
-      const double bias_correction1 = 1 - std::pow(beta1, steps);
-      const double bias_correction2 = 1 - std::pow(beta2, steps);
-      average.mul_(beta1).add_(gradient, 1 - beta1);
-      average_sq.mul_(beta2).addcmul_(gradient, gradient, 1 - beta2);
-      at::sqrt_out(denominator, average_sq);
-      denominator.div_(std::sqrt(bias_correction2)).add_(epsilon);
-      weights.addcdiv_(average, denominator, -options.learning_rate / bias_correction1);
+      adam_step(weights, gradient, average, average_sq, denominator, epoch, options.learning_rate);
     } else {
       weights.add_(gradient, -options.learning_rate);
     }

@@ -12,48 +12,55 @@ BALLISTA_NAMESPACE_BEGIN
 
 namespace {
 
-// OpenBLAS's thread-count controls, if OpenBLAS is the BLAS in this process (it is
-// LibTorch's on Debian). Looked up at run time so that another BLAS simply lacks them.
-class OpenBlasThreads {
+using GetThreads = int (*)();
+using SetThreads = void (*)(int);
+
+// OpenBLAS's thread-count controls, looked up once; null under another BLAS.
+struct OpenBlasControls {
+  GetThreads get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
+  SetThreads set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
+};
+
+const OpenBlasControls& openblas() {
+  static const OpenBlasControls controls;
+  return controls;
+}
+
+// One BLAS thread while alive; the destructor puts back what there was.
+class SingleThreadedBlas {
  public:
-  OpenBlasThreads()
-      : get_(reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))),  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
-        set_(reinterpret_cast<Set>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {}  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
-
-  // Sets one thread; the destructor puts back what there was.
-  class SingleThread {
-   public:
-    explicit SingleThread(const OpenBlasThreads& blas)
-        : set_(blas.set_), previous_(blas.get_ != nullptr && set_ != nullptr ? blas.get_() : 0) {
-      if (previous_ > 1) {
-        set_(1);
-      }
+  SingleThreadedBlas() : previous_(blas_threads()) {
+    if (previous_ > 1) {
+      set_blas_threads(1);
     }
-    SingleThread(const SingleThread&) = delete;
-    SingleThread& operator=(const SingleThread&) = delete;
-    ~SingleThread() {
-      if (previous_ > 1) {
-        set_(previous_);
-      }
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+  ~SingleThreadedBlas() {
+    if (previous_ > 1) {
+      set_blas_threads(previous_);
     }
-
-   private:
-    void (*set_)(int);
-    int previous_;
-  };
+  }
 
  private:
-  using Get = int (*)();
-  using Set = void (*)(int);
-  Get get_;
-  Set set_;
+  int previous_;
 };
 
 }  // namespace
 
+int blas_threads() {
+  const auto& blas = openblas();
+  return blas.get != nullptr && blas.set != nullptr ? blas.get() : 0;
+}
+
+void set_blas_threads(int threads) {
+  if (const auto& blas = openblas(); blas.set != nullptr) {
+    blas.set(threads);
+  }
+}
+
 void parallel_tasks(std::int64_t count, const std::function<void(std::int64_t)>& task) {
-  static const OpenBlasThreads blas;
-  const OpenBlasThreads::SingleThread single(blas);
+  const SingleThreadedBlas single;
   // at::parallel_for runs the range on the calling thread for one task, one thread, or
   // inside another parallel region.
   at::parallel_for(0, count, 1, [&](std::int64_t begin, std::int64_t end) {

@@ -8,6 +8,12 @@
 
 BALLISTA_NAMESPACE_BEGIN
 
+// OpenBLAS's thread count in this process, or 0 when the BLAS is not OpenBLAS (looked
+// up at run time: OpenBLAS is LibTorch's BLAS on Debian, another BLAS lacks the symbol).
+BALLISTA_API int blas_threads();
+// Sets OpenBLAS's thread count (process-wide); does nothing under another BLAS.
+BALLISTA_API void set_blas_threads(int threads);
+
 // Runs task(i) for every i in [0, count), each on one of LibTorch's intra-op threads
 // (at::parallel_for: at most at::get_num_threads() at once, the calling thread among
 // them, consecutive indices on the same thread; with one task or one thread, or when
