@@ -1,70 +1,74 @@
 // parallel_tasks: at::parallel_for with OpenBLAS held to one thread per caller.
 #include <ballista/parallel.hpp>
 
+#include <ballista/blas.hpp>
+
 #include <ATen/Parallel.h>
 
-#include <dlfcn.h>
-
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 
 BALLISTA_NAMESPACE_BEGIN
 
 namespace {
 
-using GetThreads = int (*)();
-using SetThreads = void (*)(int);
-
-// OpenBLAS's thread-count controls, looked up once; null under another BLAS.
-struct OpenBlasControls {
-  GetThreads get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
-  SetThreads set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast)
-};
-
-const OpenBlasControls& openblas() {
-  static const OpenBlasControls controls;
-  return controls;
-}
-
-// One BLAS thread while alive; the destructor puts back what there was.
+// One BLAS thread while any is alive, in any thread; when the last one goes, the count
+// there was before the first. Counted, so that parallel_tasks called from several
+// threads at once (concurrent predict() calls) never gives one of them back a
+// multi-threaded BLAS while another still computes.
 class SingleThreadedBlas {
  public:
-  SingleThreadedBlas() : previous_(blas_threads()) {
-    if (previous_ > 1) {
-      set_blas_threads(1);
+  SingleThreadedBlas() {
+    const std::lock_guard lock(mutex());
+    auto& state = shared();
+    if (state.holders++ == 0) {
+      state.saved = blas_threads();
+      if (state.saved > 1) {
+        set_blas_threads(1);
+      }
     }
   }
   SingleThreadedBlas(const SingleThreadedBlas&) = delete;
   SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
   ~SingleThreadedBlas() {
-    if (previous_ > 1) {
-      set_blas_threads(previous_);
+    const std::lock_guard lock(mutex());
+    auto& state = shared();
+    if (--state.holders == 0 && state.saved > 1) {
+      set_blas_threads(state.saved);
     }
   }
 
  private:
-  int previous_;
+  struct State {
+    int holders = 0;
+    int saved = 0;
+  };
+  static std::mutex& mutex() {
+    static std::mutex instance;
+    return instance;
+  }
+  static State& shared() {
+    static State state;
+    return state;
+  }
 };
 
 }  // namespace
 
-int blas_threads() {
-  const auto& blas = openblas();
-  return blas.get != nullptr && blas.set != nullptr ? blas.get() : 0;
-}
-
-void set_blas_threads(int threads) {
-  if (const auto& blas = openblas(); blas.set != nullptr) {
-    blas.set(threads);
-  }
-}
-
 void parallel_tasks(std::int64_t count, const std::function<void(std::int64_t)>& task) {
+  if (count <= 0) {
+    return;
+  }
   const SingleThreadedBlas single;
-  // at::parallel_for runs the range on the calling thread for one task, one thread, or
-  // inside another parallel region.
-  at::parallel_for(0, count, 1, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) {
+  // at::parallel_for runs a range of one index on the calling thread outside any
+  // parallel region, where ATen would split a task's large operations over the threads
+  // at boundaries that depend on their number (other bits for sigmoid's scalar tail, for
+  // sums over a long dimension). Asking for at least two indices opens the region (with
+  // more than one thread) also for a single task; the extra index does nothing.
+  at::parallel_for(0, std::max<std::int64_t>(count, 2), 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < std::min(end, count); ++i) {
       task(i);
     }
   });

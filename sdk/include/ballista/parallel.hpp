@@ -1,18 +1,13 @@
 // Running independent pieces of one computation on LibTorch's intra-op threads.
 #pragma once
 
+#include <ballista/blas.hpp>  // blas_threads, set_blas_threads
 #include <ballista/version.hpp>
 
 #include <cstdint>
 #include <functional>
 
 BALLISTA_NAMESPACE_BEGIN
-
-// OpenBLAS's thread count in this process, or 0 when the BLAS is not OpenBLAS (looked
-// up at run time: OpenBLAS is LibTorch's BLAS on Debian, another BLAS lacks the symbol).
-BALLISTA_API int blas_threads();
-// Sets OpenBLAS's thread count (process-wide); does nothing under another BLAS.
-BALLISTA_API void set_blas_threads(int threads);
 
 // Runs task(i) for every i in [0, count), each on one of LibTorch's intra-op threads
 // (at::parallel_for: at most at::get_num_threads() at once, the calling thread among
@@ -24,15 +19,19 @@ BALLISTA_API void set_blas_threads(int threads);
 // depend on how many threads OpenBLAS was given. The BLAS thread count is restored
 // afterwards, also when a task throws; the first exception propagates.
 //
-// Inside a task running beside others, LibTorch's own operations run on that one
-// thread: ATen does not nest parallel regions. So a task's results depend on what it
-// computes, not on the thread count, and the same split of the work gives the same bits
-// at every thread count. (With a single task and several threads, ATen still splits the
-// task's large elementwise operations and reductions itself.)
+// Inside a task, LibTorch's own operations run on that one thread (with more than one
+// thread the tasks run in ATen's parallel region, which ATen does not nest, even when
+// there is a single task). So a task's results depend on what it computes, not on the
+// thread count: a split of the work that does not depend on the thread count gives the
+// same bits at every thread count, whatever BLAS kernel the machine runs. A split into
+// "one piece per thread" does not: OpenBLAS's kernels may sum a product's rows in
+// another order when the rows come in blocks of another height (its AVX2 kernels do).
+// parallel_tasks(1, task) runs `task` on one core with the bits of one thread.
 //
-// The BLAS thread count is process-wide: call this only from the thread that runs
-// fit() or predict() (the host runs one at a time). A BLAS other than OpenBLAS is left
-// as it is.
+// The BLAS thread count is process-wide. Calls from several threads at once (a plugin's
+// concurrent predict() calls) are safe: the BLAS stays at one thread until the last of
+// them returns. (Each plugin library holds its own count, and the host runs one model at
+// a time.) A BLAS other than OpenBLAS is left as it is.
 BALLISTA_API void parallel_tasks(std::int64_t count, const std::function<void(std::int64_t)>& task);
 
 BALLISTA_NAMESPACE_END
