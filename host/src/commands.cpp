@@ -374,13 +374,10 @@ int reproduce_command(const PluginCatalog& catalog, const std::filesystem::path&
     return status;
   }
   const auto again = read_json_file(directory / "metrics.json");
-  const auto environment = run_environment();
+  const auto changes = environment_changes(recorded_environment, run_environment());
   out << "\nReproducing " << run_directory.string() << " in " << directory.string() << ":\n";
-  for (const auto& [key, value] : recorded_environment.items()) {
-    if (!environment.contains(key) || environment[key] != value) {
-      out << "  environment differs: " << key << " was " << value.dump() << ", now "
-          << (environment.contains(key) ? environment[key].dump() : std::string("absent")) << '\n';
-    }
+  for (const auto& change : changes) {
+    out << "  environment differs: " << change.entry << " was " << change.before << ", now " << change.after << '\n';
   }
   const auto before = computed_figures(recorded);
   const auto after = computed_figures(again);
@@ -411,6 +408,20 @@ int reproduce_command(const PluginCatalog& catalog, const std::filesystem::path&
   out << "  " << same << " figures match to the last bit, " << differences.size() << " differ:\n";
   for (const auto& line : differences) {
     out << "    " << line << '\n';
+  }
+  // Name what can explain it, so a difference between two machines is not a mystery.
+  bool explained = false;
+  for (const auto& change : changes) {
+    if (!change.effect.empty()) {
+      out << (explained ? "" : "  The environment explains this:\n") << "    " << change.entry << " (" << change.before
+          << " then, " << change.after << " now): " << change.effect << '\n';
+      explained = true;
+    }
+  }
+  if (!explained) {
+    out << "  Nothing recorded that results depend on changed (versions, BLAS library and kernels, LibTorch's "
+           "vector kernels, processor; the thread count does not change the bundled plugins' results): a plugin "
+           "that is not deterministic would explain it (`ballista check-plugin NAME` checks same seed, same bits)\n";
   }
   return 1;
 }

@@ -48,6 +48,13 @@ void check_run_directory(const std::filesystem::path& run, const nlohmann::json&
   BOOST_TEST(environment["libtorch"].get<std::string>().rfind("1.", 0) == 0U);
   BOOST_TEST(environment["threads"].get<int>() >= 1);
   BOOST_TEST(!environment["blas"].empty(), environment.dump());
+  // What the bits depend on: OpenBLAS's kernels (the setup installs OpenBLAS), LibTorch's,
+  // and the variables that choose them.
+  BOOST_TEST(environment["blas_core"].is_string(), environment.dump());
+  BOOST_TEST(environment["blas_config"].get<std::string>().rfind("OpenBLAS", 0) == 0U, environment.dump());
+  BOOST_TEST(environment["aten_cpu_capability"].is_string(), environment.dump());
+  BOOST_TEST(environment["variables"]["OMP_NUM_THREADS"] == std::to_string(environment["threads"].get<int>()),
+             environment.dump());
   const auto table = ballista::host::read_csv(run / "metrics.csv");
   BOOST_TEST((table.header == std::vector<std::string>{"model", "plugin", "status", "set", "metric", "target", "value",
                                                        "fit_seconds", "predict_seconds", "parameter_count", "error"}));
@@ -718,6 +725,26 @@ BOOST_AUTO_TEST_CASE(reproduce_reruns_a_run_and_names_every_figure_that_differs)
   BOOST_TEST(different.output.find("3 figures match to the last bit, 1 differ") != std::string::npos,
              different.output);
   BOOST_TEST(different.output.find("near all mse: ") != std::string::npos, different.output);
+  BOOST_TEST(different.output.find("Nothing recorded that results depend on changed") != std::string::npos,
+             different.output);
+  // Recorded on another machine: other OpenBLAS kernels, chosen by a variable. The rerun
+  // names both entries and says how the kernels explain the difference.
+  auto environment = read_json(work.path() / "first/environment.json");
+  const auto core_now = environment["blas_core"].dump();
+  environment["blas_core"] = "Cooperlake";
+  environment["variables"]["OPENBLAS_CORETYPE"] = "Cooperlake";
+  std::ofstream(work.path() / "first/environment.json") << environment.dump(2);
+  const auto elsewhere = in_work("reproduce first --out fourth");
+  BOOST_TEST(elsewhere.exit_code == 1, elsewhere.output);
+  BOOST_TEST(elsewhere.output.find("environment differs: blas_core was \"Cooperlake\", now " + core_now) !=
+                 std::string::npos,
+             elsewhere.output);
+  BOOST_TEST(elsewhere.output.find("environment differs: variables.OPENBLAS_CORETYPE was \"Cooperlake\", now "
+                                   "unset") != std::string::npos,
+             elsewhere.output);
+  BOOST_TEST(elsewhere.output.find("The environment explains this:\n    blas_core (\"Cooperlake\" then, " + core_now +
+                                   " now): OpenBLAS runs other kernels") != std::string::npos,
+             elsewhere.output);
   BOOST_TEST(in_work("reproduce p.yaml").exit_code == 2);
 }
 
