@@ -4,9 +4,8 @@
 #include <ballista/adam.hpp>
 #include <ballista/parallel.hpp>
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
+#include <iterator>
 #include <numeric>
 #include <stdexcept>
 
@@ -61,8 +60,10 @@ FullBatchTrainer::FullBatchTrainer(const std::vector<torch::Tensor>& parameters,
   // The derivatives of sigmoid, tanh and relu are functions of their output, so those
   // activate in place; gelu's and silu's need the pre-activation as well.
   const bool keeps_pre_activation = activation_ == Activation::gelu || activation_ == Activation::silu;
+  std::vector<std::int64_t> hidden_widths;
   for (std::size_t i = 0; i + 2 < parameters_.size(); i += 2) {
     const auto width = parameters_[i].size(0);
+    hidden_widths.push_back(width);
     pre_activations_.push_back(torch::empty({rows, width}, options));
     outputs_.push_back(keeps_pre_activation ? torch::empty({rows, width}, options) : pre_activations_.back());
     output_gradients_.push_back(torch::empty({rows, width}, options));
@@ -70,51 +71,84 @@ FullBatchTrainer::FullBatchTrainer(const std::vector<torch::Tensor>& parameters,
   prediction_ = torch::empty({rows, parameters_.back().size(0)}, options);
   prediction_gradient_ = torch::empty_like(prediction_);
   inverse_count_ = torch::full({}, 1.0 / static_cast<double>(prediction_.numel()), options);
-  // Where the flat buffer may be split between parts of the gradient step: between rows
-  // of a weight, around a whole bias.
+  row_cuts_ = row_blocks(rows, row_granule(hidden_widths), pieces_for(rows, kBlockRows));
+  // Where step (2) may split the flat buffer: around a whole bias, and between rows of a
+  // weight that are a multiple of kBlasRows from its first (the rows of gradientᵀ·input
+  // a piece computes are then a block the kernels treat as in the whole product).
+  std::vector<std::int64_t> allowed;
   for (std::size_t i = 0; i < parameters_.size(); ++i) {
-    const auto row = i % 2 == 0 ? parameters_[i].size(1) : parameters_[i].numel();
-    for (auto at = offsets_[i]; at < offsets_[i] + parameters_[i].numel(); at += row) {
-      cuts_.push_back(at);
+    const auto stride = i % 2 == 0 ? kBlasRows * parameters_[i].size(1) : parameters_[i].numel();
+    for (auto at = offsets_[i]; at < offsets_[i] + parameters_[i].numel(); at += stride) {
+      allowed.push_back(at);
     }
   }
-  cuts_.push_back(total);
-  constexpr std::int64_t vector_floats = 64;
+  allowed.push_back(total);
+  // As many pieces as the widest weight has kPieceRows rows, of about the same size:
+  // the allowed cut nearest each even share.
+  std::int64_t widest = 0;
   for (std::size_t i = 0; i < parameters_.size(); i += 2) {
-    const auto width = parameters_[i].size(0);
-    row_alignment_ = std::lcm(row_alignment_, vector_floats / std::gcd(vector_floats, width));
+    widest = std::max(widest, parameters_[i].size(0));
   }
+  const auto pieces = pieces_for(widest, kPieceRows);
+  parameter_cuts_.push_back(0);
+  for (std::int64_t piece = 1; piece < pieces; ++piece) {
+    const auto share = total * piece / pieces;
+    const auto above = std::lower_bound(allowed.begin(), allowed.end(), share);
+    const auto below = above == allowed.begin() ? above : std::prev(above);
+    const auto cut = *above - share < share - *below ? *above : *below;
+    if (cut > parameter_cuts_.back() && cut < total) {
+      parameter_cuts_.push_back(cut);
+    }
+  }
+  parameter_cuts_.push_back(total);
+}
+
+std::int64_t FullBatchTrainer::row_granule(const std::vector<std::int64_t>& hidden_widths) {
+  constexpr std::int64_t vector_floats = 64;
+  std::int64_t granule = kBlasRows;
+  for (const auto width : hidden_widths) {
+    granule = std::lcm(granule, vector_floats / std::gcd(vector_floats, width));
+  }
+  return granule;
+}
+
+std::int64_t FullBatchTrainer::pieces_for(std::int64_t rows, std::int64_t rows_per_piece) {
+  std::int64_t pieces = 1;
+  while (pieces * 2 <= kMaxPieces && pieces * 2 * rows_per_piece <= rows) {
+    pieces *= 2;
+  }
+  return pieces;
+}
+
+std::vector<std::int64_t> FullBatchTrainer::row_blocks(std::int64_t rows, std::int64_t granule, std::int64_t blocks) {
+  const auto units = (rows + granule - 1) / granule;
+  const auto count = std::clamp<std::int64_t>(units, 1, blocks);
+  std::vector<std::int64_t> cuts;
+  for (std::int64_t block = 0; block <= count; ++block) {
+    cuts.push_back(std::min(rows, units * block / count * granule));
+  }
+  return cuts;
 }
 
 double FullBatchTrainer::step() {
   ++steps_;
-  // As many parts as threads, some perhaps empty: then every ATen call of the epoch runs
-  // inside a parallel step, on one thread, never split by ATen itself.
-  const auto parts = static_cast<std::int64_t>(at::get_num_threads());
-  const auto rows = x_.size(0);
-  const auto units = (rows + row_alignment_ - 1) / row_alignment_;
-  ballista::parallel_tasks(parts, [&](std::int64_t part) {
-    propagate_rows(std::min(rows, units * part / parts * row_alignment_),
-                   std::min(rows, units * (part + 1) / parts * row_alignment_));
+  // The same pieces at every thread count (see the header): each runs on one thread, with
+  // a one-thread BLAS, inside ATen's parallel region when there are several threads.
+  const auto blocks = static_cast<std::int64_t>(row_cuts_.size()) - 1;
+  ballista::parallel_tasks(blocks, [&](std::int64_t block) {
+    const auto at = static_cast<std::size_t>(block);
+    propagate_rows(row_cuts_[at], row_cuts_[at + 1]);
   });
   double loss = 0;
-  ballista::parallel_tasks(parts, [&](std::int64_t part) {
-    // The parameters [first, last) of the flat buffer: the cut allowed at or after an
-    // even share of them (each part about the same share of the gradients' work).
-    const auto cut = [&](std::int64_t share) {
-      const auto target = flat_parameters_.numel() * share / parts;
-      return *std::lower_bound(cuts_.begin(), cuts_.end(), target);
-    };
-    const auto first = cut(part);
-    const auto last = cut(part + 1);
-    if (part == 0) {
+  const auto pieces = static_cast<std::int64_t>(parameter_cuts_.size()) - 1;
+  ballista::parallel_tasks(pieces, [&](std::int64_t piece) {
+    const auto at = static_cast<std::size_t>(piece);
+    if (piece == 0) {
       // The loss of the parameters before the step, whole, as autograd's loop reports it.
       loss = at::mse_loss(prediction_, y_).item<double>();
     }
-    if (first < last) {
-      accumulate_gradients(first, last);
-      optimizer_step(first, last);
-    }
+    accumulate_gradients(parameter_cuts_[at], parameter_cuts_[at + 1]);
+    optimizer_step(parameter_cuts_[at], parameter_cuts_[at + 1]);
   });
   return loss;
 }
@@ -167,8 +201,8 @@ void FullBatchTrainer::accumulate_gradients(std::int64_t first, std::int64_t las
   for (std::size_t layer = 0; layer < layers; ++layer) {
     const auto& gradient = layer + 1 == layers ? prediction_gradient_ : output_gradients_[layer];
     const auto& input = layer == 0 ? x_ : outputs_[layer - 1];
-    // Weight gradient gradientᵀ·input: its rows in [first, last) (cuts_ holds only row
-    // boundaries). Rows of a product come out the same whatever else is computed with them.
+    // Weight gradient gradientᵀ·input: its rows in [first, last) (parameter_cuts_ holds
+    // only boundaries of kBlasRows rows).
     const auto weight_offset = offsets_[2 * layer];
     const auto width = input.size(1);
     const auto begin = std::clamp<std::int64_t>((first - weight_offset) / width, 0, gradient.size(1));
@@ -177,7 +211,7 @@ void FullBatchTrainer::accumulate_gradients(std::int64_t first, std::int64_t las
       auto block = gradients_[2 * layer].slice(0, begin, end);
       at::mm_out(block, gradient.slice(1, begin, end).t(), input);
     }
-    // Bias gradient: the column sums, all of them or none (cuts_ never splits a bias).
+    // Bias gradient: the column sums, all of them or none (parameter_cuts_ never splits a bias).
     const auto bias_offset = offsets_[2 * layer + 1];
     if (first <= bias_offset && bias_offset < last) {
       auto bias_gradient = gradients_[2 * layer + 1];

@@ -25,23 +25,33 @@ namespace mlp {
 // hand-written elementwise loop could not keep those bits: ATen's AVX2 kernels contract
 // a + αb into fused multiply-adds.
 //
-// An epoch is two parallel steps (ballista::parallel_tasks: one part per intra-op
-// thread, each part on one thread with a single-threaded BLAS), not a parallel region
-// inside every matrix product and elementwise kernel:
-//  (1) each part takes a block of rows through the forward pass, the loss gradient and
-//      the backward pass down to every hidden layer's output gradient, all of which
-//      treat rows independently;
-//  (2) each part takes a range of the flat parameters (whole rows of weights, whole
-//      biases): their gradients over all the batch's rows (rows of gradientᵀ·input,
-//      column sums), then the optimizer's step on them; part 0 also computes the loss.
-// A row of a product and an element of an elementwise kernel come out the same
-// whichever part computes them (blocks of rows start where ATen's vector loops over the
-// whole tensor would be in step: the vector and scalar code of sigmoid and silu differ
-// in the last bit for a few inputs in ten million), and no sum over the batch is split,
-// so the bits are the same at every thread count, and those of PyTorch with one thread.
-// (PyTorch's own vary with the thread count: OpenBLAS on several threads gives some
-// products other bits.) At N = 1000, where two threads in each product gain nothing,
-// this halves the epoch on two cores.
+// An epoch is two parallel steps (ballista::parallel_tasks: each piece on one thread
+// with a single-threaded BLAS), not a parallel region inside every matrix product and
+// elementwise kernel:
+//  (1) blocks of rows each go through the forward pass, the loss gradient and the
+//      backward pass down to every hidden layer's output gradient, all of which treat
+//      rows independently;
+//  (2) ranges of the flat parameters (blocks of kBlasRows rows of a weight, whole
+//      biases) each get their gradients over all the batch's rows (rows of
+//      gradientᵀ·input, column sums), then the optimizer's step; piece 0 also computes
+//      the loss.
+// The blocks and ranges depend on the data and the network only, never on the thread
+// count, and no sum over the batch is split: the threads share out the same calls on the
+// same data, so the bits are the same at every thread count under any BLAS kernel.
+// (Cutting the work into one piece per thread did not: OpenBLAS's AVX2 kernels sum a
+// row of a product in an order that depends on where the row falls in the block it is
+// computed with, so blocks of another height gave other bits. PyTorch's own results
+// vary with the thread count for the same reason.)
+//
+// Nor do the pieces move the result away from PyTorch's one call per operation on the
+// whole batch: every cut falls where the whole-tensor kernels would be in step. Rows start at
+// multiples of kBlasRows, where OpenBLAS's kernels are in step with the whole product
+// (they go through the rows in panels of 12 (AVX2) or 8 (SSE) columns of the transposed
+// product; the AVX-512 kernels sum each element in one order wherever it falls), and
+// at multiples of 64 floats in every hidden buffer, where ATen's vector loops are (the
+// vector and scalar code of sigmoid and silu differ in the last bit for a few inputs in
+// ten million). So the trajectory is also that of PyTorch on one thread (with a BLAS on
+// one thread), on the kernels where that was checked: see the README's "Determinism".
 class FullBatchTrainer {
  public:
   enum class Optimizer { adam, sgd };
@@ -63,6 +73,31 @@ class FullBatchTrainer {
 
   // The trained parameters, as fresh tensors in the order given to the constructor.
   std::vector<torch::Tensor> parameters() const;
+
+  // Rows a block may start at, for a network with these hidden widths: a multiple of
+  // kBlasRows and of 64 floats in every hidden buffer (see above).
+  static std::int64_t row_granule(const std::vector<std::int64_t>& hidden_widths);
+  // Cuts of [0, rows) into at most `blocks` blocks of whole granules, about the same size:
+  // {0, …, rows}, ascending.
+  static std::vector<std::int64_t> row_blocks(std::int64_t rows, std::int64_t granule, std::int64_t blocks);
+
+  // How many pieces a step is cut into: the largest power of two, up to kMaxPieces, that
+  // leaves every piece at least `rows_per_piece` of the `rows`; at least one. A power of
+  // two keeps 2, 4, 8 or 16 threads evenly busy.
+  static std::int64_t pieces_for(std::int64_t rows, std::int64_t rows_per_piece);
+
+  // The pieces depend on the data and the network, never on the thread count. Each piece
+  // repacks the matrix it multiplies by (OpenBLAS copies both operands of a product into
+  // its own layout), which costs about 10/r of the work of a product of r rows at the
+  // SGEMM rate: so a block of rows has at least kBlockRows rows (the weights repacked
+  // per block), and a range of weight gradients at least kPieceRows rows of the widest
+  // weight (the layer's input, [n, width], repacked per range). The article's network
+  // on 1000 rows gets two of each, as two threads got before.
+  static constexpr std::int64_t kBlockRows = 256;
+  static constexpr std::int64_t kPieceRows = 128;
+  static constexpr std::int64_t kMaxPieces = 16;
+  // Blocks of rows of a product start at multiples of this (see above).
+  static constexpr std::int64_t kBlasRows = 24;
 
  private:
   enum class Activation { sigmoid, tanh, relu, gelu, silu };
@@ -89,7 +124,8 @@ class FullBatchTrainer {
   torch::Tensor exp_average_, exp_average_sq_, denominator_;  // Adam's state, flat
   std::vector<torch::Tensor> parameters_, gradients_;  // weight, bias per layer
   std::vector<std::int64_t> offsets_;  // of each in the flat buffers
-  std::vector<std::int64_t> cuts_;  // ascending offsets where step (2) may split them, and the total
+  std::vector<std::int64_t> row_cuts_;  // the blocks of rows of step (1): {0, …, rows}
+  std::vector<std::int64_t> parameter_cuts_;  // the ranges of step (2): {0, …, parameter count}
   // Per hidden layer: the pre-activation (the same tensor as the output for the
   // activations whose derivative needs only the output), the output, its gradient.
   std::vector<torch::Tensor> pre_activations_, outputs_, output_gradients_;
@@ -98,11 +134,6 @@ class FullBatchTrainer {
   // float32 scalar: the bits of mse_loss_backward's mean reduction (whose factor
   // 2/(n·outputs) is exactly twice it), computed on any block of rows.
   torch::Tensor inverse_count_;
-  // Blocks of rows in step (1) start at multiples of this: ATen's elementwise kernels
-  // run vectors of up to 64 floats over a contiguous tensor and the tail one by one,
-  // with other bits for some functions, so a block must start at an element offset
-  // that is a multiple of 64 in every [n, width] buffer.
-  std::int64_t row_alignment_ = 1;
 };
 
 }  // namespace mlp

@@ -5,16 +5,21 @@
 
 #include <ballista/archive.hpp>
 #include <ballista/device.hpp>
+#include <ballista/parallel.hpp>
 #include <ballista/plugin.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 
 namespace {
+
+// Rows per block when predicting on the CPU (rounded up to the trainer's row granule).
+constexpr std::int64_t kPredictRows = 256;
 
 torch::Tensor activate(const std::string& activation, const torch::Tensor& x) {
   if (activation == "sigmoid") {
@@ -98,7 +103,9 @@ class MlpModel final : public ballista::Model {
       for (auto& parameter : parameters_) {
         parameter = parameter.to(device_).detach().set_requires_grad(true);
       }
-      train_loop(x, y, x_valid, y_valid, generator, context);
+      // On one thread (ATen and the BLAS), like the fast path's pieces: mini-batch and
+      // L-BFGS steps are sequential, and their bits then do not depend on --threads.
+      ballista::parallel_tasks(1, [&](std::int64_t) { train_loop(x, y, x_valid, y_valid, generator, context); });
       for (auto& parameter : parameters_) {
         parameter = parameter.detach().set_requires_grad(false);
       }
@@ -111,8 +118,29 @@ class MlpModel final : public ballista::Model {
       throw std::logic_error("mlp: predict() called before fit()");
     }
     ballista::require_finite(inputs, "mlp: predict() inputs");
-    torch::NoGradGuard no_grad;
-    const auto output = forward(scaled_inputs(inputs.to(torch::kFloat32)).to(device_)).cpu();
+    const auto x = scaled_inputs(inputs.to(torch::kFloat32)).to(device_);
+    torch::Tensor output;
+    if (device_.is_cpu()) {
+      // Blocks of a fixed number of rows, each on one thread with a one-thread BLAS: the
+      // same bits at every thread count (a product split over OpenBLAS's threads, or
+      // blocks of another height, may sum in another order).
+      output = torch::empty({x.size(0), parameters_.back().size(0)}, torch::kFloat32);
+      std::vector<std::int64_t> hidden_widths;
+      for (std::size_t i = 0; i + 2 < parameters_.size(); i += 2) {
+        hidden_widths.push_back(parameters_[i].size(0));
+      }
+      const auto granule = mlp::FullBatchTrainer::row_granule(hidden_widths);
+      const auto block = granule * ((kPredictRows + granule - 1) / granule);
+      ballista::parallel_tasks((x.size(0) + block - 1) / block, [&](std::int64_t index) {
+        const c10::InferenceMode inference;
+        const auto begin = index * block;
+        const auto end = std::min(x.size(0), begin + block);
+        output.slice(0, begin, end).copy_(forward(x.slice(0, begin, end)));
+      });
+    } else {
+      const torch::NoGradGuard no_grad;
+      output = forward(x).cpu();
+    }
     return standardize_ ? output * y_scale_ + y_mean_ : output;
   }
 

@@ -748,6 +748,29 @@ BOOST_AUTO_TEST_CASE(reproduce_reruns_a_run_and_names_every_figure_that_differs)
   BOOST_TEST(in_work("reproduce p.yaml").exit_code == 2);
 }
 
+// The thread count changes how fast, never what: the cannon's figures (data, every
+// model, metrics, probes) from --threads 1, 2 and 3 are the same to the last bit, as
+// `reproduce` at another thread count finds (naming only the thread entries).
+BOOST_AUTO_TEST_CASE(the_cannon_gives_the_same_figures_at_every_thread_count) {
+  test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << "extends: " << (test::source_dir() / "configs/cannon.yaml").string()
+                                        << "\nmodels: {mlp: {epochs: 60}, basis_adam: {epochs: 500}}\n"
+                                           "data: {sets: {big: {rows: 50000}}}\n";
+  const auto in_work = [&](const std::string& arguments) {
+    return test::run_command("cd " + test::shell_quote(work.path()) + " && " + ballista_command(arguments));
+  };
+  BOOST_REQUIRE_EQUAL(in_work("run p.yaml --quiet --threads 1 --out one").exit_code, 0);
+  for (const int threads : {2, 3}) {
+    const auto again = in_work("--threads " + std::to_string(threads) + " reproduce one --quiet --out t" +
+                               std::to_string(threads));
+    BOOST_TEST(again.exit_code == 0, again.output);
+    BOOST_TEST(again.output.find("match to the last bit") != std::string::npos, again.output);
+    BOOST_TEST(again.output.find("environment differs: threads was 1, now " + std::to_string(threads)) !=
+                   std::string::npos,
+               again.output);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(isolate_keeps_a_crashing_plugin_from_taking_the_run_down) {
   test::TemporaryDirectory work;
   std::ofstream(work.path() / "p.yaml") << R"yaml(data:

@@ -15,13 +15,19 @@ Usage:
 
 Initialisation follows nn.Linear (weight, then bias, ~U(-1/sqrt(fan_in), 1/sqrt(fan_in)))
 drawn from torch.Generator().manual_seed(SEED); minibatches are torch.randperm from the
-same generator each epoch.
+same generator each epoch. Runs on one thread (LibTorch's and OpenBLAS's).
 """
 import math
+import os
 import sys
 
-import numpy as np
-import torch
+# PyTorch on one thread means OpenBLAS on one thread too: torch.set_num_threads does not
+# reach it, and a product split over its threads may round differently. Read when the
+# library loads, so before the import.
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402 (after the thread count is set)
+import torch  # noqa: E402
 
 
 def train_mlp(train_file, query_file, seed, hidden, activation, optimizer_name, lr, epochs, batch_size,
