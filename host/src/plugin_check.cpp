@@ -4,12 +4,16 @@
 #include "diagnostics.hpp"
 #include "pipeline_loader.hpp"
 
+#include <ballista/blas.hpp>
+
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <iomanip>
 #include <limits>
 #include <iostream>
 #include <map>
@@ -89,6 +93,7 @@ class Checker {
     check("save and load", [&] { return save_and_load(); });
     check("non-finite inputs", [&] { return non_finite(); });
     check("concurrent predict", [&] { return concurrent(); });
+    check("thread count", [&] { return thread_count(); });
     check("parameters", [&] { return parameters(); });
     return outcomes_;
   }
@@ -326,6 +331,49 @@ class Checker {
     return std::to_string(kThreads) + " threads × " + std::to_string(kCalls) +
            " predict() calls agree with one thread to the bit";
   }
+
+  // `--threads` changes how fast a model trains and predicts, never what it computes
+  // (README, "Determinism"): fit and predict at 1 and at 3 threads, LibTorch's and
+  // OpenBLAS's, as `ballista --threads` sets them.
+  std::string thread_count() const {
+    const auto data = synthetic(260, 2, 2, 14);
+    const auto queries = synthetic(1000, 2, 2, 15).inputs;
+    const ThreadCounts restore;
+    const auto at_threads = [&](int threads) {
+      at::set_num_threads(threads);
+      set_blas_threads(threads);
+      auto model = create();
+      CheckContext context(17);
+      model->fit(data, context);
+      return predict_checked(*model, queries, 2, std::to_string(threads) + " threads");
+    };
+    const auto one = at_threads(1);
+    const auto three = at_threads(3);
+    if (!torch::equal(one, three)) {
+      std::ostringstream difference;
+      difference << std::setprecision(3) << (one - three).abs().max().item<double>();
+      throw Failure("fit() and predict() at 3 threads give other bits than at 1 (largest difference " +
+                    difference.str() +
+                    "): cut the work into pieces that do not depend on the thread count (docs/writing-a-plugin.md, "
+                    "Threading), and draw at random only from Context::seed()");
+    }
+    return "fit() and predict() at 1 and 3 threads give the same bits";
+  }
+
+  // Puts back LibTorch's and OpenBLAS's thread counts.
+  struct ThreadCounts {
+    int intra_op = at::get_num_threads();
+    int blas = blas_threads();
+    ThreadCounts() = default;
+    ThreadCounts(const ThreadCounts&) = delete;
+    ThreadCounts& operator=(const ThreadCounts&) = delete;
+    ~ThreadCounts() {
+      at::set_num_threads(intra_op);
+      if (blas > 0) {
+        set_blas_threads(blas);
+      }
+    }
+  };
 
   // A value just inside a declared bound: the bound itself when inclusive.
   static double inside(double bound, bool inclusive, bool lower, bool integer) {

@@ -218,7 +218,7 @@ Result run(const std::string& arguments) {
 BOOST_AUTO_TEST_CASE(passes_ballista_check_plugin) {
   const auto result = run("check-plugin @NAME@");
   BOOST_TEST(result.exit_code == 0, result.output);
-  BOOST_TEST(result.output.find("8 checks: 8 passed") != std::string::npos, result.output);
+  BOOST_TEST(result.output.find("9 checks: 9 passed") != std::string::npos, result.output);
 }
 
 BOOST_AUTO_TEST_CASE(runs_in_the_sample_pipeline_next_to_the_bundled_models) {
