@@ -6,7 +6,9 @@
 Every case runs Ballista (bench/bench_models.cpp, one process per repetition) and each
 peer (bench/peers.py) R times, interleaved, on the cannon data drawn from seed 0 by
 both. It prints the medians and the ratio Ballista/peer per case, with the target from
-issue 7 where there is one, plus a machine line, and writes everything as JSON.
+issue 7 where there is one, plus a machine line and the OpenBLAS kernels each side ran
+("Haswell", "SkylakeX", ...: a ratio on AVX2 kernels does not compare with one on
+AVX-512), and writes everything as JSON.
 Times are of the fit (and the prediction, for knn), not of process start-up, except
 for `startup`, which is `ballista plugins` as a whole.
 
@@ -96,6 +98,24 @@ def thread_check(arguments, rows):
                          "note": "cannon run %.2f s wall" % statistics.median(walls)})
 
 
+def blas_cores(arguments, sgemm):
+    """The OpenBLAS kernels each side runs ("Haswell", "SkylakeX", ...): Ballista's from
+    a small fit, the peers' from the SGEMM run; and the variables that choose them."""
+    ballista = run_json([arguments.bench_binary, "linear", "1000"]).get("blas_core")
+    variables = {name: value for name, value in sorted(os.environ.items())
+                 if name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "ATEN_CPU_CAPABILITY")}
+    return {"ballista": ballista, "peers": sgemm.get("blas_core"), "variables": variables}
+
+
+def print_blas_cores(info):
+    cores = info["blas_core"]
+    chosen = ", ".join("%s=%s" % item for item in cores["variables"].items()) or "chosen by OpenBLAS for this CPU"
+    print("BLAS kernels: Ballista %s, peers %s (%s); ratios compare only with runs on the same kernels"
+          % (cores["ballista"], cores["peers"], chosen))
+    if cores["ballista"] != cores["peers"]:
+        print("warning: Ballista and its peers run different BLAS kernels: their ratios mix kernel speeds")
+
+
 def timed(result, what):
     return result["fit_seconds"] + (result.get("predict_seconds", 0.0) if what == "fit+predict" else 0.0)
 
@@ -125,6 +145,10 @@ def growth(arguments):
     """Fit (and for knn, predict N/10 queries) time over N; a slope above 1 on the log-log
     plot is a super-linear cost."""
     table = []
+    info = machine()
+    info["blas_core"] = blas_cores(arguments, run_json([PYTHON, os.path.join(HERE, "peers.py"), "sgemm", "torch", "0"]))
+    print("machine: %s, %d cores, BLAS %s" % (info["cpu"], info["cores"], info["blas"]))
+    print_blas_cores(info)
     print("%-8s %10s %12s %14s %12s" % ("model", "N", "fit s", "fit s per row", "predict s"))
     for case, sizes in GROWTH:
         for n in sizes:
@@ -136,7 +160,7 @@ def growth(arguments):
                                                    else ""))
             sys.stdout.flush()
     with open(arguments.json, "w") as out:
-        json.dump({"machine": machine(), "growth": table}, out, indent=2)
+        json.dump({"machine": info, "growth": table}, out, indent=2)
     script = ["set terminal pngcairo size 900,600 noenhanced", "set output '%s'" % os.path.join(HERE, "growth.png"),
               "set logscale xy", "set xlabel 'training rows N'", "set ylabel 'seconds'", "set key left top",
               "set title 'Ballista: fit time over N (knn: fit + predict N/10 queries)'", "set grid"]
@@ -175,8 +199,10 @@ def main():
     sgemm = run_json([PYTHON, os.path.join(HERE, "peers.py"), "sgemm", "torch", "0"])
     info["sgemm_gflops"] = sgemm["gflops"]
     info["threads"] = sgemm["threads"]
+    info["blas_core"] = blas_cores(arguments, sgemm)
     print("machine: %s, %d cores, %d threads (every process), BLAS %s, SGEMM %.1f GFLOP/s (float32 2048², PyTorch)"
           % (info["cpu"], info["cores"], info["threads"], info["blas"], info["sgemm_gflops"]))
+    print_blas_cores(info)
 
     rows = []
     for label, case, n, m, peers, target, what in CASES:
@@ -201,7 +227,9 @@ def main():
             row = {"case": label, "timed": what, "ballista_s": statistics.median(ours), "peer": peer,
                    "peer_s": statistics.median(theirs[peer]), "ratio": ratio, "target": target,
                    "ballista_runs": ours, "peer_runs": theirs[peer],
-                   "ballista_mse": details["ballista"].get("train_mse"), "peer_mse": details[peer].get("train_mse")}
+                   "ballista_mse": details["ballista"].get("train_mse"), "peer_mse": details[peer].get("train_mse"),
+                   "ballista_blas_core": details["ballista"].get("blas_core"),
+                   "peer_blas_core": details[peer].get("blas_core")}
             if case == "mlp":
                 flops = 3 * 2 * n * (2 * 256 + 256 * 256 + 256) * 1000
                 row["ballista_gflops"] = flops / row["ballista_s"] / 1e9

@@ -6,6 +6,7 @@
 #include "pipeline_loader.hpp"
 #include "plugin_catalog.hpp"
 
+#include <ballista/blas.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
                         train.targets.slice(0, 0, rows_for_error);
   const double mse = residual.square().mean().item<double>();
   nlohmann::json result{{"case", name}, {"rows", rows}, {"fit_seconds", fit}, {"train_mse", mse},
-                        {"threads", at::get_num_threads()}};
+                        {"threads", at::get_num_threads()}, {"blas_core", ballista::blas_core()}};
   if (queries > 0) {
     // Queries inside the data's range, drawn once (the peer draws its own the same way).
     auto generator = at::make_generator<at::CPUGeneratorImpl>(1);

@@ -13,6 +13,9 @@ and the prediction, printed as one JSON line.
     knn        brute        KNeighborsRegressor(5, algorithm="brute")
     basis_adam torch        the article's Adam fit of the six features: lr 0.1, 5000 epochs
     sgemm      torch        float32 2048x2048 matrix products: the machine's GEMM rate (GFLOP/s)
+
+Every result names the OpenBLAS kernels that ran ("blas_core"): a ratio measured on
+AVX2 kernels is not comparable with one measured on AVX-512 kernels.
 """
 import json
 import math
@@ -42,6 +45,22 @@ def queries(count):
     return (points * torch.tensor([10.0, math.pi / 2], dtype=torch.float64)).numpy()
 
 
+def blas_core():
+    """OpenBLAS's name for the kernels it runs in this process ("Haswell", "SkylakeX", ...),
+    from the library NumPy or PyTorch loaded; None under another BLAS or before either."""
+    import ctypes
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "openblas" in line and "/" in line}
+    for path in sorted(paths):
+        try:
+            corename = ctypes.CDLL(path).openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        corename.restype = ctypes.c_char_p
+        return corename().decode()
+    return None
+
+
 def main(argv):
     case, peer, rows = argv[1], argv[2], int(float(argv[3]))
     count = int(float(argv[4])) if len(argv) > 4 else 0
@@ -55,7 +74,7 @@ def main(argv):
         for _ in range(10):
             a.mm(b)
         elapsed = time.perf_counter() - start
-        result.update(gflops=10 * 2 * 2048**3 / elapsed / 1e9, threads=torch.get_num_threads())
+        result.update(gflops=10 * 2 * 2048**3 / elapsed / 1e9, threads=torch.get_num_threads(), blas_core=blas_core())
         print(json.dumps(result))
         return 0
     v, theta, s = cannon(rows)
@@ -115,6 +134,7 @@ def main(argv):
     else:
         print("peers.py: unknown case " + case, file=sys.stderr)
         return 2
+    result["blas_core"] = blas_core()
     print(json.dumps(result))
     return 0
 
