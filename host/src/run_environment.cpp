@@ -138,9 +138,9 @@ std::string effect_of(const std::string& entry) {
       {"libtorch", "another LibTorch, whose kernels may round differently"},
       {"blas", "another BLAS or LAPACK library, whose products may round differently"},
       {"blas_core",
-       "OpenBLAS runs other kernels, which sum matrix products in another order: float results may differ in "
-       "the last bits"},
-      {"blas_config", "another OpenBLAS build, whose kernels may differ"},
+       "OpenBLAS runs other kernels, which sum matrix products in another order: results differ in the last "
+       "bits, and a long training (many epochs of Adam) can grow that into visible differences"},
+      {"blas_config", "OpenBLAS's build line (version, kernels) differs"},
       {"aten_cpu_capability",
        "LibTorch's own kernels use other vector instructions, which round some functions (sigmoid, …) "
        "differently"},
