@@ -60,10 +60,8 @@ FullBatchTrainer::FullBatchTrainer(const std::vector<torch::Tensor>& parameters,
   // The derivatives of sigmoid, tanh and relu are functions of their output, so those
   // activate in place; gelu's and silu's need the pre-activation as well.
   const bool keeps_pre_activation = activation_ == Activation::gelu || activation_ == Activation::silu;
-  std::vector<std::int64_t> hidden_widths;
   for (std::size_t i = 0; i + 2 < parameters_.size(); i += 2) {
     const auto width = parameters_[i].size(0);
-    hidden_widths.push_back(width);
     pre_activations_.push_back(torch::empty({rows, width}, options));
     outputs_.push_back(keeps_pre_activation ? torch::empty({rows, width}, options) : pre_activations_.back());
     output_gradients_.push_back(torch::empty({rows, width}, options));
@@ -71,7 +69,7 @@ FullBatchTrainer::FullBatchTrainer(const std::vector<torch::Tensor>& parameters,
   prediction_ = torch::empty({rows, parameters_.back().size(0)}, options);
   prediction_gradient_ = torch::empty_like(prediction_);
   inverse_count_ = torch::full({}, 1.0 / static_cast<double>(prediction_.numel()), options);
-  row_cuts_ = row_blocks(rows, row_granule(hidden_widths), pieces_for(rows, kBlockRows));
+  row_cuts_ = row_blocks(rows, row_granule(parameters_), pieces_for(rows, kBlockRows));
   // Where step (2) may split the flat buffer: around a whole bias, and between rows of a
   // weight that are a multiple of kBlasRows from its first (the rows of gradientᵀ·input
   // a piece computes are then a block the kernels treat as in the whole product).
@@ -103,11 +101,11 @@ FullBatchTrainer::FullBatchTrainer(const std::vector<torch::Tensor>& parameters,
   parameter_cuts_.push_back(total);
 }
 
-std::int64_t FullBatchTrainer::row_granule(const std::vector<std::int64_t>& hidden_widths) {
+std::int64_t FullBatchTrainer::row_granule(const std::vector<torch::Tensor>& parameters) {
   constexpr std::int64_t vector_floats = 64;
   std::int64_t granule = kBlasRows;
-  for (const auto width : hidden_widths) {
-    granule = std::lcm(granule, vector_floats / std::gcd(vector_floats, width));
+  for (std::size_t i = 0; i + 2 < parameters.size(); i += 2) {  // the hidden layers' weights
+    granule = std::lcm(granule, vector_floats / std::gcd(vector_floats, parameters[i].size(0)));
   }
   return granule;
 }

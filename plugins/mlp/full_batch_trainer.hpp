@@ -74,9 +74,9 @@ class FullBatchTrainer {
   // The trained parameters, as fresh tensors in the order given to the constructor.
   std::vector<torch::Tensor> parameters() const;
 
-  // Rows a block may start at, for a network with these hidden widths: a multiple of
-  // kBlasRows and of 64 floats in every hidden buffer (see above).
-  static std::int64_t row_granule(const std::vector<std::int64_t>& hidden_widths);
+  // Rows a block may start at, for a network with these parameters (layout as above): a
+  // multiple of kBlasRows and of 64 floats in every hidden buffer (see above).
+  static std::int64_t row_granule(const std::vector<torch::Tensor>& parameters);
   // Cuts of [0, rows) into at most `blocks` blocks of whole granules, about the same size:
   // {0, …, rows}, ascending.
   static std::vector<std::int64_t> row_blocks(std::int64_t rows, std::int64_t granule, std::int64_t blocks);

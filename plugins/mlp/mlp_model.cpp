@@ -125,11 +125,7 @@ class MlpModel final : public ballista::Model {
       // same bits at every thread count (a product split over OpenBLAS's threads, or
       // blocks of another height, may sum in another order).
       output = torch::empty({x.size(0), parameters_.back().size(0)}, torch::kFloat32);
-      std::vector<std::int64_t> hidden_widths;
-      for (std::size_t i = 0; i + 2 < parameters_.size(); i += 2) {
-        hidden_widths.push_back(parameters_[i].size(0));
-      }
-      const auto granule = mlp::FullBatchTrainer::row_granule(hidden_widths);
+      const auto granule = mlp::FullBatchTrainer::row_granule(parameters_);
       const auto block = granule * ((kPredictRows + granule - 1) / granule);
       ballista::parallel_tasks((x.size(0) + block - 1) / block, [&](std::int64_t index) {
         const c10::InferenceMode inference;

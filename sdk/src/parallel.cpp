@@ -21,11 +21,11 @@ namespace {
 class SingleThreadedBlas {
  public:
   SingleThreadedBlas() {
-    const std::lock_guard lock(mutex());
-    auto& state = shared();
-    if (state.holders++ == 0) {
-      state.saved = blas_threads();
-      if (state.saved > 1) {
+    auto& hold = shared();
+    const std::lock_guard lock(hold.mutex);
+    if (hold.holders++ == 0) {
+      hold.saved = blas_threads();
+      if (hold.saved > 1) {
         set_blas_threads(1);
       }
     }
@@ -33,25 +33,24 @@ class SingleThreadedBlas {
   SingleThreadedBlas(const SingleThreadedBlas&) = delete;
   SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
   ~SingleThreadedBlas() {
-    const std::lock_guard lock(mutex());
-    auto& state = shared();
-    if (--state.holders == 0 && state.saved > 1) {
-      set_blas_threads(state.saved);
+    auto& hold = shared();
+    const std::lock_guard lock(hold.mutex);
+    if (--hold.holders == 0 && hold.saved > 1) {
+      set_blas_threads(hold.saved);
     }
   }
 
  private:
-  struct State {
+  // Process-wide (per library that links the SDK): how many are alive, and the count to
+  // put back.
+  struct Hold {
+    std::mutex mutex;
     int holders = 0;
     int saved = 0;
   };
-  static std::mutex& mutex() {
-    static std::mutex instance;
-    return instance;
-  }
-  static State& shared() {
-    static State state;
-    return state;
+  static Hold& shared() {
+    static Hold hold;
+    return hold;
   }
 };
 
