@@ -466,6 +466,33 @@ class Loader {
     }
   }
 
+  // One swept parameter's value in one variant: the value's node in the document (a
+  // handle, not a copy) and its label in the model's name.
+  struct SweptValue {
+    std::string parameter;
+    YAML::Node value;
+    std::string label;
+  };
+  using Variant = std::vector<SweptValue>;
+
+  // A model's mapping as one variant of its sweep sees it: the swept parameters' values
+  // in place of their `{sweep: [...]}`. Nothing is copied into a new YAML node, since
+  // yaml-cpp merges the memory of every node assigned into another (a sweep of 3000
+  // values held gigabytes).
+  struct ModelView {
+    const YAML::Node& node;
+    const Variant& variant;
+    YAML::Node operator[](const std::string& key) const {
+      for (const auto& swept : variant) {
+        if (swept.parameter == key) {
+          return swept.value;
+        }
+      }
+      return node[key];
+    }
+  };
+  static inline const Variant kNoSweep{};
+
   // --- structure ----------------------------------------------------------------
   void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed, const std::string& context) {
     for (const auto& entry : map) {
@@ -791,7 +818,7 @@ class Loader {
       }
     }
     source.create = definition.create;
-    if (auto parameters = plugin_parameters(node, plugin, what)) {
+    if (auto parameters = plugin_parameters(ModelView{node, kNoSweep}, plugin, what)) {
       source.parameters = std::move(*parameters);
       try {
         (void)definition.create(source.parameters);
@@ -1356,42 +1383,53 @@ class Loader {
                                           " (see `ballista plugins --verbose`)");
         continue;
       }
-      for (auto& variant : sweep_variants(entry.second, what)) {
+      std::vector<std::string> keys{"plugin", "seed"};
+      for (const auto& spec : plugin->parameters()) {
+        keys.push_back(spec.name());
+      }
+      check_keys(entry.second, keys, what + " (plugin " + plugin_name + ")");
+      const auto variants = sweep_variants(entry.second, what, pipeline.models.size());
+      if (!variants) {
+        continue;
+      }
+      for (const auto& variant : *variants) {
+        const ModelView view{entry.second, variant};
         ModelSpec model;
         model.name = name;
-        for (const auto& [parameter, value] : variant.swept) {
-          model.name += (model.swept.empty() ? "@" : ",") + parameter + "=" + value;
-          model.swept.emplace_back(parameter, value);
+        for (const auto& swept : variant) {
+          model.name += (model.swept.empty() ? "@" : ",") + swept.parameter + "=" + swept.label;
+          model.swept.emplace_back(swept.parameter, swept.label);
         }
-        model.swept_from = variant.swept.empty() ? "" : name;
+        model.swept_from = variant.empty() ? "" : name;
         model.location = where(entry.first);
         // Variants of a sweep share the seed, so they differ by the swept values alone.
         model.seed = derive_seed(pipeline.seed, "model/" + name);
-        if (const auto seed = variant.node["seed"];
+        if (const auto seed = view["seed"];
             seed && !(seed.IsScalar() && YAML::convert<std::uint64_t>::decode(seed, model.seed))) {
           error(seed, what + " seed must be an integer from 0 to 18446744073709551615, found " + describe_node(seed));
         }
         model.plugin = plugin_name;
-        if (!variant.swept.empty() && !names.insert(model.name).second) {
+        if (!variant.empty() && !names.insert(model.name).second) {
           error(entry.first, "the sweep of " + what + " makes a model '" + model.name + "' that already exists");
           continue;
         }
-        if (load_parameters(variant.node, *plugin, "model '" + model.name + "'", model)) {
+        if (load_parameters(view, *plugin, "model '" + model.name + "'", model)) {
           pipeline.models.push_back(std::move(model));
         }
       }
     }
   }
 
-  struct Variant {
-    YAML::Node node;
-    std::vector<std::pair<std::string, std::string>> swept;  // parameter → value, as written
-  };
+  // At most this many models in a pipeline, counting every sweep's grid.
+  static constexpr std::size_t kMaxModels = 10000;
 
   // `lr: {sweep: [0.1, 0.01]}` makes one variant per value; several swept parameters
-  // make their grid, the first swept parameter varying slowest.
-  std::vector<Variant> sweep_variants(const YAML::Node& model, const std::string& what) {
-    std::vector<Variant> variants{{model, {}}};
+  // make their grid, the first swept parameter varying slowest. The grid's size is
+  // counted before any variant is made, so an oversized sweep is refused at once.
+  std::optional<std::vector<Variant>> sweep_variants(const YAML::Node& model, const std::string& what,
+                                                     std::size_t models_before) {
+    std::vector<std::pair<std::string, YAML::Node>> sweeps;
+    std::size_t count = 1;
     for (const auto& entry : model) {
       const auto& parameter = entry.first.Scalar();
       const auto& value = entry.second;
@@ -1401,24 +1439,45 @@ class Loader {
       if (value.size() != 1 || !value["sweep"].IsSequence() || value["sweep"].size() == 0 || parameter == "plugin") {
         error(value, what + " parameter '" + parameter + "': a sweep is {sweep: [value, value, ...]}" +
                          (parameter == "plugin" ? " over parameters, not over the plugin" : " with at least one value"));
-        return {};
+        return std::nullopt;
       }
-      std::vector<Variant> expanded;
-      for (const auto& variant : variants) {
-        for (const auto& element : value["sweep"]) {
-          Variant next{YAML::Node(YAML::NodeType::Map), variant.swept};
-          for (const auto& copied : variant.node) {
-            next.node[copied.first.Scalar()] = copied.second;
-          }
-          next.node[parameter] = YAML::Node(element);
-          next.swept.emplace_back(parameter, sweep_label(element));
-          expanded.push_back(std::move(next));
+      const std::size_t values = value["sweep"].size();
+      sweeps.emplace_back(parameter, value["sweep"]);
+      // Refused as soon as the count passes the cap, so it stays far from overflowing
+      // (at most 10^4 times a sequence's length, itself under the document's 10^6 nodes).
+      count *= values;
+      if (models_before + count > kMaxModels) {
+        std::string sizes;
+        for (const auto& [name, sequence] : sweeps) {
+          sizes += (sizes.empty() ? "" : " x ") + std::to_string(sequence.size()) + " (" + name + ")";
         }
+        error(value, what + ": the sweep makes " + (sweeps.size() > 1 ? sizes + " = " : "") +
+std::to_string(count) + " models" +
+                         (models_before > 0 ? ", " + std::to_string(models_before + count) + " with the " +
+                                                  std::to_string(models_before) + " before it"
+                                            : "") +
+                         "; a pipeline runs at most " + std::to_string(kMaxModels) + " models");
+        return std::nullopt;
       }
-      variants = std::move(expanded);
-      if (variants.size() > 10000) {
-        error(value, what + ": the sweep makes more than 10000 models");
-        return {};
+    }
+    std::vector<Variant> variants;
+    variants.reserve(count);
+    std::vector<std::size_t> index(sweeps.size(), 0);
+    for (std::size_t made = 0; made < count; ++made) {
+      Variant variant;
+      variant.reserve(sweeps.size());
+      for (std::size_t i = 0; i < sweeps.size(); ++i) {
+        const YAML::Node& sequence = sweeps[i].second;
+        const auto element = sequence[index[i]];
+        variant.push_back({sweeps[i].first, element, sweep_label(element)});
+      }
+      variants.push_back(std::move(variant));
+      // Odometer: the last swept parameter varies fastest.
+      for (std::size_t i = sweeps.size(); i-- > 0;) {
+        if (++index[i] < sweeps[i].second.size()) {
+          break;
+        }
+        index[i] = 0;
       }
     }
     return variants;
@@ -1453,7 +1512,7 @@ class Loader {
 
   // Every declared parameter of `plugin` from `node` (defaults for those not written);
   // nothing if any is wrong (each error reported where it was written).
-  std::optional<Parameters> plugin_parameters(const YAML::Node& node, const LoadedPlugin& plugin,
+  std::optional<Parameters> plugin_parameters(const ModelView& node, const LoadedPlugin& plugin,
                                               const std::string& what) {
     const std::size_t errors_before = diagnostics_.size();
     std::map<std::string, ParameterValue> values;
@@ -1461,7 +1520,7 @@ class Loader {
       const auto value_node = node[spec.name()];
       if (!value_node) {
         if (spec.is_required()) {
-          error(node, what + " needs parameter '" + spec.name() + "' (" + spec.allowed() + ": " + spec.doc() +
+          error(node.node, what + " needs parameter '" + spec.name() + "' (" + spec.allowed() + ": " + spec.doc() +
                           "), e.g. " + to_string(spec.default_value()));
         }
         values[spec.name()] = spec.default_value();
@@ -1482,15 +1541,10 @@ class Loader {
     return Parameters(std::move(values));
   }
 
-  bool load_parameters(const YAML::Node& node, const LoadedPlugin& plugin, const std::string& what,
+  bool load_parameters(const ModelView& view, const LoadedPlugin& plugin, const std::string& what,
                        ModelSpec& model) {
-    std::vector<std::string> names{"plugin", "seed"};
-    for (const auto& spec : plugin.parameters()) {
-      names.push_back(spec.name());
-    }
     const std::size_t errors_before = diagnostics_.size();
-    check_keys(node, names, what + " (plugin " + plugin.name + ")");
-    auto parameters = plugin_parameters(node, plugin, what);
+    auto parameters = plugin_parameters(view, plugin, what);
     if (!parameters || diagnostics_.size() != errors_before) {
       return false;
     }
@@ -1500,11 +1554,11 @@ class Loader {
     try {
       (void)plugin.definition.create(model.parameters);
     } catch (const ParameterError& problem) {
-      error(node[problem.parameter()] ? node[problem.parameter()] : node,
+      error(view[problem.parameter()] ? view[problem.parameter()] : view.node,
             what + " parameter '" + problem.parameter() + "': " + problem.what());
       return false;
     } catch (const std::exception& problem) {
-      error(node, what + ": plugin " + plugin.name + " rejected the parameters: " + problem.what());
+      error(view.node, what + ": plugin " + plugin.name + " rejected the parameters: " + problem.what());
       return false;
     }
     return true;
