@@ -223,7 +223,7 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
     display.step(model, step, total, loss);
   }, isolate ? isolated_executor(directory / "pipeline.resolved.yaml", directory, *isolate) : ModelExecutor{});
   display.clear();
-  const auto state = run.interrupted ? "interrupted" : "complete";
+  std::string state = run.interrupted ? "interrupted" : "complete";
   write_file_atomically(directory / "metrics.json", metrics_json(pipeline, run, state));
   write_file_atomically(directory / "metrics.csv", metrics_csv(run));
   write_loss_curves(directory, run);
@@ -232,9 +232,14 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   if (verbosity != Verbosity::quiet) {
     std::cerr << "  drawing plots and the report...\n";
   }
-  const auto plots = write_plots(pipeline, run, directory / "plots");
+  const auto plots = write_plots(pipeline, run, directory / "plots", cancellation_flag());
   for (const auto& warning : plots.warnings) {
     say("warning: " + warning);
+  }
+  const bool interrupted = run.interrupted || plots.interrupted;
+  if (interrupted && !run.interrupted) {
+    state = "interrupted";  // Ctrl-C while the plots were drawn: the metrics are whole
+    write_file_atomically(directory / "metrics.json", metrics_json(pipeline, run, state));
   }
   const auto pages = report_pages(pipeline, run, state, plots, directory);
   write_file_atomically(directory / "report.md", pages.markdown);
@@ -244,7 +249,7 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   write_file_atomically(directory / "log.txt", log);
   out << table << "\nRun directory: " << directory.string() << "\nReport: " << (directory / "report.html").string()
       << '\n';
-  if (run.interrupted) {
+  if (interrupted) {
     std::cerr << "ballista: interrupted; finished models are saved in " << directory.string() << '\n';
     return 130;
   }

@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <system_error>
 #include <fstream>
 #include <sstream>
@@ -159,7 +161,14 @@ class Rendering {
       argv.push_back(argument.data());
     }
     argv.push_back(nullptr);
-    const int spawned = posix_spawnp(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
+    // In a process group of its own, so a Ctrl-C at the terminal reaches Ballista, which
+    // stops its plots itself, rather than killing gnuplot mid-plot without a word.
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attributes, 0);
+    const int spawned = posix_spawnp(&pid_, program.c_str(), &actions, &attributes, argv.data(), environ);
+    posix_spawnattr_destroy(&attributes);
     posix_spawn_file_actions_destroy(&actions);
     if (spawned != 0) {
       std::error_code ignored;
@@ -180,7 +189,7 @@ class Rendering {
     if (reaped == pid_ || (reaped < 0 && errno != EINTR)) {
       done_ = true;
     } else if (std::chrono::steady_clock::now() > deadline_) {
-      kill(pid_, SIGKILL);
+      kill(-pid_, SIGKILL);
       waitpid(pid_, &status_, 0);
       timed_out_ = true;
       done_ = true;
@@ -188,15 +197,35 @@ class Rendering {
     return done_;
   }
 
-  // After ended(): renames the PNG into place, or explains the failure.
+  // Stops gnuplot (Ctrl-C during the plots); finish() then says so.
+  void stop() {
+    if (!done_) {
+      kill(-pid_, SIGKILL);  // the whole process group: whatever gnuplot started too
+      waitpid(pid_, &status_, 0);
+      stopped_ = true;
+      done_ = true;
+    }
+  }
+
+  // After ended(): renames the PNG into place if gnuplot succeeded and the PNG is whole,
+  // or explains the failure.
   RenderStatus finish(std::string& message) const {
     std::error_code ignored;
-    const bool succeeded = !timed_out_ && WIFEXITED(status_) && WEXITSTATUS(status_) == 0 &&
-                           std::filesystem::file_size(partial(), ignored) > 0;
-    if (succeeded) {
-      std::filesystem::rename(partial(), png_, ignored);
-      std::filesystem::remove(log(), ignored);
-      return ignored ? RenderStatus::failed : RenderStatus::ok;
+    const bool exited = !timed_out_ && !stopped_ && WIFEXITED(status_) && WEXITSTATUS(status_) == 0;
+    std::string incomplete;
+    if (exited) {
+      // gnuplot exits 0 also when the disk filled up under it: a PNG ends with its IEND
+      // chunk, and one that does not is never put in place.
+      incomplete = png_problem(partial());
+      if (incomplete.empty()) {
+        std::filesystem::rename(partial(), png_, ignored);
+        std::filesystem::remove(log(), ignored);
+        if (ignored) {
+          message = "cannot rename the drawn PNG into place: " + ignored.message();
+          return RenderStatus::failed;
+        }
+        return RenderStatus::ok;
+      }
     }
     std::ifstream in(log());
     std::stringstream text;
@@ -205,13 +234,44 @@ class Rendering {
     if (output.size() > 600) {
       output = "..." + output.substr(output.size() - 600);
     }
-    message = timed_out_ ? "gnuplot took longer than 120 s and was stopped" : "gnuplot failed: " + output;
+    while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) {
+      output.pop_back();
+    }
+    if (timed_out_) {
+      message = "gnuplot took longer than 120 s and was stopped";
+    } else if (stopped_) {
+      message = "not drawn: the run was interrupted";
+    } else if (!incomplete.empty()) {
+      message = "gnuplot exited 0 but " + incomplete + " (is the disk full?); the plot was left out";
+    } else if (WIFSIGNALED(status_)) {
+      message = "gnuplot was killed by signal " + std::to_string(WTERMSIG(status_)) + " (" +
+                strsignal(WTERMSIG(status_)) + ")" + (output.empty() ? "" : ": " + output);  // NOLINT(concurrency-mt-unsafe)
+    } else {
+      message = "gnuplot failed (exit status " + std::to_string(WEXITSTATUS(status_)) + ")" +
+                (output.empty() ? "" : ": " + output);
+    }
     std::filesystem::remove(partial(), ignored);
     std::filesystem::remove(log(), ignored);
     return RenderStatus::failed;
   }
 
  private:
+  // Empty if `file` is a whole PNG: the signature first, the IEND chunk last.
+  static std::string png_problem(const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::string head(8, '\0');
+    std::string tail(12, '\0');
+    in.read(head.data(), 8);
+    if (!in || head != std::string("\x89PNG\r\n\x1a\n", 8)) {
+      return "its output is not a PNG";
+    }
+    in.seekg(-12, std::ios::end);
+    in.read(tail.data(), 12);
+    if (!in || tail != std::string("\0\0\0\0IEND\xae\x42\x60\x82", 12)) {
+      return "its PNG is truncated (no IEND chunk at the end)";
+    }
+    return {};
+  }
   std::string partial() const { return png_.string() + ".partial"; }
   std::string log() const { return png_.string() + ".log"; }
 
@@ -220,14 +280,16 @@ class Rendering {
   int status_ = 0;
   bool done_ = false;
   bool timed_out_ = false;
+  bool stopped_ = false;
   std::chrono::steady_clock::time_point deadline_;
 };
 
 // Collects the scripts, then renders them.
 class PlotWriter {
  public:
-  PlotWriter(const Pipeline& pipeline, const RunResult& run, std::filesystem::path directory)
-      : pipeline_(pipeline), run_(run), directory_(std::move(directory)) {}
+  PlotWriter(const Pipeline& pipeline, const RunResult& run, std::filesystem::path directory,
+             const std::atomic<bool>& cancelled)
+      : pipeline_(pipeline), run_(run), directory_(std::move(directory)), cancelled_(cancelled) {}
 
   PlotOutcome write() {
     std::filesystem::create_directories(directory_);
@@ -257,6 +319,16 @@ class PlotWriter {
     std::vector<std::pair<std::size_t, Rendering>> running;
     std::string missing;  // why gnuplot could not be started at all
     for (std::size_t next = 0; next < outcome_.plots.size() || !running.empty();) {
+      if (cancelled_.load(std::memory_order_relaxed) && !outcome_.interrupted) {
+        // Ctrl-C: the plots being drawn are stopped, the others not started.
+        outcome_.interrupted = true;
+        for (auto& entry : running) {
+          entry.second.stop();
+        }
+        for (; next < outcome_.plots.size(); ++next) {
+          messages[next] = "not drawn: the run was interrupted";
+        }
+      }
       while (missing.empty() && next < outcome_.plots.size() && running.size() < parallel) {
         Rendering rendering(outcome_.plots[next].png);
         std::string message;
@@ -515,6 +587,7 @@ class PlotWriter {
   const Pipeline& pipeline_;
   const RunResult& run_;
   std::filesystem::path directory_;
+  const std::atomic<bool>& cancelled_;
   PlotOutcome outcome_;
 };
 
@@ -555,10 +628,11 @@ std::vector<PlotGrid> plot_grids(const Pipeline& pipeline, const Dataset& train)
   return grids;
 }
 
-PlotOutcome write_plots(const Pipeline& pipeline, const RunResult& run, const std::filesystem::path& directory) {
+PlotOutcome write_plots(const Pipeline& pipeline, const RunResult& run, const std::filesystem::path& directory,
+                        const std::atomic<bool>& cancelled) {
   PlotOutcome outcome;
   try {
-    outcome = PlotWriter(pipeline, run, directory).write();
+    outcome = PlotWriter(pipeline, run, directory, cancelled).write();
   } catch (const std::exception& error) {
     outcome.warnings.push_back(std::string("the plots could not be written: ") + error.what());
   }

@@ -7,6 +7,7 @@
 
 #include <ballista/model.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -32,12 +33,16 @@ struct Plot {
 struct PlotOutcome {
   std::vector<Plot> plots;
   std::vector<std::string> warnings;  // gnuplot missing or failing, a plot left out
+  bool interrupted = false;           // `cancelled` was set while drawing: the rest left out
 };
 
 // Writes each plot's script to `directory` and renders it with `gnuplot` (found on the
 // PATH, or the GNUPLOT environment variable) into NAME.png, written aside and renamed.
 // Never throws for a plot that cannot be drawn: it is reported in `warnings` and the
-// others are still drawn.
-PlotOutcome write_plots(const Pipeline& pipeline, const RunResult& run, const std::filesystem::path& directory);
+// others are still drawn. A PNG is put in place only when gnuplot exits 0 and the file
+// is a whole PNG. Once `cancelled` is set (Ctrl-C), running gnuplots are stopped and
+// no more are started.
+PlotOutcome write_plots(const Pipeline& pipeline, const RunResult& run, const std::filesystem::path& directory,
+                        const std::atomic<bool>& cancelled);
 
 }  // namespace ballista::host

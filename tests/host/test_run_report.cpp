@@ -24,6 +24,8 @@ using namespace ballista::host;
 
 namespace {
 
+const std::atomic<bool> kNotCancelled{false};
+
 struct Cannon {
   PluginCatalog catalog{{test::plugin_dir()}};
   Pipeline pipeline = load_pipeline(test::source_dir() / "configs/cannon.yaml", catalog);
@@ -140,7 +142,7 @@ BOOST_AUTO_TEST_CASE(gnuplot_draws_each_plot_at_the_size_its_script_asks) {
   const Cannon cannon;
   const auto run = quick_run(cannon.pipeline, cannon.catalog);
   test::TemporaryDirectory out;
-  const auto outcome = write_plots(cannon.pipeline, run, out.path() / "plots");
+  const auto outcome = write_plots(cannon.pipeline, run, out.path() / "plots", kNotCancelled);
   BOOST_TEST(outcome.warnings.empty(), outcome.warnings.front());
   // Two models, no iterative one: surface, slice, then parity and residuals per set.
   std::vector<std::string> names;
@@ -183,7 +185,7 @@ BOOST_AUTO_TEST_CASE(without_gnuplot_the_scripts_are_kept_and_the_report_says_wh
   const auto run = quick_run(cannon.pipeline, cannon.catalog);
   test::TemporaryDirectory out;
   const Environment missing("GNUPLOT", "/nonexistent/gnuplot");
-  const auto outcome = write_plots(cannon.pipeline, run, out.path() / "plots");
+  const auto outcome = write_plots(cannon.pipeline, run, out.path() / "plots", kNotCancelled);
   BOOST_REQUIRE_EQUAL(outcome.warnings.size(), 1U);
   BOOST_TEST(outcome.warnings[0].find("cannot run '/nonexistent/gnuplot'") == 0U, outcome.warnings[0]);
   BOOST_TEST(outcome.warnings[0].find("gnuplot-nox") != std::string::npos);
@@ -208,9 +210,9 @@ BOOST_AUTO_TEST_CASE(a_failing_gnuplot_script_is_reported_and_the_others_still_d
                          "exec gnuplot \"$@\"\n";
   std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
   const Environment failing("GNUPLOT", fake.string());
-  const auto outcome = write_plots(cannon.pipeline, run, out.path() / "plots");
+  const auto outcome = write_plots(cannon.pipeline, run, out.path() / "plots", kNotCancelled);
   BOOST_REQUIRE_EQUAL(outcome.warnings.size(), 1U);
-  BOOST_TEST(outcome.warnings[0].find("surface-s.png: gnuplot failed: line 7: broken") == 0U, outcome.warnings[0]);
+  BOOST_TEST(outcome.warnings[0].find("surface-s.png: gnuplot failed (exit status 1): line 7: broken") == 0U, outcome.warnings[0]);
   std::size_t rendered = 0;
   for (const auto& plot : outcome.plots) {
     rendered += plot.rendered ? 1 : 0;

@@ -1,0 +1,211 @@
+// Damaged input, faults and hostile plugins (issue 14): every case here was a crash, a
+// hang, a lost run or a silently wrong file before its fix. Each names its item.
+#include "test_support.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+namespace test = ballista::test;
+
+namespace {
+
+std::string ballista_command(const std::string& arguments) {
+  return test::shell_quote(test::ballista_binary().string()) + " " + arguments;
+}
+
+std::string read_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string quoted(const std::filesystem::path& path) { return test::shell_quote(path.string()); }
+
+// A two-input linear model trained on 10 rows, its file at DIR/run/models/line.pt, and
+// an input CSV at DIR/in.csv.
+std::filesystem::path trained_line(const std::filesystem::path& directory) {
+  std::ofstream(directory / "p.yaml") << R"yaml(data:
+  inputs: {v: "uniform(0, 1)", w: "uniform(0, 1)"}
+  targets: {s: v + w}
+  sets: {train: {rows: 10}}
+models:
+  line: {plugin: linear}
+)yaml";
+  const auto trained = test::run_command(ballista_command("run " + quoted(directory / "p.yaml") + " --quiet --out " +
+                                                          quoted(directory / "run")));
+  BOOST_REQUIRE_MESSAGE(trained.exit_code == 0, trained.output);
+  std::ofstream(directory / "in.csv") << "v,w\n1,2\n3,4\n";
+  return directory / "run/models/line.pt";
+}
+
+// An executable shell script at `file`, for GNUPLOT=: gnuplot is called as
+// `gnuplot -e output='PATH.partial' SCRIPT`, so "$2" names the PNG to write.
+void write_fake_gnuplot(const std::filesystem::path& file, const std::string& body) {
+  std::ofstream(file) << "#!/bin/sh\noutput=$(printf '%s' \"$2\" | sed \"s/^output='//; s/'$//\")\n" << body << "\n";
+  std::filesystem::permissions(file, std::filesystem::perms::owner_all);
+}
+
+const char* const kTwoModels = R"yaml(data:
+  inputs: {v: "uniform(0, 1)", w: "uniform(0, 1)"}
+  targets: {s: v + w}
+  sets: {train: {rows: 20}}
+models:
+  line: {plugin: linear}
+  near: {plugin: knn}
+)yaml";
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(robustness)
+
+// Item 2: --output writes through a symlink (the link stays, its file gets the rows),
+// into a FIFO or a character device in place, and refuses a directory and a FIFO that
+// nobody reads; a failed write leaves no temporary file.
+BOOST_AUTO_TEST_CASE(predict_output_writes_through_links_and_never_replaces_special_files) {
+  test::TemporaryDirectory out;
+  const auto model = trained_line(out.path());
+  const auto predict = [&](const std::string& output) {
+    return test::run_command(ballista_command("predict " + quoted(model) + " --input " + quoted(out.path() / "in.csv") +
+                                              " --output " + output));
+  };
+  const auto expected = test::run_command(ballista_command("predict " + quoted(model) + " --input " +
+                                                           quoted(out.path() / "in.csv") + " 2>/dev/null"));
+  BOOST_REQUIRE(expected.exit_code == 0);
+
+  std::filesystem::create_directory(out.path() / "real");
+  std::ofstream(out.path() / "real/predictions.csv") << "old\n";
+  std::filesystem::create_symlink("real/predictions.csv", out.path() / "link.csv");
+  const auto through_link = predict(quoted(out.path() / "link.csv"));
+  BOOST_TEST(through_link.exit_code == 0, through_link.output);
+  BOOST_TEST(std::filesystem::is_symlink(out.path() / "link.csv"));
+  BOOST_TEST(read_text(out.path() / "real/predictions.csv") == expected.output);
+
+  // A dangling link: its target is created.
+  std::filesystem::create_symlink("real/new.csv", out.path() / "dangling.csv");
+  BOOST_TEST(predict(quoted(out.path() / "dangling.csv")).exit_code == 0);
+  BOOST_TEST(std::filesystem::is_symlink(out.path() / "dangling.csv"));
+  BOOST_TEST(read_text(out.path() / "real/new.csv") == expected.output);
+
+  // A FIFO that a process reads gets the rows and stays a FIFO.
+  const auto fifo = out.path() / "fifo";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto read_fifo = test::run_command("timeout 20 cat " + quoted(fifo) + " > " + quoted(out.path() / "from_fifo.csv") +
+                                           " & reader=$!; sleep 0.2; " +
+                                           ballista_command("predict " + quoted(model) + " --input " +
+                                                            quoted(out.path() / "in.csv") + " --output " + quoted(fifo)) +
+                                           "; status=$?; wait $reader; exit $status");
+  BOOST_TEST(read_fifo.exit_code == 0, read_fifo.output);
+  BOOST_TEST(read_text(out.path() / "from_fifo.csv") == expected.output);
+  BOOST_TEST(std::filesystem::is_fifo(fifo));
+  // Nobody reads it: refused at once, not waited on.
+  const auto unread = test::run_command("timeout 20 " + ballista_command("predict " + quoted(model) + " --input " +
+                                                                         quoted(out.path() / "in.csv") + " --output " +
+                                                                         quoted(fifo)));
+  BOOST_TEST(unread.exit_code == 2, unread.output);
+  BOOST_TEST(unread.output.find("it is a FIFO that no process is reading") != std::string::npos, unread.output);
+  BOOST_TEST(std::filesystem::is_fifo(fifo));
+
+  // A character device is written in place: /dev/null swallows the rows, /dev/full
+  // reports the full "disk"; both stay devices. Reached through links of the test's own,
+  // so that a regression replaces the links, never the machine's device nodes.
+  std::filesystem::create_symlink("/dev/null", out.path() / "null");
+  std::filesystem::create_symlink("/dev/full", out.path() / "full");
+  BOOST_TEST(predict(quoted(out.path() / "null")).exit_code == 0);
+  const auto full = predict(quoted(out.path() / "full"));
+  BOOST_TEST(full.exit_code == 2, full.output);
+  BOOST_TEST(full.output.find("cannot write /dev/full: No space left on device") != std::string::npos, full.output);
+  BOOST_TEST(std::filesystem::is_symlink(out.path() / "full"));
+  BOOST_TEST(std::filesystem::is_symlink(out.path() / "null"));
+  BOOST_TEST(std::filesystem::is_character_file("/dev/full"));
+  BOOST_TEST(std::filesystem::is_character_file("/dev/null"));
+  // A device node named directly (made here where the test may: as root).
+  if (::mknod((out.path() / "device").c_str(), S_IFCHR | 0666, makedev(1, 7)) == 0) {
+    const auto device = predict(quoted(out.path() / "device"));
+    BOOST_TEST(device.exit_code == 2, device.output);
+    BOOST_TEST(std::filesystem::is_character_file(out.path() / "device"));
+  }
+
+  const auto directory = predict(quoted(out.path() / "real"));
+  BOOST_TEST(directory.exit_code == 2, directory.output);
+  BOOST_TEST(directory.output.find("it is a directory") != std::string::npos, directory.output);
+
+  // A write that fails half-way (a file size limit stands in for a full disk) leaves
+  // neither a partial file nor its temporary one.
+  const auto limited = test::run_command("trap '' XFSZ; ulimit -f 0; " +
+                                         ballista_command("predict " + quoted(model) + " --input " +
+                                                          quoted(out.path() / "in.csv") + " --output " +
+                                                          quoted(out.path() / "real/limited.csv")));
+  BOOST_TEST(limited.exit_code == 2, limited.output);
+  BOOST_TEST(limited.output.find("File too large") != std::string::npos, limited.output);
+  for (const auto& entry : std::filesystem::directory_iterator(out.path() / "real")) {
+    BOOST_TEST(entry.path().filename().string().find("limited") == std::string::npos, entry.path());
+  }
+
+  // A temporary file left by a process killed while writing (its PID is gone) is swept
+  // by the next write into the directory; a live process's is left alone.
+  const auto dead = test::run_command("sh -c 'echo $$'");
+  const auto dead_pid = std::stol(dead.output);
+  const auto stale = out.path() / "real" / (".old.csv.tmp-" + std::to_string(dead_pid));
+  const auto live = out.path() / "real" / ".other.csv.tmp-1";
+  std::ofstream(stale) << "half";
+  std::ofstream(live) << "half";
+  BOOST_TEST(predict(quoted(out.path() / "real/after.csv")).exit_code == 0);
+  BOOST_TEST(!std::filesystem::exists(stale));
+  BOOST_TEST(std::filesystem::exists(live));
+}
+
+// Item 8: gnuplot exits 0 on a full disk with a truncated PNG; it is never put in place
+// under its final name, and the warning says why.
+BOOST_AUTO_TEST_CASE(a_truncated_png_is_left_out_with_a_reason) {
+  test::TemporaryDirectory out;
+  std::ofstream(out.path() / "p.yaml") << kTwoModels;
+  write_fake_gnuplot(out.path() / "gnuplot", "printf '\\211PNG\\r\\n\\032\\n half a picture' > \"$output\"; exit 0");
+  const auto run = test::run_command("GNUPLOT=" + quoted(out.path() / "gnuplot") + " " +
+                                     ballista_command("run " + quoted(out.path() / "p.yaml") + " --out " +
+                                                      quoted(out.path() / "run")));
+  BOOST_TEST(run.exit_code == 0, run.output);
+  BOOST_TEST(run.output.find("gnuplot exited 0 but its PNG is truncated (no IEND chunk at the end) (is the disk "
+                             "full?)") != std::string::npos,
+             run.output);
+  std::size_t pngs = 0;
+  std::size_t leftovers = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(out.path() / "run/plots")) {
+    const auto name = entry.path().filename().string();
+    pngs += entry.path().extension() == ".png" ? 1 : 0;
+    leftovers += name.find(".partial") != std::string::npos || name.find(".log") != std::string::npos ? 1 : 0;
+  }
+  BOOST_TEST(pngs == 0U);
+  BOOST_TEST(leftovers == 0U);
+  BOOST_TEST(read_text(out.path() / "run/report.md").find("truncated") != std::string::npos);
+}
+
+// Item 12: Ctrl-C while the plots are drawn stops gnuplot, marks the run interrupted
+// and exits 130, as during training; the metrics are kept whole.
+BOOST_AUTO_TEST_CASE(ctrl_c_while_plots_are_drawn_interrupts_the_run) {
+  test::TemporaryDirectory out;
+  std::ofstream(out.path() / "p.yaml") << kTwoModels;
+  const auto started = out.path() / "gnuplot-started";
+  write_fake_gnuplot(out.path() / "gnuplot", "touch " + quoted(started) + "; sleep 61.5");
+  const auto run = test::run_command(
+      "cd " + quoted(out.path()) + " && (GNUPLOT=./gnuplot timeout 100 " +
+      ballista_command("run p.yaml --out run") + " & pid=$!; for i in $(seq 300); do [ -e " + quoted(started) +
+      " ] && break; sleep 0.1; done; kill -INT $pid; wait $pid)");
+  BOOST_TEST(run.exit_code == 130, run.output);
+  BOOST_TEST(run.output.find("not drawn: the run was interrupted") != std::string::npos, run.output);
+  const auto metrics = nlohmann::json::parse(read_text(out.path() / "run/metrics.json"));
+  BOOST_TEST(metrics["state"] == "interrupted");
+  BOOST_TEST(metrics["models"].size() == 2U);
+  for (const auto& model : metrics["models"]) {
+    BOOST_TEST(model["status"] == "ok");
+  }
+  BOOST_TEST(read_text(out.path() / "run/report.md").find("State: interrupted") != std::string::npos);
+  // Nothing gnuplot started outlives the run (the pattern's brackets keep pgrep from
+  // finding its own shell).
+  BOOST_TEST(test::run_command("pgrep -f 'slee[p] 61.5'").exit_code != 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
