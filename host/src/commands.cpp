@@ -16,12 +16,15 @@
 
 #include <ballista/version.hpp>
 #include <torch/torch.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <bit>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <ctime>
 #include <fstream>
@@ -32,6 +35,38 @@
 namespace ballista::host {
 
 namespace {
+
+// flock(2) on a run directory, held until destroyed; released by the kernel if the
+// process dies.
+class RunDirectoryLock {
+ public:
+  explicit RunDirectoryLock(const std::filesystem::path& directory)
+      : fd_(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    held_ = fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
+  }
+  RunDirectoryLock(const RunDirectoryLock&) = delete;
+  RunDirectoryLock& operator=(const RunDirectoryLock&) = delete;
+  ~RunDirectoryLock() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  bool held() const { return held_; }
+
+ private:
+  int fd_;
+  bool held_ = false;
+};
+
+// The name of some entry of `directory`, or nothing when it is empty.
+std::optional<std::string> first_entry(const std::filesystem::path& directory) {
+  std::error_code error;
+  const std::filesystem::directory_iterator entries(directory, error);
+  if (error || entries == std::filesystem::directory_iterator()) {
+    return std::nullopt;
+  }
+  return entries->path().filename().string();
+}
 
 // runs/<pipeline>/<YYYYmmdd-HHMMSS>-<id>: the id (6 hex digits of a hash of the resolved
 // pipeline, the time and the process) tells apart runs started in the same second.
@@ -173,10 +208,19 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
     std::cerr << "ballista: cannot create run directory " << directory.string() << ": " << error.message() << '\n';
     return 2;
   }
-  if (!out_dir) {
-    // runs/<pipeline>/latest and runs/latest: the newest run of this pipeline, of any.
-    point_link(directory.parent_path() / "latest", directory.filename());
-    point_link(directory.parent_path().parent_path() / "latest", directory.lexically_relative("runs"));
+  // One run per directory: locked while this one writes it (a second run into it is
+  // refused, not interleaved), and it must start empty, or an earlier run's models,
+  // data and plots would pass for this one's.
+  const RunDirectoryLock lock(directory);
+  if (!lock.held()) {
+    std::cerr << "ballista: " << directory.string() << ": another ballista run is writing this directory; "
+              << "give each run its own --out\n";
+    return 2;
+  }
+  if (const auto first = first_entry(directory)) {
+    std::cerr << "ballista: --out " << directory.string() << " is not empty (it holds " << *first
+              << "); give a new or empty directory, so that no earlier run's files mix with this one's\n";
+    return 2;
   }
   write_file_atomically(directory / "pipeline.resolved.yaml", resolved);
   write_file_atomically(directory / "environment.json", run_environment().dump(2) + "\n");
@@ -194,34 +238,63 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   say("ballista " BALLISTA_VERSION_STRING ": " + file.string() + " → " + directory.string());
   std::size_t reported = 0;
   bool sets_written = false;
-  const auto run = run_pipeline(pipeline, catalog, directory / "models", [&](const RunResult& progress) {
-    // Save after every model, so an interrupted or crashed run keeps what finished.
-    write_file_atomically(directory / "metrics.json", metrics_json(pipeline, progress, "running"));
-    write_file_atomically(directory / "metrics.csv", metrics_csv(progress));
-    if (!sets_written) {
-      std::filesystem::create_directories(directory / "data");
-      for (const auto& [name, set] : progress.sets) {
-        auto header = set.input_names;
-        header.insert(header.end(), set.target_names.begin(), set.target_names.end());
-        write_file_atomically(directory / "data" / (name + ".csv"),
-                              format_csv(header, torch::cat({set.inputs, set.targets}, 1)));
+  bool data_drawn = false;
+  RunResult run;
+  try {
+    run = run_pipeline(pipeline, catalog, directory / "models", [&](const RunResult& progress) {
+      data_drawn = true;
+      // Save after every model, so an interrupted or crashed run keeps what finished.
+      write_file_atomically(directory / "metrics.json", metrics_json(pipeline, progress, "running"));
+      write_file_atomically(directory / "metrics.csv", metrics_csv(progress));
+      if (!sets_written) {
+        if (!out_dir) {
+          // runs/<pipeline>/latest and runs/latest: the newest run of this pipeline, of
+          // any; moved once the data is drawn, so a run refused before that moves nothing.
+          point_link(directory.parent_path() / "latest", directory.filename());
+          point_link(directory.parent_path().parent_path() / "latest", directory.lexically_relative("runs"));
+        }
+        std::filesystem::create_directories(directory / "data");
+        for (const auto& [name, set] : progress.sets) {
+          auto header = set.input_names;
+          header.insert(header.end(), set.target_names.begin(), set.target_names.end());
+          write_file_atomically(directory / "data" / (name + ".csv"),
+                                format_csv(header, torch::cat({set.inputs, set.targets}, 1)));
+        }
+        sets_written = true;
       }
-      sets_written = true;
-    }
-    for (; reported < progress.models.size() && progress.models[reported].status != "pending"; ++reported) {
-      const auto& model = progress.models[reported];
-      std::ostringstream line;
-      line << "  " << model.name << ": " << model.status;
-      if (model.status == "ok") {
-        line << " (fit " << std::fixed << std::setprecision(2) << model.fit_seconds << " s)";
-      } else if (!model.error.empty()) {
-        line << ": " << model.error;
+      for (; reported < progress.models.size() && progress.models[reported].status != "pending"; ++reported) {
+        const auto& model = progress.models[reported];
+        std::ostringstream line;
+        line << "  " << model.name << ": " << model.status;
+        if (model.status == "ok") {
+          line << " (fit " << std::fixed << std::setprecision(2) << model.fit_seconds << " s)";
+        } else if (!model.error.empty()) {
+          line << ": " << model.error;
+        }
+        say(line.str());
       }
-      say(line.str());
+    }, [&](const std::string& model, std::int64_t step, std::int64_t total, double loss) {
+      display.step(model, step, total, loss);
+    }, isolate ? isolated_executor(directory / "pipeline.resolved.yaml", directory, *isolate) : ModelExecutor{});
+  } catch (const std::exception& problem) {
+    if (data_drawn) {
+      throw;  // a record that cannot be written (a full disk): what was written stays
     }
-  }, [&](const std::string& model, std::int64_t step, std::int64_t total, double loss) {
-    display.step(model, step, total, loss);
-  }, isolate ? isolated_executor(directory / "pipeline.resolved.yaml", directory, *isolate) : ModelExecutor{});
+    // The data could not be drawn (targets that are not finite, say): nothing was
+    // computed, so the run leaves nothing behind, and `latest` was never moved.
+    display.clear();
+    std::string message = problem.what();
+    message.resize(std::min(message.size(), message.find('\n')));
+    std::cerr << file.string() << ": error: drawing the data: " << message << '\n';
+    std::error_code ignored;
+    for (const char* written : {"pipeline.resolved.yaml", "environment.json", "log.txt"}) {
+      std::filesystem::remove(directory / written, ignored);
+    }
+    if (!out_dir) {
+      std::filesystem::remove(directory, ignored);
+    }
+    return 2;
+  }
   display.clear();
   std::string state = run.interrupted ? "interrupted" : "complete";
   write_file_atomically(directory / "metrics.json", metrics_json(pipeline, run, state));

@@ -1,6 +1,8 @@
 // CSV reading and writing (see csv_table.hpp).
 #include "csv_table.hpp"
 
+#include "diagnostics.hpp"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -77,8 +79,20 @@ CsvTable read_csv(const std::filesystem::path& file) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) {
       continue;
     }
+    if (table.header.empty() && line.rfind("\xEF\xBB\xBF", 0) == 0) {
+      line.erase(0, 3);  // a UTF-8 byte order mark (spreadsheets write one) is not part of the first name
+    }
     auto [fields, columns] = split_fields(line);
     if (table.header.empty()) {
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        const auto first = std::find(fields.begin(), fields.begin() + static_cast<std::ptrdiff_t>(i), fields[i]);
+        if (first != fields.begin() + static_cast<std::ptrdiff_t>(i)) {
+          throw std::runtime_error(file.string() + ":" + std::to_string(number) + ": the header names column '" +
+                                   printable(fields[i]) + "' twice (columns " +
+                                   std::to_string(first - fields.begin() + 1) + " and " + std::to_string(i + 1) +
+                                   "); columns are found by name");
+        }
+      }
       table.header = std::move(fields);
       continue;
     }

@@ -89,6 +89,17 @@ torch::Tensor simulate(const SourceSpec& source, const torch::Tensor& inputs, st
 
 void refuse_non_finite(const torch::Tensor& inputs, const torch::Tensor& targets, const std::vector<std::string>& names,
                        const std::string& set_name) {
+  // Inputs first: a distribution that overflows (uniform(-1e308, 1e308)) draws infinities.
+  if (const auto bad_inputs = (~torch::isfinite(inputs)).any(1).nonzero(); bad_inputs.numel() > 0) {
+    const auto row = bad_inputs[0][0].item<std::int64_t>();
+    std::string where;
+    for (std::size_t j = 0; j < names.size(); ++j) {
+      where += (j == 0 ? "" : ", ") + names[j] + "=" + std::to_string(inputs[row][static_cast<std::int64_t>(j)].item<double>());
+    }
+    throw std::runtime_error("set '" + set_name + "': the inputs are not finite in " +
+                             std::to_string(bad_inputs.size(0)) + " of " + std::to_string(inputs.size(0)) +
+                             " rows (first: " + where + "); a distribution's range overflows a double, narrow it");
+  }
   const auto bad = (~torch::isfinite(targets)).any(1).nonzero();
   if (bad.numel() == 0) {
     return;

@@ -2,6 +2,10 @@
 #include "diagnostics.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cxxabi.h>
+#include <typeinfo>
 #include <numeric>
 
 namespace ballista::host {
@@ -37,6 +41,86 @@ std::string join_messages(const std::vector<Diagnostic>& diagnostics) {
 }
 
 }  // namespace
+
+std::string non_standard_exception() {
+  const std::type_info* type = abi::__cxa_current_exception_type();
+  std::string name = type != nullptr ? type->name() : "unknown";
+  int status = 0;
+  if (char* demangled = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status); demangled != nullptr) {
+    name = demangled;
+    std::free(demangled);  // NOLINT(cppcoreguidelines-no-malloc): __cxa_demangle's contract
+  }
+  return "the plugin threw a value of type '" + name + "', which is not a std::exception";
+}
+
+bool is_valid_utf8(std::string_view text, std::size_t* bad_offset) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    std::size_t length = 0;
+    std::uint32_t code = 0;
+    if (byte < 0x80) {
+      length = 1;
+      code = byte;
+    } else if ((byte & 0xE0U) == 0xC0) {
+      length = 2;
+      code = byte & 0x1FU;
+    } else if ((byte & 0xF0U) == 0xE0) {
+      length = 3;
+      code = byte & 0x0FU;
+    } else if ((byte & 0xF8U) == 0xF0) {
+      length = 4;
+      code = byte & 0x07U;
+    }
+    bool valid = length != 0 && i + length <= text.size();
+    for (std::size_t k = 1; valid && k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      valid = (next & 0xC0U) == 0x80;
+      code = (code << 6U) | (next & 0x3FU);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+    static constexpr std::uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
+    valid = valid && code >= kSmallest[length] && code <= 0x10FFFF && !(code >= 0xD800 && code <= 0xDFFF);
+    if (!valid) {
+      if (bad_offset != nullptr) {
+        *bad_offset = i;
+      }
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+std::string printable(std::string_view text, std::size_t limit) {
+  std::string result;
+  const auto shown = text.substr(0, limit);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < shown.size();) {
+    const auto byte = static_cast<unsigned char>(shown[i]);
+    std::size_t bad = 0;
+    if (byte >= 0x80) {
+      // A whole UTF-8 sequence is kept; a broken one is escaped byte by byte.
+      const std::size_t length = (byte & 0xE0U) == 0xC0 ? 2 : (byte & 0xF0U) == 0xE0 ? 3 : (byte & 0xF8U) == 0xF0 ? 4 : 1;
+      if (length > 1 && i + length <= shown.size() && is_valid_utf8(shown.substr(i, length), &bad)) {
+        result.append(shown.substr(i, length));
+        i += length;
+        continue;
+      }
+    } else if (byte >= 0x20 && byte != 0x7F) {
+      result += static_cast<char>(byte);
+      ++i;
+      continue;
+    }
+    result += "\\x";
+    result += kHex[byte >> 4U];
+    result += kHex[byte & 0xFU];
+    ++i;
+  }
+  if (text.size() > limit) {
+    result += "... (" + std::to_string(text.size()) + " bytes)";
+  }
+  return result;
+}
 
 std::string SourceLocation::str() const {
   std::string text = file.string();

@@ -33,6 +33,18 @@ class InputError : public std::runtime_error {
   std::vector<Diagnostic> diagnostics_;
 };
 
+// `text` as it may be echoed in a message: bytes that are not printable UTF-8 (control
+// characters, escape sequences, invalid UTF-8) as \xNN, and at most `limit` bytes of it
+// followed by "... (N bytes)", so an error never prints megabytes or drives the terminal.
+std::string printable(std::string_view text, std::size_t limit = 80);
+
+// Inside a `catch (...)`: "the plugin threw a value of type 'int', which is not a
+// std::exception", for a plugin that throws something other than an exception.
+std::string non_standard_exception();
+
+// Whether `text` is well-formed UTF-8; if not, `bad_offset` gets the first bad byte.
+bool is_valid_utf8(std::string_view text, std::size_t* bad_offset = nullptr);
+
 // " (did you mean 'epochs'?)" when a candidate is within a small edit distance of
 // `word` (a third of its length, at least one edit), otherwise "".
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);

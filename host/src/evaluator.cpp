@@ -29,7 +29,11 @@ double metric_on_this_thread(const std::string& metric, const torch::Tensor& pre
   if (metric == "r2") {
     const auto residual = error.square().sum(0);
     const auto total = (targets - targets.mean(0)).square().sum(0);
-    return (1.0 - residual / total).mean().item<double>();
+    // A constant target has no variance to explain: as scikit-learn's r2_score
+    // (force_finite), 1 for exact predictions and 0 otherwise, never -nan or -inf.
+    const auto score = torch::where(total > 0, 1.0 - residual / total,
+                                    torch::where(residual == 0, torch::ones_like(total), torch::zeros_like(total)));
+    return score.mean().item<double>();
   }
   throw std::invalid_argument("unknown metric '" + metric + "'");
 }

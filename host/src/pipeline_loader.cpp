@@ -5,9 +5,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <iterator>
 #include <limits>
 #include <set>
 #include <string_view>
@@ -70,6 +75,25 @@ bool is_word(std::string_view text, bool digit_first, std::string_view first, st
 
 // Names of pipelines, sets and models: letters, digits, '_', '.', '-'.
 bool is_plain_name(std::string_view text) { return is_word(text, true, "_.-", "_.-"); }
+
+// What is wrong with `name` as a name that becomes a file or directory name (a run, a
+// set's CSV, a model's file): empty when nothing. Names starting with '.' would be
+// hidden files, '.' and '..' would escape their directory, and a name must leave room
+// in the 255 bytes of a file name for its extension and a temporary file's suffix.
+constexpr std::size_t kMaxNameLength = 200;
+std::string file_name_problem(std::string_view name) {
+  if (name == "." || name == "..") {
+    return "'" + std::string(name) + "' names a directory, not a file";
+  }
+  if (!name.empty() && name.front() == '.') {
+    return "names must not start with '.' (the files would be hidden)";
+  }
+  if (name.size() > kMaxNameLength) {
+    return "names are at most " + std::to_string(kMaxNameLength) + " characters (they become file names), found " +
+           std::to_string(name.size());
+  }
+  return {};
+}
 
 // An identifier of the expression language.
 bool is_identifier(std::string_view text) { return is_word(text, false, "_", "_"); }
@@ -151,10 +175,33 @@ class Loader {
     pipeline.name = file_.stem().string();
     apply_overrides(root);
     check_keys(root, kTopKeys, "the pipeline");
+    // The name is a directory under runs/, beside runs/latest.
+    const auto name_problem = [](const std::string& name) -> std::string {
+      if (!is_plain_name(name)) {
+        return "name must use only letters, digits, '_', '.', '-'";
+      }
+      if (name == "latest") {
+        return "name 'latest' is taken by the link runs/latest";
+      }
+      const auto problem = file_name_problem(name);
+      return problem.empty() ? "" : "name: " + problem;
+    };
     if (root["name"]) {
       pipeline.name = scalar_string(root["name"], "name");
-      if (!is_plain_name(pipeline.name)) {
-        error(root["name"], "name must use only letters, digits, '_', '.', '-', found '" + pipeline.name + "'");
+      if (const auto problem = name_problem(pipeline.name); !problem.empty()) {
+        error(root["name"], problem + ", found '" + printable(pipeline.name) + "'");
+      }
+    } else {
+      // Named after its file: characters a name cannot have become '_' ("my run.yaml"
+      // runs as my_run), but a name that would still escape or clash is refused.
+      for (auto& c : pipeline.name) {
+        if (!(std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.' || c == '-')) {
+          c = '_';
+        }
+      }
+      if (const auto problem = name_problem(pipeline.name); !problem.empty()) {
+        error(root, "the pipeline has no `name:` and its file name cannot be one (" + problem + ", found '" +
+                        printable(pipeline.name) + "'); add `name: ...`");
       }
     }
     if (root["seed"]) {
@@ -163,6 +210,7 @@ class Loader {
     }
     if (require(root, "data", "the pipeline")) {
       pipeline.data = load_data(root["data"]);
+      check_data_fits(root["data"], pipeline.data);
     }
     resolve_train_set(root, pipeline);
     resolve_set_seeds(pipeline);
@@ -233,12 +281,33 @@ class Loader {
                                " is not a regular file");
       return YAML::Node();
     }
-    try {
-      root.reset(YAML::LoadFile(file.string()));
-    } catch (const YAML::BadFile&) {
+    std::ifstream in(file, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) {
       refuse({file, 0, 0}, chain.empty() ? "cannot read the pipeline file"
                                          : "extends '" + file.string() + "': cannot read the file");
       return YAML::Node();
+    }
+    // Text that is not UTF-8 would pass here and end the run at its first JSON record.
+    if (std::size_t bad = 0; !is_valid_utf8(text, &bad)) {
+      const auto line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+      const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+      const auto column = bad - (line_start == std::string::npos || bad == 0 ? 0 : line_start + 1) + 1;
+      diagnostics_.push_back({{file, static_cast<int>(line), static_cast<int>(column)},
+                              "the file is not UTF-8 text: byte 0x" + printable(text.substr(bad, 1)).substr(2) +
+                                  " (save it as UTF-8; a Latin-1 'é' is one byte, UTF-8's two)"});
+      return YAML::Node();
+    }
+    try {
+      // yaml-cpp's Load keeps the first document of a stream and drops the rest silently.
+      const auto documents = YAML::LoadAll(text);
+      if (documents.size() > 1) {
+        diagnostics_.push_back({{file, documents[1].Mark().line + 1, 1},
+                                "the file holds " + std::to_string(documents.size()) +
+                                    " YAML documents (separated by ---); a pipeline is one document"});
+        return YAML::Node();
+      }
+      root.reset(documents.empty() ? YAML::Node() : documents[0]);
     } catch (const YAML::ParserException& problem) {
       diagnostics_.push_back({{file, problem.mark.line + 1, problem.mark.column + 1}, "invalid YAML: " + problem.msg});
       return YAML::Node();
@@ -425,6 +494,13 @@ class Loader {
       for (std::string key; std::getline(path, key, '.');) {
         keys.push_back(key);
       }
+      if (!keys.empty() && keys[0] == "extends") {
+        // The bases are read before any override applies: changing them here would be
+        // silently ignored.
+        diagnostics_.push_back({origin, "--set cannot change 'extends' (the bases are read before overrides apply); "
+                                        "name the base in the file, or --set the keys it would change"});
+        continue;
+      }
       YAML::Node node;
       node.reset(root);
       std::string walked;
@@ -450,6 +526,10 @@ class Loader {
         continue;
       }
       YAML::Node value;
+      if (!is_valid_utf8(text)) {
+        diagnostics_.push_back({origin, "the value is not UTF-8 text: '" + printable(text) + "'"});
+        continue;
+      }
       try {
         value.reset(YAML::Load(text.substr(equals + 1)));
       } catch (const YAML::ParserException& problem) {
@@ -722,7 +802,7 @@ class Loader {
       plugin = catalog_.find(source.kind);
       if (plugin == nullptr || plugin->kind != PluginKind::source) {
         std::vector<std::string> kinds{"formula", "csv"};
-        for (const auto& candidate : catalog_.plugins()) {
+        for (const auto& candidate : catalog_.available()) {
           if (candidate.kind == PluginKind::source) {
             kinds.push_back(candidate.name);
           }
@@ -1149,7 +1229,11 @@ class Loader {
   bool set_name(const YAML::Node& key, const DataSpec& data, const std::vector<SetSpec>& pending) {
     const auto& name = key.Scalar();
     if (!is_plain_name(name)) {
-      error(key, "set '" + name + "': names use only letters, digits, '_', '.', '-'");
+      error(key, "set '" + printable(name) + "': names use only letters, digits, '_', '.', '-'");
+      return false;
+    }
+    if (const auto problem = file_name_problem(name); !problem.empty()) {
+      error(key, "set '" + printable(name) + "': " + problem);
       return false;
     }
     const bool taken = data.find_set(name) != nullptr ||
@@ -1225,6 +1309,52 @@ class Loader {
       error(node, what + " needs 'rows' (or data.n, the default for every set)");
     }
     data.sets.push_back(std::move(set));
+  }
+
+  // The sets must fit in this machine's memory: refused here, at the line that sets their
+  // size, rather than after minutes of allocation. Each cell of a set costs its float64
+  // (8 bytes) and its text in data/<set>.csv (up to 25), before any model's share.
+  void check_data_fits(const YAML::Node& data_node, const DataSpec& data) {
+    static constexpr double kBytesPerCell = 33;
+    const auto columns = static_cast<double>(data.input_names().size() + data.target_names().size());
+    const double memory = physical_memory_bytes();
+    double total = 0;
+    const SetSpec* largest = nullptr;
+    for (const auto& set : data.sets) {
+      total += static_cast<double>(set.rows) * columns * kBytesPerCell;
+      if (largest == nullptr || set.rows > largest->rows) {
+        largest = &set;
+      }
+    }
+    if (largest == nullptr || memory <= 0 || total <= memory) {
+      return;
+    }
+    const auto sets = data_node["sets"];
+    const YAML::Node at = largest->origin == SetSpec::Origin::all && data_node["n"] ? data_node["n"]
+                          : sets && sets.IsMap() && sets[largest->name]      ? sets[largest->name]
+                                                                               : data_node;
+    error(at, "the data sets need about " + bytes_text(total) + " (" + std::to_string(largest->rows) + " rows in set '" +
+                  largest->name + "', " + std::to_string(static_cast<int>(columns)) + " columns, ~" +
+                  std::to_string(static_cast<int>(kBytesPerCell)) + " bytes a cell) but this machine has " +
+                  bytes_text(memory) + " of memory; use fewer rows");
+  }
+
+  static double physical_memory_bytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page_size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page_size > 0 ? static_cast<double>(pages) * static_cast<double>(page_size) : 0;
+  }
+
+  static std::string bytes_text(double bytes) {
+    const char* const units[] = {"bytes", "KB", "MB", "GB", "TB", "PB", "EB"};
+    std::size_t unit = 0;
+    while (bytes >= 1000 && unit + 1 < std::size(units)) {
+      bytes /= 1000;
+      ++unit;
+    }
+    std::ostringstream text;
+    text << std::setprecision(bytes < 10 ? 2 : 3) << bytes << " " << units[unit];
+    return text.str();
   }
 
   // The product of the grid counts of the inputs as drawn with `overrides` (1: no grid).
@@ -1353,7 +1483,11 @@ class Loader {
       const std::string what = "model '" + name + "'";
       // Also the characters of a swept model's name, so a resolved pipeline reloads.
       if (!is_word(name, true, "_.-", "_.-@,=+[]^*()")) {
-        error(entry.first, what + ": names use only letters, digits, '_', '.', '-'");
+        error(entry.first, "model '" + printable(name) + "': names use only letters, digits, '_', '.', '-'");
+        continue;
+      }
+      if (const auto problem = file_name_problem(name); !problem.empty()) {
+        error(entry.first, "model '" + printable(name) + "': " + problem);
         continue;
       }
       if (!expect_map(entry.second, what) || !require(entry.second, "plugin", what)) {
@@ -1366,7 +1500,7 @@ class Loader {
       const auto* plugin = catalog_.find(plugin_name);
       if (plugin == nullptr || plugin->kind != PluginKind::model) {
         std::vector<std::string> known;
-        for (const auto& candidate : catalog_.plugins()) {
+        for (const auto& candidate : catalog_.available()) {
           if (candidate.kind == PluginKind::model) {
             known.push_back(candidate.name);
           }
@@ -1409,6 +1543,12 @@ class Loader {
           error(seed, what + " seed must be an integer from 0 to 18446744073709551615, found " + describe_node(seed));
         }
         model.plugin = plugin_name;
+        if (model.name.size() > kMaxNameLength) {
+          error(entry.first, "the sweep of " + what + " makes a model name of " + std::to_string(model.name.size()) +
+                                 " characters, '" + model.name.substr(0, 60) + "...'; names are at most " +
+                                 std::to_string(kMaxNameLength) + " characters (they become file names)");
+          break;
+        }
         if (!variant.empty() && !names.insert(model.name).second) {
           error(entry.first, "the sweep of " + what + " makes a model '" + model.name + "' that already exists");
           continue;
@@ -1560,6 +1700,9 @@ std::to_string(count) + " models" +
     } catch (const std::exception& problem) {
       error(view.node, what + ": plugin " + plugin.name + " rejected the parameters: " + problem.what());
       return false;
+    } catch (...) {
+      error(view.node, what + ": plugin " + plugin.name + " failed to build the model: " + non_standard_exception());
+      return false;
     }
     return true;
   }
@@ -1593,6 +1736,9 @@ std::to_string(count) + " models" +
         if (!set_names.empty() && std::find(set_names.begin(), set_names.end(), name) == set_names.end()) {
           error(element, "evaluate.sets names unknown set '" + name + "'" + suggest(name, set_names));
         }
+        if (std::find(evaluation.sets.begin(), evaluation.sets.end(), name) != evaluation.sets.end()) {
+          error(element, "evaluate.sets names set '" + name + "' twice");
+        }
         evaluation.sets.push_back(name);
       }
     }
@@ -1602,6 +1748,9 @@ std::to_string(count) + " models" +
         const auto name = scalar_string(element, "evaluate.metrics entry");
         if (std::find(kMetrics.begin(), kMetrics.end(), name) == kMetrics.end()) {
           error(element, "unknown metric '" + name + "'" + suggest(name, kMetrics));
+        }
+        if (std::find(evaluation.metrics.begin(), evaluation.metrics.end(), name) != evaluation.metrics.end()) {
+          error(element, "evaluate.metrics names metric '" + name + "' twice");
         }
         evaluation.metrics.push_back(name);
       }

@@ -2,6 +2,7 @@
 #include "pipeline_runner.hpp"
 
 #include "data_generator.hpp"
+#include "diagnostics.hpp"
 #include "evaluator.hpp"
 #include "model_file.hpp"
 #include "run_plots.hpp"
@@ -82,6 +83,10 @@ void explain_probes(const Model& model, const torch::Tensor& points, ModelResult
     message.resize(std::min(message.find('\n'), message.size()));
     for (auto& probe : result.probes) {
       probe.explanation = "(explain() failed: " + message + ")";
+    }
+  } catch (...) {
+    for (auto& probe : result.probes) {
+      probe.explanation = "(explain() failed: " + non_standard_exception() + ")";
     }
   }
 }
@@ -194,6 +199,10 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
       if (const auto newline = result.error.find('\n'); newline != std::string::npos) {
         result.error.resize(newline);
       }
+    } catch (...) {
+      // `throw 42` from a plugin: that model fails, the run goes on.
+      result.status = "failed";
+      result.error = non_standard_exception();
     }
     on_progress(run);
   }

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <system_error>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <thread>
 
@@ -33,6 +34,7 @@ namespace {
 constexpr std::int64_t kSurfaceSide = 60;
 constexpr std::int64_t kSlicePoints = 201;
 constexpr std::int64_t kMostPoints = 5000;  // scatter plots thin larger sets evenly
+constexpr std::size_t kMostModelsShown = 12;  // plots of a larger sweep show its best
 constexpr int kPanelWidth = 440;
 constexpr int kPanelHeight = 340;
 constexpr auto kRenderTimeout = std::chrono::seconds(120);
@@ -300,6 +302,7 @@ class PlotWriter {
       slice(train, static_cast<std::int64_t>(t));
     }
     loss();
+    ranking_plot();
     for (const auto& set : pipeline_.evaluation.sets) {
       for (std::size_t t = 0; t < targets.size(); ++t) {
         scatter(set, static_cast<std::int64_t>(t), false);
@@ -374,14 +377,18 @@ class PlotWriter {
 
   void add(const std::string& kind, const std::string& stem, const std::string& title, const std::string& caption,
            const std::string& script) {
-    Plot plot{kind, directory_ / (stem + ".png"), directory_ / (stem + ".gp"), title, caption, false};
+    Plot plot{kind, directory_ / (stem + ".png"), directory_ / (stem + ".gp"), title, caption + selection_note_, false};
+    selection_note_.clear();
     write_file_atomically(plot.script, script);
     outcome_.plots.push_back(plot);
   }
 
   std::string label(const std::string& name) const { return pipeline_.data.label(name); }
 
-  std::vector<const ModelResult*> models_with(const std::string& key, bool grid) const {
+  // The models a plot shows: those with the predictions it needs, and of a large sweep
+  // the best kMostModelsShown (by the first metric on the first evaluated set), so a
+  // plot of 200 models stays readable and quick to draw; the ranking plot shows them all.
+  std::vector<const ModelResult*> models_with(const std::string& key, bool grid) {
     std::vector<const ModelResult*> models;
     for (const auto& model : run_.models) {
       const auto& predictions = grid ? model.grid_predictions : model.set_predictions;
@@ -389,7 +396,94 @@ class PlotWriter {
         models.push_back(&model);
       }
     }
+    return best_of(models);
+  }
+
+  std::vector<const ModelResult*> best_of(std::vector<const ModelResult*> models) {
+    if (models.size() <= kMostModelsShown || pipeline_.evaluation.sets.empty() ||
+        pipeline_.evaluation.metrics.empty()) {
+      return models;
+    }
+    const auto& set = pipeline_.evaluation.sets.front();
+    const auto& metric = pipeline_.evaluation.metrics.front();
+    const auto ranked = ranking(models, set, metric);
+    std::vector<const ModelResult*> best(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(kMostModelsShown));
+    // In the run's order, as in the table.
+    std::vector<const ModelResult*> kept;
+    for (const auto* model : models) {
+      if (std::find(best.begin(), best.end(), model) != best.end()) {
+        kept.push_back(model);
+      }
+    }
+    selection_note_ = " Shown: the best " + std::to_string(kMostModelsShown) + " of " + std::to_string(models.size()) +
+                      " models by " + metric + " on set " + set + " (every model is in the table, in metrics.json " +
+                      "and in the ranking plot).";
+    return kept;
+  }
+
+  // `models` best first by `metric` on `set` (r2: highest first); a model without the
+  // figure goes last.
+  static std::vector<const ModelResult*> ranking(std::vector<const ModelResult*> models, const std::string& set,
+                                                 const std::string& metric) {
+    const auto score = [&](const ModelResult* model) {
+      const auto found_set = model->metrics.find(set);
+      if (found_set == model->metrics.end() || found_set->second.count(metric) == 0 ||
+          !std::isfinite(found_set->second.at(metric))) {
+        return std::numeric_limits<double>::infinity();
+      }
+      const double value = found_set->second.at(metric);
+      return metric == "r2" ? -value : value;
+    };
+    std::stable_sort(models.begin(), models.end(),
+                     [&](const ModelResult* a, const ModelResult* b) { return score(a) < score(b); });
     return models;
+  }
+
+  // Of a large sweep: every model's first metric on each evaluated set, best first.
+  void ranking_plot() {
+    std::vector<const ModelResult*> models;
+    for (const auto& model : run_.models) {
+      if (model.status == "ok") {
+        models.push_back(&model);
+      }
+    }
+    if (models.size() <= kMostModelsShown || pipeline_.evaluation.metrics.empty()) {
+      return;
+    }
+    const auto& metric = pipeline_.evaluation.metrics.front();
+    for (const auto& set : pipeline_.evaluation.sets) {
+      const auto ranked = ranking(models, set, metric);
+      std::vector<double> ranks;
+      std::vector<double> values;
+      bool positive = true;
+      for (std::size_t i = 0; i < ranked.size(); ++i) {
+        const auto found = ranked[i]->metrics.find(set);
+        if (found == ranked[i]->metrics.end() || found->second.count(metric) == 0 ||
+            !std::isfinite(found->second.at(metric))) {
+          continue;
+        }
+        ranks.push_back(static_cast<double>(i + 1));
+        values.push_back(found->second.at(metric));
+        positive = positive && values.back() > 0;
+      }
+      if (values.empty()) {
+        continue;
+      }
+      const std::string stem = "ranking-" + file_part(set) + "-" + file_part(metric);
+      const std::string title = pipeline_.name + ": " + metric + " of all " + std::to_string(ranked.size()) +
+                                " models on set " + set + ", best first";
+      std::ostringstream script;
+      script << script_header(stem, title, 900, 560);
+      datablock(script, "ranking", {torch::tensor(ranks, torch::kFloat64), torch::tensor(values, torch::kFloat64)});
+      script << "set title " << quoted(title) << "\nset xlabel 'rank'\nset ylabel "
+             << quoted(metric + (positive ? " (log scale)" : "")) << "\n"
+             << (positive ? "set logscale y\n" : "") << "set key off\n"
+             << "plot $ranking using 1:2 with linespoints pt 7 ps 0.5 lc rgb '#1f77b4'\n";
+      add("ranking", stem, title,
+          "Every model's " + metric + " on set " + set + ", best first: how much the choice among the " +
+              std::to_string(ranked.size()) + " models matters. The best is " + ranked.front()->name + ".",
+          script.str());
+    }
   }
 
   // Truth and each model over the two inputs' training ranges, one colour scale.
@@ -510,6 +604,7 @@ class PlotWriter {
         models.push_back(&model);
       }
     }
+    models = best_of(models);
     if (models.empty()) {
       return;
     }
@@ -589,6 +684,7 @@ class PlotWriter {
   std::filesystem::path directory_;
   const std::atomic<bool>& cancelled_;
   PlotOutcome outcome_;
+  std::string selection_note_;  // the caption's note when a plot shows the best models only
 };
 
 }  // namespace
@@ -599,6 +695,14 @@ std::vector<PlotGrid> plot_grids(const Pipeline& pipeline, const Dataset& train)
   std::vector<PlotGrid> grids;
   if (dimensions == 0 || train.inputs.size(0) == 0) {
     return grids;
+  }
+  // Inputs of ±1e308 make a range (or twice its width) overflow: no grid can be laid
+  // over it, and the models are not asked to predict there (which would fail them all
+  // after their metrics were computed); the surface and slice plots are left out.
+  for (const auto& range : ranges) {
+    if (!std::isfinite(range.low) || !std::isfinite(range.high) || !std::isfinite(3 * (range.high - range.low))) {
+      return grids;
+    }
   }
   const auto with_truth = [&](const std::string& name, torch::Tensor inputs) {
     std::optional<torch::Tensor> truth;

@@ -208,4 +208,96 @@ BOOST_AUTO_TEST_CASE(ctrl_c_while_plots_are_drawn_interrupts_the_run) {
   BOOST_TEST(test::run_command("pgrep -f 'slee[p] 61.5'").exit_code != 0);
 }
 
+// Item 10: `throw 42` from a plugin's fit() or predict() fails that model only; the
+// others run, the table is printed, the state is complete.
+BOOST_AUTO_TEST_CASE(a_plugin_throwing_a_non_exception_fails_only_its_model) {
+  test::TemporaryDirectory out;
+  std::ofstream(out.path() / "p.yaml") << R"yaml(data:
+  inputs: {v: "uniform(0, 1)"}
+  targets: {s: 2*v}
+  sets: {train: {rows: 20}}
+models:
+  in_fit: {plugin: crashing, how: throw-int}
+  in_predict: {plugin: crashing, how: throw-int-in-predict}
+  line: {plugin: linear}
+)yaml";
+  const auto run = test::run_command(ballista_command("--plugin-path " + quoted(test::conformance_plugin_dir()) +
+                                                      " run " + quoted(out.path() / "p.yaml") + " --out " +
+                                                      quoted(out.path() / "run")));
+  BOOST_TEST(run.exit_code == 1, run.output);
+  const auto metrics = nlohmann::json::parse(read_text(out.path() / "run/metrics.json"));
+  BOOST_TEST(metrics["state"] == "complete");
+  const std::string expected = "the plugin threw a value of type 'int', which is not a std::exception";
+  for (const auto& model : metrics["models"]) {
+    if (model["name"] == "line") {
+      BOOST_TEST(model["status"] == "ok");
+    } else {
+      BOOST_TEST(model["status"] == "failed", model["name"]);
+      BOOST_TEST(model["error"].get<std::string>() == expected, model["name"]);
+    }
+  }
+  BOOST_TEST(std::filesystem::exists(out.path() / "run/report.html"));
+}
+
+// Item 11: a second run into a used --out is refused before it writes anything (it
+// mixed runs), and a directory another run holds is refused, not interleaved.
+BOOST_AUTO_TEST_CASE(out_directories_hold_one_run) {
+  test::TemporaryDirectory out;
+  std::ofstream(out.path() / "p.yaml") << kTwoModels;
+  const auto run_into = [&](const std::string& directory) {
+    return test::run_command(ballista_command("run " + quoted(out.path() / "p.yaml") + " --quiet --out " +
+                                              quoted(out.path() / directory)));
+  };
+  BOOST_REQUIRE_EQUAL(run_into("first").exit_code, 0);
+  const auto before = read_text(out.path() / "first/metrics.json");
+  const auto again = run_into("first");
+  BOOST_TEST(again.exit_code == 2, again.output);
+  BOOST_TEST(again.output.find("is not empty") != std::string::npos, again.output);
+  BOOST_TEST(read_text(out.path() / "first/metrics.json") == before);
+  // An empty directory is fine; one that another process has locked is refused.
+  std::filesystem::create_directory(out.path() / "held");
+  const auto held = test::run_command("{ flock " + quoted(out.path() / "held") +
+                                      " sleep 30 >/dev/null 2>&1 & holder=$!; sleep 0.5; " +
+                                      ballista_command("run " + quoted(out.path() / "p.yaml") + " --quiet --out " +
+                                                       quoted(out.path() / "held")) +
+                                      "; status=$?; pkill -P $holder; kill $holder; exit $status; }");
+  BOOST_TEST(held.exit_code == 2, held.output);
+  BOOST_TEST(held.output.find("another ballista run is writing this directory") != std::string::npos, held.output);
+  BOOST_TEST(std::filesystem::is_empty(out.path() / "held"));
+  std::filesystem::create_directory(out.path() / "empty");
+  BOOST_TEST(run_into("empty").exit_code == 0);
+}
+
+// Item 14: a run refused while drawing its data (targets that are not finite) says
+// where, leaves no run directory behind and does not move `latest`.
+BOOST_AUTO_TEST_CASE(a_run_refused_while_drawing_its_data_moves_nothing) {
+  test::TemporaryDirectory out;
+  std::ofstream(out.path() / "good.yaml") << "name: twice\n" << kTwoModels;
+  std::ofstream(out.path() / "bad.yaml") << R"yaml(name: twice
+data:
+  inputs: {v: "uniform(0, 1)"}
+  targets: {s: 1/(v-v)}
+  n: 20
+models:
+  line: {plugin: linear}
+)yaml";
+  const auto in_out = [&](const std::string& arguments) {
+    return test::run_command("cd " + quoted(out.path()) + " && " + ballista_command(arguments));
+  };
+  BOOST_REQUIRE_EQUAL(in_out("run good.yaml --quiet").exit_code, 0);
+  const auto latest = std::filesystem::read_symlink(out.path() / "runs/twice/latest");
+  const auto refused = in_out("run bad.yaml --quiet");
+  BOOST_TEST(refused.exit_code == 2, refused.output);
+  BOOST_TEST(refused.output.find("bad.yaml: error: drawing the data: set 'all': the targets are not finite") !=
+                 std::string::npos,
+             refused.output);
+  BOOST_TEST(std::filesystem::read_symlink(out.path() / "runs/twice/latest") == latest);
+  std::size_t runs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(out.path() / "runs/twice")) {
+    runs += entry.path().filename() != "latest" ? 1 : 0;
+  }
+  BOOST_TEST(runs == 1U);
+  BOOST_TEST(in_out("compare twice").exit_code == 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

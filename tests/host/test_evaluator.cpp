@@ -90,6 +90,18 @@ BOOST_AUTO_TEST_CASE(metrics_follow_their_definitions) {
   BOOST_CHECK_THROW((void)compute_metric("mape", p, t), std::invalid_argument);
 }
 
+// A constant target (issue 14: r2 printed -nan): scikit-learn's r2_score gives 1.0 for
+// exact predictions, 0.0 otherwise, and averages over targets (r2_score([[2,1],[2,2],
+// [2,3]], [[2,1],[2,2],[2,4]]) = (1 + 0.5) / 2 = 0.75, computed with Debian's sklearn 1.2).
+BOOST_AUTO_TEST_CASE(r2_of_a_constant_target_is_finite_as_in_scikit_learn) {
+  const auto constant = torch::full({3, 1}, 2.0, torch::kFloat64);
+  BOOST_TEST(compute_metric("r2", constant, constant) == 1.0);
+  BOOST_TEST(compute_metric("r2", torch::tensor({1.0, 2.0, 3.0}, torch::kFloat64).unsqueeze(1), constant) == 0.0);
+  const auto targets = torch::tensor({2.0, 1.0, 2.0, 2.0, 2.0, 3.0}, torch::kFloat64).reshape({3, 2});
+  const auto predictions = torch::tensor({2.0, 1.0, 2.0, 2.0, 2.0, 4.0}, torch::kFloat64).reshape({3, 2});
+  BOOST_TEST(compute_metric("r2", predictions, targets) == 0.75);
+}
+
 // 10^6 rows: long enough for ATen to split its sums over the threads, which adds them
 // up in pieces that move with the thread count (r2's column sums then differ in the last
 // bit between 1 and 2 threads). A metric must not change with --threads.
