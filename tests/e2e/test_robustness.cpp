@@ -300,4 +300,82 @@ models:
   BOOST_TEST(in_out("compare twice").exit_code == 0);
 }
 
+// Item 14: a CSV whose header starts with a UTF-8 byte order mark (spreadsheets write
+// one) finds its first column; cells of ±1e308 overflow the plot ranges, which must
+// leave out the surface and slice plots, not fail every model after its metrics.
+BOOST_AUTO_TEST_CASE(csv_with_a_byte_order_mark_and_huge_cells_runs) {
+  test::TemporaryDirectory out;
+  std::ofstream(out.path() / "table.csv") << "\xEF\xBB\xBFv,w,s\n-1e308,0,1\n1e308,1,2\n0,2,3\n1,3,4\n2,4,5\n";
+  std::ofstream(out.path() / "p.yaml") << R"yaml(data:
+  source: csv
+  file: table.csv
+  inputs: [v, w]
+  targets: [s]
+models:
+  near: {plugin: knn}
+)yaml";
+  const auto run = test::run_command("cd " + quoted(out.path()) + " && " + ballista_command("run p.yaml --out run"));
+  BOOST_TEST(run.exit_code == 0, run.output);
+  const auto metrics = nlohmann::json::parse(read_text(out.path() / "run/metrics.json"));
+  BOOST_TEST(metrics["models"][0]["status"] == "ok", metrics.dump());
+  // knn stores the rows: each predicts itself.
+  BOOST_TEST(metrics["models"][0]["metrics"]["all"]["mse"].get<double>() == 0.0);
+  BOOST_TEST(!std::filesystem::exists(out.path() / "run/plots/surface-s.png"));
+  BOOST_TEST(std::filesystem::exists(out.path() / "run/plots/parity-all-s.png"));
+  // predict --input reads the same header.
+  const auto predicted = test::run_command(ballista_command("predict " + quoted(out.path() / "run/models/near.pt") +
+                                                            " --input " + quoted(out.path() / "table.csv")));
+  BOOST_TEST(predicted.exit_code == 0, predicted.output);
+}
+
+// Item 14: a distribution whose range overflows a double drew infinite inputs, which
+// were fed to the models (infinite targets were refused).
+BOOST_AUTO_TEST_CASE(infinite_drawn_inputs_are_refused) {
+  test::TemporaryDirectory out;
+  std::ofstream(out.path() / "p.yaml") << R"yaml(data:
+  inputs: {v: "uniform(-1e308, 1e308)"}
+  targets: {s: "1"}
+  n: 20
+models:
+  line: {plugin: linear}
+)yaml";
+  const auto run = test::run_command(ballista_command("run " + quoted(out.path() / "p.yaml") + " --out " +
+                                                      quoted(out.path() / "run")));
+  BOOST_TEST(run.exit_code == 2, run.output);
+  BOOST_TEST(run.output.find("the inputs are not finite in") != std::string::npos, run.output);
+}
+
+// Item 15: a sweep of 30 models draws its panel plots with the best 12 (named in the
+// caption) and a ranking plot of all 30; the table and metrics.json keep every model.
+BOOST_AUTO_TEST_CASE(plots_of_a_large_sweep_show_the_best_and_a_ranking) {
+  test::TemporaryDirectory out;
+  std::string values;
+  for (int i = 1; i <= 30; ++i) {
+    values += (i == 1 ? "" : ", ") + std::to_string(i);
+  }
+  std::ofstream(out.path() / "p.yaml") << R"yaml(data:
+  inputs: {v: "uniform(0, 1)", w: "uniform(0, 1)"}
+  targets: {s: v + w}
+  sets: {train: {rows: 40}}
+models:
+  near: {plugin: knn, k: {sweep: [)yaml" << values << "]}}\n";
+  const auto run = test::run_command(ballista_command("run " + quoted(out.path() / "p.yaml") + " --quiet --out " +
+                                                      quoted(out.path() / "run")));
+  BOOST_TEST(run.exit_code == 0, run.output);
+  const auto metrics = nlohmann::json::parse(read_text(out.path() / "run/metrics.json"));
+  BOOST_TEST(metrics["models"].size() == 30U);
+  const auto parity = read_text(out.path() / "run/plots/parity-train-s.gp");
+  std::size_t panels = 0;
+  for (auto at = parity.find("\nplot $model"); at != std::string::npos; at = parity.find("\nplot $model", at + 1)) {
+    ++panels;
+  }
+  BOOST_TEST(panels == 12U);
+  // k = 1 fits its training rows exactly: it is the best, and shown; k = 30 is not.
+  BOOST_TEST(parity.find("'near@k=1") != std::string::npos);
+  BOOST_TEST(parity.find("'near@k=30") == std::string::npos);
+  BOOST_TEST(std::filesystem::exists(out.path() / "run/plots/ranking-train-mse.png"));
+  const auto report = read_text(out.path() / "run/report.md");
+  BOOST_TEST(report.find("Shown: the best 12 of 30 models by mse on set train") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
