@@ -111,6 +111,13 @@ std::optional<int> positive_count(const std::string& text) {
   return value > 0 ? std::optional<int>(value) : std::nullopt;
 }
 
+// The cores this process may run on (taskset, a container's CPU set).
+int usable_cores() {
+  cpu_set_t usable;
+  CPU_ZERO(&usable);
+  return sched_getaffinity(0, sizeof(usable), &usable) == 0 ? std::max(1, CPU_COUNT(&usable)) : 1;
+}
+
 }  // namespace
 
 CommandLine parse_command_line(const std::vector<std::string>& arguments) {
@@ -146,6 +153,12 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
         line.threads = positive_count(given);
         if (!line.threads) {
           throw UsageError("--threads needs a whole number of threads, 1 or more (got '" + given + "')");
+        }
+        // Threads past the cores only cost their start (2048 took 22 s before anything ran).
+        if (const int most = std::max(64, 4 * usable_cores()); *line.threads > most) {
+          throw UsageError("--threads " + given + " is more than " + std::to_string(most) +
+                           " (the larger of 64 and four times the " + std::to_string(usable_cores()) +
+                           " cores this process may use); more threads than cores only add start-up time");
         }
       } else if (argument == "--metric") {
         line.compare_columns.push_back(given);
@@ -289,12 +302,7 @@ int thread_count(const CommandLine& command_line) {
       return *count;
     }
   }
-  cpu_set_t usable;
-  CPU_ZERO(&usable);
-  if (sched_getaffinity(0, sizeof(usable), &usable) == 0) {
-    return std::max(1, CPU_COUNT(&usable));
-  }
-  return 1;
+  return usable_cores();
 }
 
 void export_thread_count(int threads) {

@@ -349,8 +349,12 @@ int predict_command(const PluginCatalog& catalog, const std::filesystem::path& m
         const auto name = item.substr(0, equals);
         if (equals == std::string::npos ||
             std::find(saved.input_names.begin(), saved.input_names.end(), name) == saved.input_names.end()) {
-          std::cerr << "ballista: --at: '" << item << "' is not INPUT=VALUE with INPUT one of the model's inputs"
+          std::cerr << "ballista: --at: '" << printable(item) << "' is not INPUT=VALUE with INPUT one of the model's inputs"
                     << suggest(name, saved.input_names) << '\n';
+          return 2;
+        }
+        if (given.count(name) != 0) {
+          std::cerr << "ballista: --at: input '" << name << "' is given twice\n";
           return 2;
         }
         given[name] = Expression::parse(item.substr(equals + 1)).evaluate(Expression::ScalarBindings{});

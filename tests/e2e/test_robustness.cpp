@@ -378,4 +378,19 @@ models:
   BOOST_TEST(report.find("Shown: the best 12 of 30 models by mse on set train") != std::string::npos);
 }
 
+// Item 14: --threads had no upper bound (2048 made `validate` take 22 s starting threads);
+// an input given twice to predict --at was taken silently (the last value won).
+BOOST_AUTO_TEST_CASE(threads_are_bounded_and_predict_inputs_are_given_once) {
+  const auto many = test::run_command("timeout 20 " + ballista_command("validate " +
+                                                                       quoted(test::source_dir() / "configs/cannon.yaml") +
+                                                                       " --threads 2048"));
+  BOOST_TEST(many.exit_code == 2, many.output);
+  BOOST_TEST(many.output.find("--threads 2048 is more than") != std::string::npos, many.output);
+  test::TemporaryDirectory out;
+  const auto model = trained_line(out.path());
+  const auto twice = test::run_command(ballista_command("predict " + quoted(model) + " --at v=1,w=2,w=3"));
+  BOOST_TEST(twice.exit_code == 2, twice.output);
+  BOOST_TEST(twice.output.find("input 'w' is given twice") != std::string::npos, twice.output);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
