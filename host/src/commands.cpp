@@ -2,6 +2,7 @@
 #include "commands.hpp"
 
 #include "atomic_file.hpp"
+#include "compare.hpp"
 #include "csv_table.hpp"
 #include "diagnostics.hpp"
 #include "isolated_model.hpp"
@@ -397,28 +398,28 @@ int predict_command(const PluginCatalog& catalog, const std::filesystem::path& m
 
 namespace {
 
-nlohmann::json read_json_file(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  if (!in) {
-    throw std::runtime_error(file.string() + ": cannot read the file");
-  }
-  return nlohmann::json::parse(in);
-}
-
 // Every number in metrics.json that a run computes (not timings): "model set metric"
-// and "model probe i target" → value.
+// and "model probe i target" → value. `metrics` has passed read_run_metrics: `models` is
+// an array of objects, whose other fields may be absent (and a const json's operator[]
+// on a missing key is undefined behaviour).
 std::map<std::string, double> computed_figures(const nlohmann::json& metrics) {
+  static const nlohmann::json absent;
+  const auto member = [](const nlohmann::json& object, const char* key) -> const nlohmann::json& {
+    const auto found = object.find(key);
+    return found == object.end() ? absent : *found;
+  };
   std::map<std::string, double> figures;
-  for (const auto& model : metrics["models"]) {
-    const auto name = model.value("name", std::string("?"));
-    for (const auto& [set, values] : model["metrics"].items()) {
+  for (const auto& model : metrics.at("models")) {
+    const auto& name_value = member(model, "name");
+    const auto name = name_value.is_string() ? name_value.get<std::string>() : std::string("?");
+    for (const auto& [set, values] : member(model, "metrics").items()) {
       for (const auto& [metric, value] : values.items()) {
         figures[name + " " + set + " " + metric] = value.is_number() ? value.get<double>() : std::nan("");
       }
     }
     std::size_t index = 0;
-    for (const auto& probe : model["probes"]) {
-      for (const auto& [target, value] : probe["prediction"].items()) {
+    for (const auto& probe : member(model, "probes")) {
+      for (const auto& [target, value] : member(probe, "prediction").items()) {
         figures[name + " probe " + std::to_string(index) + " " + target] =
             value.is_number() ? value.get<double>() : std::nan("");
       }
@@ -432,14 +433,15 @@ std::map<std::string, double> computed_figures(const nlohmann::json& metrics) {
 
 int reproduce_command(const PluginCatalog& catalog, const std::filesystem::path& run_directory,
                       const std::optional<std::filesystem::path>& out_dir, std::ostream& out) {
+  // Both records are read and checked before anything runs: a damaged one would
+  // otherwise be found only after the whole pipeline ran again.
   nlohmann::json recorded;
   nlohmann::json recorded_environment;
   try {
-    recorded = read_json_file(run_directory / "metrics.json");
-    recorded_environment = read_json_file(run_directory / "environment.json");
+    recorded = read_run_metrics(run_directory / "metrics.json");
+    recorded_environment = read_run_record(run_directory / "environment.json", "the recorded environment");
   } catch (const std::exception& error) {
-    std::cerr << "ballista: reproduce: " << run_directory.string() << " is not a complete run directory: "
-              << error.what() << '\n';
+    std::cerr << "ballista: reproduce: " << error.what() << "; nothing was run\n";
     return 2;
   }
   Pipeline pipeline;
@@ -455,7 +457,13 @@ int reproduce_command(const PluginCatalog& catalog, const std::filesystem::path&
   if (status == 2 || status == 130) {
     return status;
   }
-  const auto again = read_json_file(directory / "metrics.json");
+  nlohmann::json again;
+  try {
+    again = read_run_metrics(directory / "metrics.json");
+  } catch (const std::exception& error) {
+    std::cerr << "ballista: reproduce: " << error.what() << '\n';
+    return 2;
+  }
   const auto changes = environment_changes(recorded_environment, run_environment());
   out << "\nReproducing " << run_directory.string() << " in " << directory.string() << ":\n";
   for (const auto& change : changes) {

@@ -3,11 +3,13 @@
 
 #include "csv_table.hpp"
 #include "diagnostics.hpp"
+#include "json_text.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +17,8 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <stdexcept>
+#include <system_error>
 
 namespace ballista::host {
 
@@ -24,31 +28,143 @@ using nlohmann::json;
 
 struct Run {
   std::string label;  // <pipeline>/<run directory name>
-  json metrics;
+  json metrics;       // checked by read_run_metrics
 };
+
+// object[key], or null when it is absent: every optional field of metrics.json is read
+// through this (a const json's operator[] on a missing key is undefined behaviour).
+const json& member(const json& object, const std::string& key) {
+  static const json absent;
+  const auto found = object.find(key);
+  return found == object.end() ? absent : *found;
+}
+
+std::string text_or(const json& value, const std::string& otherwise) {
+  return value.is_string() ? value.get<std::string>() : otherwise;
+}
+
+double number_or_nan(const json& value) {
+  return value.is_number() ? value.get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
+// What a JSON value is, for "expected …, found …".
+std::string kind_of(const json& value) {
+  switch (value.type()) {
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return value.get<bool>() ? "true" : "false";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float:
+      return "the number " + value.dump();
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    default:
+      return "something else";
+  }
+}
+
+[[noreturn]] void wrong_field(const std::string& field, const std::string& expected, const json& found) {
+  throw std::runtime_error(field + ": expected " + expected + ", found " + kind_of(found));
+}
+
+// The largest parameter count a double holds exactly (the table works in doubles).
+constexpr double kLargestCount = 9007199254740992.0;  // 2^53
+
+// {NAME: number or null} (null is how a NaN metric is written). Names from the file are
+// shown printable() in messages: a tampered one may hold escape sequences.
+void check_figures(const json& figures, const std::string& field) {
+  if (!figures.is_object()) {
+    wrong_field(field, "an object of numbers", figures);
+  }
+  for (const auto& [name, value] : figures.items()) {
+    if (!value.is_number() && !value.is_null()) {
+      wrong_field(field + "." + printable(name), "a number or null", value);
+    }
+  }
+}
+
+// A model of metrics.json. A field may be absent (older runs, a run still going), but
+// one that is there has its type; only numbers may be null (how NaN is written).
+void check_model(const json& model, const std::string& field) {
+  if (!model.is_object()) {
+    wrong_field(field, "an object (a model)", model);
+  }
+  for (const char* key : {"name", "status"}) {
+    if (const auto found = model.find(key); found != model.end() && !found->is_string()) {
+      wrong_field(field + "." + key, "a string", *found);
+    }
+  }
+  if (const auto seconds = model.find("fit_seconds");
+      seconds != model.end() && !seconds->is_number() && !seconds->is_null()) {
+    wrong_field(field + ".fit_seconds", "a number or null", *seconds);
+  }
+  if (const auto count = model.find("parameter_count");
+      count != model.end() &&
+      !(count->is_number_integer() && count->get<double>() >= 0 && count->get<double>() <= kLargestCount)) {
+    wrong_field(field + ".parameter_count", "a whole number from 0 to 2^53", *count);
+  }
+  if (const auto metrics = model.find("metrics"); metrics != model.end()) {
+    if (!metrics->is_object()) {
+      wrong_field(field + ".metrics", "an object {SET: {METRIC: number}}", *metrics);
+    }
+    for (const auto& [set, values] : metrics->items()) {
+      check_figures(values, field + ".metrics." + printable(set));
+    }
+  }
+  if (const auto probes = model.find("probes"); probes != model.end()) {
+    if (!probes->is_array()) {
+      wrong_field(field + ".probes", "an array", *probes);
+    }
+    for (std::size_t i = 0; i < probes->size(); ++i) {
+      const auto& probe = (*probes)[i];
+      const auto probe_field = field + ".probes[" + std::to_string(i) + "]";
+      if (!probe.is_object()) {
+        wrong_field(probe_field, "an object (a probe)", probe);
+      }
+      if (const auto prediction = probe.find("prediction"); prediction != probe.end()) {
+        check_figures(*prediction, probe_field + ".prediction");
+      }
+    }
+  }
+}
+
+// A JSON library message without its "[json.exception.parse_error.101] " tag.
+std::string without_tag(const std::string& message) {
+  return message.rfind("[json.exception.", 0) == 0 && message.find("] ") != std::string::npos
+             ? message.substr(message.find("] ") + 2)
+             : message;
+}
 
 // A run directory, or a pipeline name meaning runs/<name>/latest.
 std::optional<Run> read_run(const std::string& given) {
   std::filesystem::path directory = given;
-  if (!std::filesystem::exists(directory / "metrics.json") &&
-      std::filesystem::exists(std::filesystem::path("runs") / given / "latest" / "metrics.json")) {
+  std::error_code ignored;
+  if (!std::filesystem::exists(std::filesystem::symlink_status(directory / "metrics.json", ignored)) &&
+      std::filesystem::exists(std::filesystem::path("runs") / given / "latest" / "metrics.json", ignored)) {
     directory = std::filesystem::path("runs") / given / "latest";
   }
-  std::ifstream in(directory / "metrics.json");
-  if (!in) {
+  if (!std::filesystem::exists(std::filesystem::symlink_status(directory / "metrics.json", ignored))) {
     std::cerr << "ballista: compare: '" << given << "' is neither a run directory (no metrics.json) nor a pipeline "
               << "with runs/" << given << "/latest\n";
     return std::nullopt;
   }
   Run run;
   try {
-    run.metrics = json::parse(in);
-  } catch (const json::exception& error) {
-    std::cerr << "ballista: compare: " << (directory / "metrics.json").string() << ": " << error.what() << '\n';
+    run.metrics = read_run_metrics(directory / "metrics.json");
+  } catch (const std::exception& error) {
+    std::cerr << "ballista: compare: " << error.what() << '\n';
     return std::nullopt;
   }
-  const auto canonical = std::filesystem::weakly_canonical(directory);
-  run.label = run.metrics.value("pipeline", std::string("?")) + "/" + canonical.filename().string();
+  std::error_code error;
+  const auto canonical = std::filesystem::weakly_canonical(directory, error);
+  run.label = text_or(member(run.metrics, "pipeline"), "?") + "/" +
+              (error ? directory : canonical).filename().string();
   return run;
 }
 
@@ -61,9 +177,7 @@ std::string figure(double value) {
 
 bool higher_is_better(const std::string& column) { return column.size() >= 3 && column.substr(column.size() - 3) == ":r2"; }
 
-}  // namespace
-
-int compare_runs(const std::vector<std::string>& given, const CompareOptions& options, std::ostream& out) {
+int compare_read_runs(const std::vector<std::string>& given, const CompareOptions& options, std::ostream& out) {
   const std::vector<std::string> formats{"table", "markdown", "csv", "json"};
   if (std::find(formats.begin(), formats.end(), options.format) == formats.end()) {
     std::cerr << "ballista: compare: unknown --format '" << options.format << "'" << suggest(options.format, formats)
@@ -88,8 +202,8 @@ int compare_runs(const std::vector<std::string>& given, const CompareOptions& op
   // Columns: set:metric, in the order first found (or as asked).
   std::vector<std::string> found;
   for (const auto& run : runs) {
-    for (const auto& model : run.metrics["models"]) {
-      for (const auto& [set, values] : model["metrics"].items()) {
+    for (const auto& model : member(run.metrics, "models")) {
+      for (const auto& [set, values] : member(model, "metrics").items()) {
         for (const auto& [metric, value] : values.items()) {
           const auto column = set + ":" + metric;
           if (std::find(found.begin(), found.end(), column) == found.end()) {
@@ -108,13 +222,7 @@ int compare_runs(const std::vector<std::string>& given, const CompareOptions& op
   }
   const auto value_of = [](const json& model, const std::string& column) {
     const auto colon = column.find(':');
-    const auto& metrics = model["metrics"];
-    const auto set = column.substr(0, colon);
-    const auto metric = column.substr(colon + 1);
-    if (metrics.contains(set) && metrics[set].contains(metric) && metrics[set][metric].is_number()) {
-      return metrics[set][metric].get<double>();
-    }
-    return std::numeric_limits<double>::quiet_NaN();
+    return number_or_nan(member(member(member(model, "metrics"), column.substr(0, colon)), column.substr(colon + 1)));
   };
   // One row per run × model.
   std::vector<std::string> headers{"run", "model"};
@@ -128,25 +236,25 @@ int compare_runs(const std::vector<std::string>& given, const CompareOptions& op
   std::vector<std::vector<double>> numbers;
   std::vector<std::pair<std::string, std::string>> names;
   for (const auto& run : runs) {
-    for (const auto& model : run.metrics["models"]) {
-      const auto name = model.value("name", std::string("?"));
-      const auto status = model.value("status", std::string("ok"));
+    for (const auto& model : member(run.metrics, "models")) {
+      const auto name = text_or(member(model, "name"), "?");
+      const auto status = text_or(member(model, "status"), "ok");
       std::vector<double> row;
       for (const auto& column : columns) {
         const double value = value_of(model, column);
         row.push_back(value);
         if (baseline) {
           double reference = std::numeric_limits<double>::quiet_NaN();
-          for (const auto& other : baseline->metrics["models"]) {
-            if (other.value("name", std::string()) == name) {
+          for (const auto& other : member(baseline->metrics, "models")) {
+            if (text_or(member(other, "name"), "") == name) {
               reference = value_of(other, column);
             }
           }
           row.push_back(value - reference);
         }
       }
-      row.push_back(model.value("fit_seconds", std::numeric_limits<double>::quiet_NaN()));
-      row.push_back(static_cast<double>(model.value("parameter_count", std::int64_t{0})));
+      row.push_back(number_or_nan(member(model, "fit_seconds")));
+      row.push_back(number_or_nan(member(model, "parameter_count")));
       numbers.push_back(std::move(row));
       names.emplace_back(run.label, status == "ok" ? name : name + " (" + status + ")");
     }
@@ -193,7 +301,7 @@ int compare_runs(const std::vector<std::string>& given, const CompareOptions& op
       }
       rows.push_back(row);
     }
-    out << rows.dump(2) << '\n';
+    out << json_text(rows, 2) << '\n';
     return 0;
   }
   std::vector<std::vector<std::string>> cells{headers};
@@ -204,8 +312,8 @@ int compare_runs(const std::vector<std::string>& given, const CompareOptions& op
     for (std::size_t c = 0; c < numbers[i].size(); ++c) {
       const double value = numbers[i][c];
       const bool count = c + 1 == numbers[i].size();  // params
-      row.push_back(count            ? std::to_string(static_cast<std::int64_t>(value))
-                    : std::isnan(value) ? std::string()
+      row.push_back(std::isnan(value)          ? std::string()
+                    : count                    ? std::to_string(static_cast<std::int64_t>(value))
                     : options.format == "csv" ? json(value).dump()
                                               : figure(value));
       is_best.push_back(!std::isnan(value) && value == best[c]);
@@ -268,6 +376,75 @@ int compare_runs(const std::vector<std::string>& given, const CompareOptions& op
     out << "* best in its column (lowest error, highest r2)\n";
   }
   return 0;
+}
+
+}  // namespace
+
+int compare_runs(const std::vector<std::string>& given, const CompareOptions& options, std::ostream& out) {
+  // compare runs outside the engine's error handling: whatever a run directory holds
+  // ends here as a message, never as an abort.
+  try {
+    return compare_read_runs(given, options, out);
+  } catch (const std::exception& error) {
+    std::cerr << "ballista: compare: " << error.what() << '\n';
+    return 2;
+  }
+}
+
+json read_run_record(const std::filesystem::path& file, const std::string& what) {
+  std::error_code error;
+  const auto status = std::filesystem::status(file, error);
+  if (!std::filesystem::exists(status)) {
+    throw std::runtime_error(file.string() + ": no such file" +
+                             (std::filesystem::is_symlink(std::filesystem::symlink_status(file, error))
+                                  ? " (a link to a file that is not there)"
+                                  : ""));
+  }
+  if (std::filesystem::is_directory(status)) {
+    throw std::runtime_error(file.string() + ": a directory, where a run keeps a file");
+  }
+  if (!std::filesystem::is_regular_file(status)) {
+    // A FIFO would block the read forever; a device could be endless.
+    throw std::runtime_error(file.string() + ": not a regular file (a FIFO, a socket or a device)");
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    throw std::runtime_error(file.string() + ": cannot read it: " + std::generic_category().message(errno));
+  }
+  json record;
+  try {
+    record = json::parse(in);
+  } catch (const json::exception& problem) {
+    throw std::runtime_error(file.string() + ": not valid JSON (damaged or cut short?): " +
+                             without_tag(problem.what()));
+  }
+  if (!record.is_object()) {
+    throw std::runtime_error(file.string() + ": the top level: expected an object (" + what + "), found " +
+                             kind_of(record));
+  }
+  return record;
+}
+
+json read_run_metrics(const std::filesystem::path& file) {
+  auto metrics = read_run_record(file, "a run's metrics");
+  try {
+    if (const auto pipeline = metrics.find("pipeline"); pipeline != metrics.end() && !pipeline->is_string()) {
+      wrong_field("pipeline", "a string", *pipeline);
+    }
+    if (!metrics.contains("models")) {
+      throw std::runtime_error("models: missing (the array of models)");
+    }
+    const auto& models = metrics["models"];
+    if (!models.is_array()) {
+      wrong_field("models", "an array of models", models);
+    }
+    for (std::size_t i = 0; i < models.size(); ++i) {
+      check_model(models[i], "models[" + std::to_string(i) + "]");
+    }
+  } catch (const std::runtime_error& problem) {
+    throw std::runtime_error(file.string() + ": " + problem.what());
+  }
+  return metrics;
 }
 
 }  // namespace ballista::host

@@ -2,6 +2,7 @@
 #include "isolated_model.hpp"
 
 #include "csv_table.hpp"
+#include "json_text.hpp"
 #include "pipeline_loader.hpp"
 
 #include <ballista/archive.hpp>
@@ -99,9 +100,8 @@ void save_model_result(const ModelResult& result, const std::filesystem::path& f
   text["probes"] = probes;
   text["loss_curve"] = numbers(result.loss_curve);
   text["fit_values"] = metric_map(result.fit_values);
-  text["model_file"] = result.model_file.string();
-  json set_names = json::array();
-  json grid_names = json::array();
+  std::vector<std::string> set_names;
+  std::vector<std::string> grid_names;
   torch::serialize::OutputArchive archive;
   for (const auto& [name, tensor] : result.set_predictions) {
     archive.write("set" + std::to_string(set_names.size()), tensor);
@@ -111,9 +111,13 @@ void save_model_result(const ModelResult& result, const std::filesystem::path& f
     archive.write("grid" + std::to_string(grid_names.size()), tensor);
     grid_names.push_back(name);
   }
-  text["set_predictions"] = set_names;
-  text["grid_predictions"] = grid_names;
-  write_strings(archive, "result", {text.dump()});
+  // Texts go as JSON, bytes that are not UTF-8 replaced (as in metrics.json); the model
+  // file's path and the names the parent looks things up by go as they are, since a run
+  // directory may have any bytes in its name.
+  write_strings(archive, "result", {json_text(text)});
+  write_strings(archive, "model_file", {result.model_file.string()});
+  write_strings(archive, "set_predictions", set_names);
+  write_strings(archive, "grid_predictions", grid_names);
   const auto aside = file.parent_path() / ("." + file.filename().string() + ".partial");
   archive.save_to(aside.string());
   std::filesystem::rename(aside, file);
@@ -145,13 +149,13 @@ ModelResult load_model_result(const std::filesystem::path& file) {
   }
   result.loss_curve = numbers(text.at("loss_curve"));
   result.fit_values = metric_map(text.at("fit_values"));
-  result.model_file = text.at("model_file").get<std::string>();
+  result.model_file = read_strings(archive, "model_file").at(0);
   std::size_t index = 0;
-  for (const auto& name : text.at("set_predictions")) {
+  for (const auto& name : read_strings(archive, "set_predictions")) {
     result.set_predictions[name] = read_tensor(archive, "set" + std::to_string(index++));
   }
   index = 0;
-  for (const auto& name : text.at("grid_predictions")) {
+  for (const auto& name : read_strings(archive, "grid_predictions")) {
     result.grid_predictions[name] = read_tensor(archive, "grid" + std::to_string(index++));
   }
   return result;

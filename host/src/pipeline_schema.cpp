@@ -2,6 +2,8 @@
 // pipeline_loader.cpp reads; docs/pipelines.md explains them.
 #include "pipeline_schema.hpp"
 
+#include "json_text.hpp"
+
 #include <string>
 #include <vector>
 
@@ -264,16 +266,19 @@ json pipeline_schema(const PluginCatalog& catalog) {
       {"properties",
        {{"data", ref("data")},
         {"models", {{"type", "object"}, {"minProperties", 1}, {"additionalProperties", ref("model")}}}}}};
-  return {{"$schema", "https://json-schema.org/draft/2020-12/schema"},
-          {"title", "Ballista pipeline"},
-          {"description", "A Ballista pipeline: data, models and evaluation (docs/pipelines.md)"},
-          {"type", "object"},
-          {"additionalProperties", false},
-          {"properties", properties},
-          {"if", {{"required", {"extends"}}}},
-          {"then", partial},
-          {"else", complete},
-          {"$defs", definitions(catalog)}};
+  const json schema = {{"$schema", "https://json-schema.org/draft/2020-12/schema"},
+                       {"title", "Ballista pipeline"},
+                       {"description", "A Ballista pipeline: data, models and evaluation (docs/pipelines.md)"},
+                       {"type", "object"},
+                       {"additionalProperties", false},
+                       {"properties", properties},
+                       {"if", {{"required", {"extends"}}}},
+                       {"then", partial},
+                       {"else", complete},
+                       {"$defs", definitions(catalog)}};
+  // A plugin's names and docs may not be UTF-8: with their bad bytes replaced by U+FFFD
+  // here, every dump() of the schema works (`ballista schema` prints it with one).
+  return json::parse(json_text(schema));
 }
 
 }  // namespace ballista::host

@@ -1,6 +1,8 @@
 // The environment of a run (see run_environment.hpp).
 #include "run_environment.hpp"
 
+#include "json_text.hpp"
+
 #include <ballista/blas.hpp>
 #include <ballista/version.hpp>
 
@@ -111,21 +113,24 @@ nlohmann::json run_environment() {
   }
   std::array<char, 256> host{};
   const std::string hostname = gethostname(host.data(), host.size() - 1) == 0 ? host.data() : "unknown";
-  return {{"ballista", BALLISTA_VERSION_STRING},
-          {"sdk_abi", BALLISTA_SDK_ABI},
-          {"libtorch", TORCH_VERSION},
-          {"threads", at::get_num_threads()},
-          {"interop_threads", at::get_num_interop_threads()},
-          {"blas_threads", blas_threads()},
-          {"blas", loaded_blas()},
-          {"blas_core", text_or_null(ballista::blas_core())},
-          {"blas_config", text_or_null(ballista::blas_config())},
-          {"aten_cpu_capability", aten_cpu_capability()},
-          {"variables", numeric_library_variables()},
-          {"cpu", cpu_model()},
-          {"cores", std::thread::hardware_concurrency()},
-          {"hostname", hostname},
-          {"os", os}};
+  const nlohmann::json environment = {{"ballista", BALLISTA_VERSION_STRING},
+                                      {"sdk_abi", BALLISTA_SDK_ABI},
+                                      {"libtorch", TORCH_VERSION},
+                                      {"threads", at::get_num_threads()},
+                                      {"interop_threads", at::get_num_interop_threads()},
+                                      {"blas_threads", blas_threads()},
+                                      {"blas", loaded_blas()},
+                                      {"blas_core", text_or_null(ballista::blas_core())},
+                                      {"blas_config", text_or_null(ballista::blas_config())},
+                                      {"aten_cpu_capability", aten_cpu_capability()},
+                                      {"variables", numeric_library_variables()},
+                                      {"cpu", cpu_model()},
+                                      {"cores", std::thread::hardware_concurrency()},
+                                      {"hostname", hostname},
+                                      {"os", os}};
+  // The host name, processor, library paths and variables are whatever bytes the system
+  // has: with those that are not UTF-8 replaced by U+FFFD here, every dump() works.
+  return nlohmann::json::parse(json_text(environment));
 }
 
 namespace {
@@ -172,8 +177,8 @@ void compare_entry(const std::string& entry, const nlohmann::json* before, const
     }
     return;
   }
-  changes.push_back({entry, before != nullptr ? before->dump() : "unset", after != nullptr ? after->dump() : "unset",
-                     effect_of(entry)});
+  changes.push_back({entry, before != nullptr ? json_text(*before) : "unset",
+                     after != nullptr ? json_text(*after) : "unset", effect_of(entry)});
 }
 
 }  // namespace

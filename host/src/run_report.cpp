@@ -2,6 +2,7 @@
 #include "run_report.hpp"
 
 #include "csv_table.hpp"
+#include "json_text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -221,7 +222,7 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
     models.push_back(entry);
   }
   document["models"] = models;
-  return document.dump(2) + "\n";
+  return json_text(document, 2) + "\n";
 }
 
 namespace {

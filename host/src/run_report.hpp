@@ -22,7 +22,9 @@ std::vector<std::string> model_notes(const Pipeline& pipeline, const ModelResult
 // then what each model is (its describe() line) and any failure messages.
 std::string comparison_table(const Pipeline& pipeline, const RunResult& run);
 
-// metrics.json as a string. `state` is "running", "complete" or "interrupted".
+// metrics.json as a string. `state` is "running", "complete" or "interrupted". Text that
+// is not UTF-8 (a Latin-1 file name or `units`, a plugin's describe()) has its bad bytes
+// replaced by U+FFFD, never failing the write.
 std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const std::string& state);
 
 // metrics.csv: one row per model × set × metric (× target when there are several; an
