@@ -34,9 +34,12 @@ void save_model_file(const std::filesystem::path& file, const ModelSpec& spec, c
                      const std::vector<std::string>& target_names);
 
 // Reads a model file and rebuilds the model with the plugin of the same name found in
-// `catalog`. Throws std::runtime_error naming the file and what is wrong: not a model
-// file, another format version, plugin not found, parameters the plugin does not
-// declare, or a plugin that cannot read its archive.
+// `catalog`. First checks the zip's structure and the CRC-32 of every entry (LibTorch
+// does not), then the stored parameters against the plugin's declaration, as a
+// pipeline's are. Throws std::runtime_error, "FILE: what is wrong" on one line: not a
+// model file, damaged (a checksum or the zip's layout), another format version, plugin
+// not found, stored parameters the plugin does not accept, or a plugin that cannot
+// read its archive.
 SavedModel load_model_file(const std::filesystem::path& file, const PluginCatalog& catalog);
 
 }  // namespace ballista::host

@@ -17,6 +17,17 @@
 
 namespace {
 
+// "float64 [3, 1]": a stored tensor, for messages about a damaged model file.
+std::string shape_of(const torch::Tensor& tensor) {
+  const auto type = tensor.scalar_type();
+  std::string text = type == torch::kFloat64 ? "float64" : type == torch::kFloat32 ? "float32" : c10::toString(type);
+  text += " [";
+  for (std::int64_t i = 0; i < tensor.dim(); ++i) {
+    text += (i == 0 ? "" : ", ") + std::to_string(tensor.size(i));
+  }
+  return text + "]";
+}
+
 class BasisModel final : public ballista::Model {
  public:
   explicit BasisModel(const ballista::Parameters& parameters)
@@ -121,15 +132,41 @@ class BasisModel final : public ballista::Model {
                                                              : torch::stack(constant_values));
   }
 
+  // A file may be damaged or forged: the weights must fit the functions and
+  // fit_intercept parameters, and every function must read only stored names.
   void load(torch::serialize::InputArchive& archive) override {
     weights_ = ballista::read_tensor(archive, "weights");
     input_names_ = ballista::read_strings(archive, "input_names");
     target_names_ = ballista::read_strings(archive, "target_names");
     const auto names = ballista::read_strings(archive, "constant_names");
     const auto values = ballista::read_tensor(archive, "constant_values");
+    const auto require = [](bool condition, const std::string& message) {
+      if (!condition) {
+        throw std::runtime_error("basis: the stored model is inconsistent: " + message);
+      }
+    };
+    const auto terms = feature_count();
+    const auto targets = static_cast<std::int64_t>(target_names_.size());
+    require(weights_.scalar_type() == torch::kFloat64 && weights_.dim() == 2 && weights_.size(0) == terms &&
+                weights_.size(1) == targets && targets > 0,
+            "the weights must be float64 [" + std::to_string(terms) + ", " + std::to_string(targets) +
+                "] (a row per function" + (fit_intercept_ ? " and the intercept" : "") +
+                ", a column per target), found " + shape_of(weights_));
+    require(values.scalar_type() == torch::kFloat64 && values.dim() == 1 &&
+                values.size(0) == static_cast<std::int64_t>(names.size()),
+            "the constants must be float64 [" + std::to_string(names.size()) + "] for their " +
+                std::to_string(names.size()) + " names, found " + shape_of(values));
     bindings_.clear();
     for (std::size_t i = 0; i < names.size(); ++i) {
       bindings_[names[i]] = values[static_cast<std::int64_t>(i)];
+    }
+    for (const auto& function : functions_) {
+      for (const auto& name : function.names()) {
+        require(bindings_.count(name) != 0 ||
+                    std::find(input_names_.begin(), input_names_.end(), name) != input_names_.end(),
+                "function '" + function.text() + "' reads '" + name + "', which is neither a stored input nor a "
+                "stored constant");
+      }
     }
   }
 

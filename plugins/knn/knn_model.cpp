@@ -535,6 +535,17 @@ std::unique_ptr<const TreeSearch> make_kd_tree(const torch::Tensor& points, bool
   return manhattan ? make_kd_tree<true>(contiguous) : make_kd_tree<false>(contiguous);
 }
 
+// "float64 [20, 2]": a stored tensor, for messages about a damaged model file.
+std::string shape_of(const torch::Tensor& tensor) {
+  const auto type = tensor.scalar_type();
+  std::string text = type == torch::kFloat64 ? "float64" : type == torch::kFloat32 ? "float32" : c10::toString(type);
+  text += " [";
+  for (std::int64_t i = 0; i < tensor.dim(); ++i) {
+    text += (i == 0 ? "" : ", ") + std::to_string(tensor.size(i));
+  }
+  return text + "]";
+}
+
 class KnnModel final : public ballista::Model {
  public:
   explicit KnnModel(const ballista::Parameters& parameters)
@@ -544,6 +555,10 @@ class KnnModel final : public ballista::Model {
         standardize_(parameters.get<bool>("standardize")),
         algorithm_(parameters.get<std::string>("algorithm")),
         device_(ballista::chosen_device(parameters)) {
+    // The declaration says so too; every search indexes its k-th neighbour.
+    if (k_ < 1) {
+      throw ballista::ParameterError("k", "k must be at least 1, got " + std::to_string(k_));
+    }
     if (device_.is_cuda() && algorithm_ == "kd_tree") {
       throw ballista::ParameterError("algorithm", "algorithm: kd_tree runs on the CPU; with device: cuda use "
                                                   "brute (or auto)");
@@ -633,15 +648,47 @@ class KnnModel final : public ballista::Model {
     }
   }
 
-  // The tree is rebuilt from the stored samples, not stored.
+  // The tree is rebuilt from the stored samples, not stored. A file may be damaged or
+  // forged: everything the searches index with is checked against what fit() makes.
   void load(torch::serialize::InputArchive& archive) override {
     inputs_ = ballista::read_tensor(archive, "inputs").contiguous();
     targets_ = ballista::read_tensor(archive, "targets").contiguous();
     input_names_ = ballista::read_strings(archive, "input_names");
     target_names_ = ballista::read_strings(archive, "target_names");
+    const auto require = [](bool condition, const std::string& message) {
+      if (!condition) {
+        throw std::runtime_error("knn: the stored model is inconsistent: " + message);
+      }
+    };
+    require(inputs_.scalar_type() == torch::kFloat64 && inputs_.dim() == 2 && inputs_.size(0) > 0 &&
+                inputs_.size(1) > 0,
+            "the samples must be float64 [n, d] with n, d >= 1, found " + shape_of(inputs_));
+    require(targets_.scalar_type() == torch::kFloat64 && targets_.dim() == 2 && targets_.size(0) == inputs_.size(0) &&
+                targets_.size(1) > 0,
+            "the targets must be float64 [" + std::to_string(inputs_.size(0)) + ", d] like the samples, found " +
+                shape_of(targets_));
+    require(static_cast<std::int64_t>(input_names_.size()) == inputs_.size(1) &&
+                static_cast<std::int64_t>(target_names_.size()) == targets_.size(1),
+            std::to_string(input_names_.size()) + " input and " + std::to_string(target_names_.size()) +
+                " target names for samples of " + std::to_string(inputs_.size(1)) + " inputs and " +
+                std::to_string(targets_.size(1)) + " targets");
+    ballista::require_finite(inputs_, "knn: stored samples");
+    ballista::require_finite(targets_, "knn: stored targets");
+    torch::Tensor unused;
+    require(standardize_ || !archive.try_read("mean", unused),
+            "it holds standardisation statistics, but parameter standardize is false");
     if (standardize_) {
       mean_ = ballista::read_tensor(archive, "mean");
       scale_ = ballista::read_tensor(archive, "scale");
+      for (const auto* statistic : {&mean_, &scale_}) {
+        require(statistic->scalar_type() == torch::kFloat64 && statistic->dim() == 2 && statistic->size(0) == 1 &&
+                    statistic->size(1) == inputs_.size(1),
+                "the standardisation statistics must be float64 [1, " + std::to_string(inputs_.size(1)) +
+                    "], found " + shape_of(*statistic));
+      }
+      ballista::require_finite(mean_, "knn: stored standardisation means");
+      require((scale_ > 0).all().item<bool>() && torch::isfinite(scale_).all().item<bool>(),
+              "the standardisation scales must be finite and positive");
     }
     build_index();
   }

@@ -7,12 +7,24 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
 namespace {
+
+// "float64 [3, 1]": a stored tensor, for messages about a damaged model file.
+std::string shape_of(const torch::Tensor& tensor) {
+  const auto type = tensor.scalar_type();
+  std::string text = type == torch::kFloat64 ? "float64" : type == torch::kFloat32 ? "float32" : c10::toString(type);
+  text += " [";
+  for (std::int64_t i = 0; i < tensor.dim(); ++i) {
+    text += (i == 0 ? "" : ", ") + std::to_string(tensor.size(i));
+  }
+  return text + "]";
+}
 
 class LinearModel final : public ballista::Model {
  public:
@@ -72,10 +84,26 @@ class LinearModel final : public ballista::Model {
     ballista::write_strings(archive, "target_names", target_names_);
   }
 
+  // A file may be damaged or forged: the weights must be what fit() makes of the
+  // stored names and the fit_intercept parameter (the intercept's label is empty).
   void load(torch::serialize::InputArchive& archive) override {
     weights_ = ballista::read_tensor(archive, "weights");
     labels_ = ballista::read_strings(archive, "labels");
     target_names_ = ballista::read_strings(archive, "target_names");
+    const auto intercepts = std::count(labels_.begin(), labels_.end(), std::string());
+    if (intercepts != (fit_intercept_ ? 1 : 0) || (fit_intercept_ && !labels_.back().empty()) ||
+        labels_.size() == (fit_intercept_ ? 1U : 0U)) {
+      throw std::runtime_error(std::string("linear: the stored model is inconsistent: its terms do not match ") +
+                               "parameter fit_intercept: " + (fit_intercept_ ? "true" : "false"));
+    }
+    const auto rows = static_cast<std::int64_t>(labels_.size());
+    const auto columns = static_cast<std::int64_t>(target_names_.size());
+    if (weights_.scalar_type() != torch::kFloat64 || weights_.dim() != 2 || weights_.size(0) != rows ||
+        weights_.size(1) != columns || columns == 0) {
+      throw std::runtime_error("linear: the stored model is inconsistent: the weights must be float64 [" +
+                               std::to_string(rows) + ", " + std::to_string(columns) +
+                               "] (a row per term, a column per target), found " + shape_of(weights_));
+    }
   }
 
  private:

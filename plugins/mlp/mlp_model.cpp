@@ -14,9 +14,23 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 #include <stdexcept>
 
 namespace {
+
+// "float32 [256, 2]": a stored tensor, for messages about a damaged model file.
+std::string shape_of(const torch::Tensor& tensor) {
+  const auto type = tensor.scalar_type();
+  std::string text = type == torch::kFloat64 ? "float64" : type == torch::kFloat32 ? "float32" : c10::toString(type);
+  text += " [";
+  for (std::int64_t i = 0; i < tensor.dim(); ++i) {
+    text += (i == 0 ? "" : ", ") + std::to_string(tensor.size(i));
+  }
+  return text + "]";
+}
 
 // Rows per block when predicting on the CPU (rounded up to the trainer's row granule).
 constexpr std::int64_t kPredictRows = 256;
@@ -168,16 +182,53 @@ class MlpModel final : public ballista::Model {
   }
 
   // The layer sizes follow from the `hidden` parameter the host restores with the model.
+  // A file may be damaged or forged: the stored layers must be exactly those, chained,
+  // and standardisation statistics stored exactly when the parameter says so.
   void load(torch::serialize::InputArchive& archive) override {
-    parameters_.clear();
-    for (std::size_t i = 0; i < 2 * (hidden_.size() + 1); ++i) {
-      parameters_.push_back(ballista::read_tensor(archive, "parameter" + std::to_string(i)).to(device_));
+    const auto require = [](bool condition, const std::string& message) {
+      if (!condition) {
+        throw std::runtime_error("mlp: the stored model is inconsistent: " + message);
+      }
+    };
+    const auto layers = hidden_.size() + 1;
+    std::vector<torch::Tensor> stored;
+    for (std::size_t i = 0; i < 2 * layers; ++i) {
+      stored.push_back(ballista::read_tensor(archive, "parameter" + std::to_string(i)));
     }
+    torch::Tensor unused;
+    require(!archive.try_read("parameter" + std::to_string(2 * layers), unused),
+            "it holds more layers than the " + std::to_string(layers) + " of parameter hidden");
+    for (std::size_t layer = 0; layer < layers; ++layer) {
+      const auto& weight = stored[2 * layer];
+      const auto& bias = stored[2 * layer + 1];
+      const bool chained = layer == 0 || (weight.dim() == 2 && weight.size(1) == stored[2 * layer - 2].size(0));
+      const bool sized = layer == hidden_.size() || (weight.dim() == 2 && weight.size(0) == hidden_[layer]);
+      require(weight.scalar_type() == torch::kFloat32 && weight.dim() == 2 && weight.size(0) > 0 &&
+                  weight.size(1) > 0 && chained && sized && bias.scalar_type() == torch::kFloat32 &&
+                  bias.dim() == 1 && bias.size(0) == weight.size(0),
+              "layer " + std::to_string(layer + 1) + " (weight " + shape_of(weight) + ", bias " + shape_of(bias) +
+                  ") does not follow from parameter hidden and the layer before it");
+    }
+    require(standardize_ || !archive.try_read("x_mean", unused),
+            "it holds standardisation statistics, but parameter standardize is false");
     if (standardize_) {
       x_mean_ = ballista::read_tensor(archive, "x_mean");
       x_scale_ = ballista::read_tensor(archive, "x_scale");
       y_mean_ = ballista::read_tensor(archive, "y_mean");
       y_scale_ = ballista::read_tensor(archive, "y_scale");
+      const auto inputs = stored.front().size(1);
+      const auto outputs = stored.back().size(0);
+      for (const auto& [statistic, columns] : {std::pair{&x_mean_, inputs}, std::pair{&x_scale_, inputs},
+                                               std::pair{&y_mean_, outputs}, std::pair{&y_scale_, outputs}}) {
+        require(statistic->scalar_type() == torch::kFloat32 && statistic->dim() == 2 && statistic->size(0) == 1 &&
+                    statistic->size(1) == columns,
+                "the standardisation statistics must be float32 [1, " + std::to_string(columns) + "], found " +
+                    shape_of(*statistic));
+      }
+    }
+    parameters_.clear();
+    for (const auto& parameter : stored) {
+      parameters_.push_back(parameter.to(device_));
     }
     fitted_ = true;
   }
