@@ -7,6 +7,7 @@
 #include <boost/dll/library_info.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <elf.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <torch/version.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <map>
 #include <regex>
 #include <sstream>
+#include <utility>
 
 namespace ballista::host {
 
@@ -215,33 +217,142 @@ PluginManifest inspect_plugin_file(const std::filesystem::path& file) {
   return manifest;
 }
 
-std::string insecurity(const std::filesystem::path& file) {
-  struct stat file_status {};
-  struct stat directory_status {};
-  if (::stat(file.c_str(), &file_status) != 0) {
-    return {};  // loading reports the problem
+namespace {
+
+std::string mode_text(mode_t mode) {
+  std::ostringstream text;
+  text << std::oct << (mode & 07777U);
+  return "mode 0" + text.str();
+}
+
+bool trusted_owner(uid_t owner) { return owner == 0 || owner == ::geteuid(); }
+
+std::string writable_by(mode_t mode) { return (mode & S_IWOTH) != 0 ? "every user" : "its group"; }
+
+// What makes the plugin file that `status` describes unsafe to load, or "".
+std::string file_insecurity(const struct stat& status) {
+  if ((status.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return "the file is writable by " + writable_by(status.st_mode) + " (" + mode_text(status.st_mode) +
+           "): chmod go-w it, or pass --allow-insecure-plugins";
   }
-  const auto mode_text = [](mode_t mode) {
-    std::ostringstream text;
-    text << std::oct << (mode & 07777U);
-    return "mode 0" + text.str();
-  };
-  if ((file_status.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return "the file is writable by " + std::string((file_status.st_mode & S_IWOTH) != 0 ? "every user" : "its group") +
-           " (" + mode_text(file_status.st_mode) + "): chmod go-w it, or pass --allow-insecure-plugins";
-  }
-  if (file_status.st_uid != 0 && file_status.st_uid != ::geteuid()) {
-    return "the file belongs to another user (uid " + std::to_string(file_status.st_uid) +
+  if (!trusted_owner(status.st_uid)) {
+    return "the file belongs to another user (uid " + std::to_string(status.st_uid) +
            "): only root's and your own plugins are loaded, unless --allow-insecure-plugins";
   }
-  const auto directory = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
-  if (::stat(directory.c_str(), &directory_status) == 0 && (directory_status.st_mode & S_ISVTX) == 0 &&
-      (directory_status.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return "its directory " + directory.string() + " is writable by " +
-           std::string((directory_status.st_mode & S_IWOTH) != 0 ? "every user" : "its group") + " (" +
-           mode_text(directory_status.st_mode) + "): chmod go-w it, or pass --allow-insecure-plugins";
+  return {};
+}
+
+// The first of `directory` and the directories above it, up to `/`, that someone
+// other than root or the caller could change (and so replace what lies below), with
+// how, or "". Each is examined through stat, so a link on the way is judged by where
+// it leads, and the directory holding the link by its own entry in the chain.
+std::string directory_insecurity(const std::filesystem::path& directory) {
+  for (auto current = directory;; current = current.parent_path()) {
+    const auto what = current == directory ? "its directory " + current.string()
+                                           : "the directory " + current.string() + " above it";
+    struct stat status {};
+    if (::stat(current.c_str(), &status) != 0) {
+      return what + " cannot be examined: " + std::strerror(errno);  // NOLINT(concurrency-mt-unsafe)
+    }
+    if (!trusted_owner(status.st_uid)) {
+      return what + " belongs to another user (uid " + std::to_string(status.st_uid) +
+             "): only plugins in directories of root's and your own are loaded, unless --allow-insecure-plugins";
+    }
+    if ((status.st_mode & S_ISVTX) == 0 && (status.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      return what + " is writable by " + writable_by(status.st_mode) + " (" + mode_text(status.st_mode) +
+             ", without the sticky bit): chmod go-w it, or pass --allow-insecure-plugins";
+    }
+    if (!current.has_relative_path()) {
+      return {};  // reached `/`
+    }
+  }
+}
+
+// insecurity() of `file`, whose real path is `real` and whose status (or its open
+// descriptor's) is `status`.
+std::string insecurity_of(const std::filesystem::path& file, const std::filesystem::path& real,
+                          const struct stat& status) {
+  std::error_code error;
+  const auto named = std::filesystem::absolute(file, error).lexically_normal();
+  const bool linked = error || named != real;
+  // A link is judged by its target; the target's directories are named after the link.
+  const std::string via = linked ? "it links to " + real.string() + ": " : "";
+  if (auto reason = file_insecurity(status); !reason.empty()) {
+    return via + reason;
+  }
+  if (!error) {
+    if (auto reason = directory_insecurity(named.parent_path()); !reason.empty()) {
+      return reason;
+    }
+  }
+  if (linked) {
+    if (auto reason = directory_insecurity(real.parent_path()); !reason.empty()) {
+      return via + reason;
+    }
   }
   return {};
+}
+
+}  // namespace
+
+std::string insecurity(const std::filesystem::path& file) {
+  std::error_code error;
+  const auto real = std::filesystem::canonical(file, error);
+  struct stat status {};
+  if (error || ::stat(real.c_str(), &status) != 0) {
+    return {};  // loading reports the problem
+  }
+  return insecurity_of(file, real, status);
+}
+
+OpenedPluginFile::OpenedPluginFile(int descriptor, std::filesystem::path real_path)
+    : descriptor_(descriptor), real_path_(std::move(real_path)) {}
+
+OpenedPluginFile::OpenedPluginFile(OpenedPluginFile&& other) noexcept
+    : descriptor_(std::exchange(other.descriptor_, -1)), real_path_(std::move(other.real_path_)) {}
+
+OpenedPluginFile::~OpenedPluginFile() {
+  if (descriptor_ >= 0) {
+    (void)::close(descriptor_);
+  }
+}
+
+std::filesystem::path OpenedPluginFile::loadable_path() const {
+  // glibc's dlopen opens the magic link as the descriptor's file, whatever its path
+  // names by then. Without /proc, the real path (its directories were checked).
+  const auto through_descriptor = std::filesystem::path("/proc/self/fd") / std::to_string(descriptor_);
+  return ::access(through_descriptor.c_str(), R_OK) == 0 ? through_descriptor : real_path_;
+}
+
+OpenedPluginFile open_plugin_file(const std::filesystem::path& file, bool allow_insecure) {
+  std::error_code error;
+  auto real = std::filesystem::canonical(file, error);
+  if (error) {
+    throw PluginLoadError("cannot be opened: " + error.message());
+  }
+  // The real path has no links left; O_NOFOLLOW refuses one put in its place since.
+  const int descriptor = ::open(real.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);  // NOLINT(cppcoreguidelines-pro-type-vararg)
+  if (descriptor < 0) {
+    throw PluginLoadError("cannot be opened: " + std::string(std::strerror(errno)));  // NOLINT(concurrency-mt-unsafe)
+  }
+  OpenedPluginFile opened(descriptor, real);
+  struct stat status {};
+  if (::fstat(descriptor, &status) != 0 || !S_ISREG(status.st_mode)) {
+    throw PluginLoadError("cannot be loaded: " + real.string() + " is not a regular file");
+  }
+  if (!allow_insecure) {
+    // The open file is judged, then its directories; only their owners can change
+    // them, so if the path still leads to the open file afterwards, that file is the
+    // one the checks were about.
+    if (auto reason = insecurity_of(file, real, status); !reason.empty()) {
+      throw PluginLoadError("not loaded: " + reason);
+    }
+    struct stat now {};
+    if (::stat(real.c_str(), &now) != 0 || now.st_dev != status.st_dev || now.st_ino != status.st_ino) {
+      throw PluginLoadError("not loaded: " + real.string() + " was replaced while it was being checked");
+    }
+  }
+  return opened;
 }
 
 std::filesystem::path installation_prefix() {
@@ -295,7 +406,14 @@ PluginScan scan_plugin_directories(const std::vector<std::filesystem::path>& dir
     for (const auto& file : files) {
       if (!allow_insecure) {
         if (auto reason = insecurity(file); !reason.empty()) {
-          scan.refusals.push_back({file, "not loaded: " + reason, {}});
+          // Its manifest only gives the refusal a plugin name (reading it runs nothing).
+          std::string name;
+          try {
+            name = inspect_plugin_file(file).name;
+          } catch (const PluginLoadError& refusal) {
+            name = refusal.plugin_name();
+          }
+          scan.refusals.push_back({file, "not loaded: " + reason, name});
           continue;
         }
       }

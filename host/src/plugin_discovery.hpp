@@ -57,10 +57,43 @@ std::optional<std::string> read_elf_section(const std::filesystem::path& file, s
 // its symbol table, so a plugin of an older SDK is told to be rebuilt.
 PluginManifest inspect_plugin_file(const std::filesystem::path& file);
 
-// Why loading `file` would run code that someone else could have put there, or "":
-// the file, or its directory without the sticky bit, writable by group or others, or
-// the file owned by another user than root or the caller.
+// Why loading `file` would run code that someone else could have put there, or "",
+// checked as the dynamic loader's secure mode would: the file itself (followed through
+// any link) writable by group or others, or owned by another user than root or the
+// caller; or any directory from the file's own up to `/` (on the path as named and on
+// the file's real path, when a link leads elsewhere) writable by group or others
+// without the sticky bit, or owned by another user than root or the caller.
 std::string insecurity(const std::filesystem::path& file);
+
+// A plugin file opened for loading by open_plugin_file. Loading it through
+// loadable_path() loads the very file that was checked, whatever is done to its path
+// between the check and the load. Closes the descriptor when it dies.
+class OpenedPluginFile {
+ public:
+  OpenedPluginFile(int descriptor, std::filesystem::path real_path);
+  OpenedPluginFile(const OpenedPluginFile&) = delete;
+  OpenedPluginFile(OpenedPluginFile&& other) noexcept;
+  OpenedPluginFile& operator=(const OpenedPluginFile&) = delete;
+  OpenedPluginFile& operator=(OpenedPluginFile&&) = delete;
+  ~OpenedPluginFile();
+  // "/proc/self/fd/N", which dlopen opens as the descriptor's file; the real path
+  // where /proc is not mounted.
+  std::filesystem::path loadable_path() const;
+  const std::filesystem::path& real_path() const { return real_path_; }
+  // Leaves the descriptor open for the life of the process. Called once the library
+  // is loaded: glibc knows a library by the name it was opened by, so
+  // "/proc/self/fd/N" must never name another file while the library stays loaded.
+  void keep_open() { descriptor_ = -1; }
+
+ private:
+  int descriptor_;
+  std::filesystem::path real_path_;
+};
+
+// Opens the real path of `file` (O_NOFOLLOW) and, unless `allow_insecure`, checks the
+// open file as insecurity() does, and that the path still leads to it after its
+// directories were checked. Throws PluginLoadError with the reason ("not loaded: …").
+OpenedPluginFile open_plugin_file(const std::filesystem::path& file, bool allow_insecure);
 
 // The plugin directories, first match wins:
 //   1. each --plugin-path, in the order given;

@@ -3,6 +3,18 @@
 
 #include <boost/dll/shared_library.hpp>
 #include <dlfcn.h>
+#include <unistd.h>
+
+#include <array>
+#include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <thread>
 
 namespace ballista::host {
 
@@ -14,29 +26,193 @@ constexpr const char* kDescriptorSymbol = BALLISTA_HOST_STRINGIFY(BALLISTA_DESCR
 constexpr const char* kDefinitionSymbol = BALLISTA_HOST_STRINGIFY(BALLISTA_DEFINITION_SYMBOL);
 constexpr const char* kSourceDefinitionSymbol = BALLISTA_HOST_STRINGIFY(BALLISTA_SOURCE_DEFINITION_SYMBOL);
 
-}  // namespace
+// How long a plugin may take to load before the user is told which one it is.
+constexpr auto kSlowLoad = std::chrono::seconds(3);
 
-LoadedPlugin load_plugin_library(const std::filesystem::path& file) {
-  // Refuses what can be told from the file (not a plugin, another ABI or LibTorch)
-  // before any of its code runs.
-  return load_plugin_library(DiscoveredPlugin{file, inspect_plugin_file(file)});
+// Signals that end the process while a plugin loads: its own faults, and the user's
+// or a supervisor's stop (Ctrl-C, timeout's SIGTERM).
+constexpr std::array<int, 10> kFatalSignals{SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP,
+                                            SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+
+// What the signal handler writes, prepared before the load: the handler may only
+// call async-signal-safe functions, so no allocation and no formatting there.
+struct LoadingRecord {
+  std::array<char, 4096> file{};
+  std::size_t file_length = 0;
+  bool terminal_line = false;  // "ballista: loading plugin FILE" is on stderr, unfinished
+};
+LoadingRecord loading;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables): read by the signal handler
+
+void write_text(std::string_view text) {
+  while (!text.empty()) {
+    const auto written = ::write(STDERR_FILENO, text.data(), text.size());
+    if (written <= 0) {
+      return;
+    }
+    text.remove_prefix(static_cast<std::size_t>(written));
+  }
 }
 
-LoadedPlugin load_plugin_library(const DiscoveredPlugin& found) {
+std::string_view signal_abbreviation(int signal) {
+  switch (signal) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGILL: return "SIGILL";
+    case SIGFPE: return "SIGFPE";
+    case SIGABRT: return "SIGABRT";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
+    case SIGQUIT: return "SIGQUIT";
+    default: return "a signal";
+  }
+}
+
+// Names the plugin being loaded, then lets the signal do what it would have done.
+extern "C" void on_signal_while_loading(int signal) {
+  const std::string_view file(loading.file.data(), loading.file_length);
+  if (loading.terminal_line) {
+    write_text("\r\033[K");
+  }
+  const bool stopped = signal == SIGTERM || signal == SIGINT || signal == SIGHUP || signal == SIGQUIT;
+  std::array<char, 12> number{};
+  auto at = number.size();
+  for (unsigned value = static_cast<unsigned>(signal); at > 0 && (value != 0 || at == number.size()); value /= 10) {
+    number[--at] = static_cast<char>('0' + value % 10);
+  }
+  const std::string_view signal_text(number.data() + at, number.size() - at);
+  if (stopped) {
+    write_text("ballista: stopped by signal ");
+    write_text(signal_text);
+    write_text(" (");
+    write_text(signal_abbreviation(signal));
+    write_text(") while loading plugin ");
+    write_text(file);
+    write_text("\n");
+  } else {
+    write_text("ballista: plugin ");
+    write_text(file);
+    write_text(" crashed while loading (signal ");
+    write_text(signal_text);
+    write_text(", ");
+    write_text(signal_abbreviation(signal));
+    write_text("): its own code failed; fix it, or move it off the plugin path\n");
+  }
+  (void)std::signal(signal, SIG_DFL);
+  (void)std::raise(signal);
+}
+
+// While alive, a plugin's code is running in this process for the first time (its
+// static initialisers, then its definition function): a fatal signal names the file
+// before the process dies, a load slower than kSlowLoad names it while it goes on,
+// and on a terminal the file is shown while it loads. A plugin that ends the process
+// itself (exit, _Exit) cannot be caught here; only the terminal line then remains.
+class LoadAttribution {
+ public:
+  explicit LoadAttribution(const std::filesystem::path& file) {
+    const auto text = file.string();
+    loading.file_length = std::min(text.size(), loading.file.size());
+    std::memcpy(loading.file.data(), text.data(), loading.file_length);
+    loading.terminal_line = ::isatty(STDERR_FILENO) != 0;
+    if (loading.terminal_line) {
+      write_text("ballista: loading plugin " + text);
+    }
+    struct sigaction action {};
+    action.sa_handler = on_signal_while_loading;  // NOLINT(cppcoreguidelines-pro-type-union-access)
+    sigemptyset(&action.sa_mask);
+    for (std::size_t i = 0; i < kFatalSignals.size(); ++i) {
+      (void)::sigaction(kFatalSignals[i], &action, &previous_[i]);
+    }
+    watchdog_ = std::thread([this, text] {
+      std::unique_lock lock(mutex_);
+      if (!done_changed_.wait_for(lock, kSlowLoad, [this] { return done_; })) {
+        write_text(std::string(loading.terminal_line ? "\n" : "") + "ballista: plugin " + text +
+                   " is still loading after " + std::to_string(kSlowLoad.count()) +
+                   " s (its initialisation has not returned; Ctrl-C stops)\n");
+      }
+    });
+  }
+  LoadAttribution(const LoadAttribution&) = delete;
+  LoadAttribution& operator=(const LoadAttribution&) = delete;
+  ~LoadAttribution() {
+    {
+      const std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    done_changed_.notify_one();
+    watchdog_.join();
+    for (std::size_t i = 0; i < kFatalSignals.size(); ++i) {
+      // A plugin that installed its own handler keeps it.
+      struct sigaction current {};
+      if (::sigaction(kFatalSignals[i], nullptr, &current) == 0 &&
+          current.sa_handler == on_signal_while_loading) {  // NOLINT(cppcoreguidelines-pro-type-union-access)
+        (void)::sigaction(kFatalSignals[i], &previous_[i], nullptr);
+      }
+    }
+    if (loading.terminal_line) {
+      write_text("\r\033[K");
+    }
+    loading.terminal_line = false;
+  }
+
+ private:
+  std::array<struct sigaction, kFatalSignals.size()> previous_{};
+  std::mutex mutex_;
+  std::condition_variable done_changed_;
+  bool done_ = false;
+  std::thread watchdog_;
+};
+
+// The loader's `message` about `loadable` ("/proc/self/fd/N: undefined symbol: …"),
+// naming the plugin file instead.
+std::string naming_the_file(std::string message, const std::filesystem::path& loadable,
+                            const std::filesystem::path& file) {
+  const auto& name = loadable.native();
+  for (auto at = message.find(name); at != std::string::npos; at = message.find(name, at + 1)) {
+    const auto end = at + name.size();
+    if (end == message.size() || std::isdigit(static_cast<unsigned char>(message[end])) == 0) {
+      message.replace(at, name.size(), file.native());
+    }
+  }
+  return message;
+}
+
+}  // namespace
+
+LoadedPlugin load_plugin_library(const std::filesystem::path& file, bool allow_insecure) {
+  // Refuses what can be told from the file (not a plugin, another ABI or LibTorch)
+  // before any of its code runs.
+  return load_plugin_library(DiscoveredPlugin{file, inspect_plugin_file(file)}, allow_insecure);
+}
+
+LoadedPlugin load_plugin_library(const DiscoveredPlugin& found, bool allow_insecure) {
   const auto& [file, manifest] = found;
+  // The file is checked once more as it is opened, and loaded through that descriptor:
+  // what was checked is what runs.
+  std::optional<OpenedPluginFile> opened;
+  try {
+    opened.emplace(open_plugin_file(file, allow_insecure));
+  } catch (const PluginLoadError& refusal) {
+    throw PluginLoadError(refusal.what(), manifest.name);
+  }
+  const auto loadable = opened->loadable_path();
+  const LoadAttribution attribution(file);
   // dlopen directly for its error message (a missing dependency names the library),
   // with RTLD_NODELETE so the plugin stays mapped for the life of the process.
-  if (dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) == nullptr) {
+  if (dlopen(loadable.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) == nullptr) {
     // Plugins are loaded from the main thread only, so dlerror's state is ours.
     const char* reason = dlerror();  // NOLINT(concurrency-mt-unsafe)
-    throw PluginLoadError(std::string("cannot be loaded: ") + (reason != nullptr ? reason : "dlopen failed"),
+    throw PluginLoadError("cannot be loaded: " + naming_the_file(reason != nullptr ? reason : "dlopen failed",
+                                                                 loadable, file),
                           manifest.name);
   }
+  opened->keep_open();
   boost::dll::shared_library library;
   try {
-    library.load(file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    library.load(loadable, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& error) {
-    throw PluginLoadError(std::string("cannot be loaded: ") + error.what(), manifest.name);
+    throw PluginLoadError("cannot be loaded: " + naming_the_file(error.what(), loadable, file), manifest.name);
   }
   const bool is_model = library.has(kDefinitionSymbol);
   const bool is_source = library.has(kSourceDefinitionSymbol);

@@ -29,13 +29,18 @@ struct LoadedPlugin {
   }
 };
 
-// Inspects `file` (inspect_plugin_file: manifest, ABI, LibTorch version), then loads it and keeps it loaded for the rest of the process (LibTorch registers
-// global state from plugins; unloading them is a known source of crashes at exit).
-// Throws PluginLoadError: not a shared library, not a Ballista plugin, SDK ABI or
-// LibTorch version mismatch (both sides named), dlopen failure (its message), or a
-// definition function that throws.
-LoadedPlugin load_plugin_library(const std::filesystem::path& file);
+// Inspects `file` (inspect_plugin_file: manifest, ABI, LibTorch version), checks who
+// could have written it unless `allow_insecure` (open_plugin_file), then loads it
+// through the checked descriptor and keeps it loaded for the rest of the process
+// (LibTorch registers global state from plugins; unloading them is a known source of
+// crashes at exit). Throws PluginLoadError: not a shared library, not a Ballista
+// plugin, SDK ABI or LibTorch version mismatch (both sides named), a file others could
+// have written, dlopen failure (its message), or a definition function that throws.
+// A plugin's own code that crashes or stops the process while it loads cannot be
+// turned into an error: the file is named on stderr before the process dies, and
+// again if it takes more than a few seconds.
+LoadedPlugin load_plugin_library(const std::filesystem::path& file, bool allow_insecure = false);
 // The same for a file whose manifest was already read (scan_plugin_directories).
-LoadedPlugin load_plugin_library(const DiscoveredPlugin& found);
+LoadedPlugin load_plugin_library(const DiscoveredPlugin& found, bool allow_insecure = false);
 
 }  // namespace ballista::host

@@ -103,6 +103,60 @@ BOOST_AUTO_TEST_CASE(first_directory_wins_and_the_shadowed_file_is_named) {
   BOOST_TEST(catalog.warnings()[0].find((test::plugin_dir() / "knn.so").string()) != std::string::npos);
 }
 
+// Issue 14 item 3: a plugin's code runs only when the plugin is asked for. The catalog
+// knows a plugin that segfaults as it loads from its manifest; asking for the others
+// never loads it (before, building the catalog loaded every file and this process died).
+BOOST_AUTO_TEST_CASE(plugins_are_loaded_only_when_asked_for) {
+  test::TemporaryDirectory directory;
+  std::filesystem::copy_file(test::hostile_plugin_dir() / "segfault_on_load.so", directory.path() / "segfault_on_load.so");
+  const PluginCatalog catalog({directory.path(), test::plugin_dir()});
+  auto names = catalog.names();
+  std::sort(names.begin(), names.end());
+  BOOST_TEST((names == std::vector<std::string>{"basis", "knn", "linear", "mlp", "projectile", "segfault_on_load"}));
+  BOOST_REQUIRE(!catalog.available().empty());
+  BOOST_TEST(catalog.available().front().file == directory.path() / "segfault_on_load.so");
+  BOOST_TEST((catalog.available().front().kind == ballista::host::PluginKind::model));
+  const auto* linear = catalog.find("linear");
+  BOOST_REQUIRE(linear != nullptr);
+  BOOST_TEST(static_cast<bool>(linear->definition.create));
+  BOOST_TEST(catalog.find("knn") != nullptr);
+  // Loaded once, and it stays where it was while others load.
+  // cppcheck-suppress knownConditionTrueFalse
+  BOOST_TEST(catalog.find("linear") == linear);
+  BOOST_TEST(catalog.refusal_for("segfault_on_load") == nullptr);
+  BOOST_TEST(catalog.warnings().empty());
+}
+
+// Issue 14 item 9: the check and the load see the same file. The descriptor
+// open_plugin_file returns still reads the checked file after its path was given
+// another; and a file whose directory became writable by others after the scan is
+// refused when it is asked for.
+BOOST_AUTO_TEST_CASE(the_file_loaded_is_the_file_that_was_checked) {
+  test::TemporaryDirectory directory;
+  const auto file = directory.path() / "p.so";
+  std::filesystem::copy_file(test::plugin_dir() / "linear.so", file);
+  const auto opened = ballista::host::open_plugin_file(file, false);
+  BOOST_TEST(opened.loadable_path().string().starts_with("/proc/self/fd/"));
+  std::filesystem::copy_file(test::plugin_dir() / "knn.so", directory.path() / "other.so");
+  std::filesystem::rename(directory.path() / "other.so", file);
+  BOOST_TEST(ballista::host::inspect_plugin_file(file).name == "knn");
+  BOOST_TEST(ballista::host::inspect_plugin_file(opened.loadable_path()).name == "linear");
+
+  const PluginCatalog catalog({directory.path()});
+  BOOST_TEST(catalog.names() == std::vector<std::string>{"knn"});
+  std::filesystem::permissions(directory.path(), std::filesystem::perms::others_write,
+                               std::filesystem::perm_options::add);
+  BOOST_TEST(catalog.find("knn") == nullptr);
+  const auto* refusal = catalog.refusal_for("knn");
+  BOOST_REQUIRE(refusal != nullptr);
+  BOOST_TEST(refusal->reason.find("not loaded: its directory " + directory.path().string() +
+                                  " is writable by every user") == 0U,
+             refusal->reason);
+  BOOST_TEST(catalog.names().empty());
+  std::filesystem::permissions(directory.path(), std::filesystem::perms::others_write,
+                               std::filesystem::perm_options::remove);
+}
+
 BOOST_AUTO_TEST_CASE(search_path_order_is_command_line_environment_user_bundled) {
   // The test runs single-threaded; changing the environment is safe here.
   setenv("BALLISTA_PLUGIN_PATH", "/env/one:/env/two", 1);  // NOLINT(concurrency-mt-unsafe)

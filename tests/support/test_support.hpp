@@ -18,6 +18,9 @@ std::filesystem::path source_dir();
 std::filesystem::path plugin_dir();          // build/lib/ballista/plugins
 std::filesystem::path fixture_plugin_dir();  // test-only plugins
 std::filesystem::path conformance_plugin_dir();  // a plugin that check-plugin must fail
+// Plugins whose static initialiser segfaults, aborts, hangs or calls _Exit(0):
+// segfault_on_load.so, abort_on_load.so, hang_on_load.so, exit_on_load.so.
+std::filesystem::path hostile_plugin_dir();
 std::filesystem::path ballista_binary();
 std::filesystem::path build_dir();
 // "cmake" as configured, with the generator of this build: "/usr/bin/cmake -G Ninja".
