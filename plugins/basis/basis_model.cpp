@@ -17,17 +17,6 @@
 
 namespace {
 
-// "float64 [3, 1]": a stored tensor, for messages about a damaged model file.
-std::string shape_of(const torch::Tensor& tensor) {
-  const auto type = tensor.scalar_type();
-  std::string text = type == torch::kFloat64 ? "float64" : type == torch::kFloat32 ? "float32" : c10::toString(type);
-  text += " [";
-  for (std::int64_t i = 0; i < tensor.dim(); ++i) {
-    text += (i == 0 ? "" : ", ") + std::to_string(tensor.size(i));
-  }
-  return text + "]";
-}
-
 class BasisModel final : public ballista::Model {
  public:
   explicit BasisModel(const ballista::Parameters& parameters)
@@ -151,11 +140,11 @@ class BasisModel final : public ballista::Model {
                 weights_.size(1) == targets && targets > 0,
             "the weights must be float64 [" + std::to_string(terms) + ", " + std::to_string(targets) +
                 "] (a row per function" + (fit_intercept_ ? " and the intercept" : "") +
-                ", a column per target), found " + shape_of(weights_));
+                ", a column per target), found " + ballista::stored_shape(weights_));
     require(values.scalar_type() == torch::kFloat64 && values.dim() == 1 &&
                 values.size(0) == static_cast<std::int64_t>(names.size()),
             "the constants must be float64 [" + std::to_string(names.size()) + "] for their " +
-                std::to_string(names.size()) + " names, found " + shape_of(values));
+                std::to_string(names.size()) + " names, found " + ballista::stored_shape(values));
     bindings_.clear();
     for (std::size_t i = 0; i < names.size(); ++i) {
       bindings_[names[i]] = values[static_cast<std::int64_t>(i)];

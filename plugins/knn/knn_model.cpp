@@ -535,17 +535,6 @@ std::unique_ptr<const TreeSearch> make_kd_tree(const torch::Tensor& points, bool
   return manhattan ? make_kd_tree<true>(contiguous) : make_kd_tree<false>(contiguous);
 }
 
-// "float64 [20, 2]": a stored tensor, for messages about a damaged model file.
-std::string shape_of(const torch::Tensor& tensor) {
-  const auto type = tensor.scalar_type();
-  std::string text = type == torch::kFloat64 ? "float64" : type == torch::kFloat32 ? "float32" : c10::toString(type);
-  text += " [";
-  for (std::int64_t i = 0; i < tensor.dim(); ++i) {
-    text += (i == 0 ? "" : ", ") + std::to_string(tensor.size(i));
-  }
-  return text + "]";
-}
-
 class KnnModel final : public ballista::Model {
  public:
   explicit KnnModel(const ballista::Parameters& parameters)
@@ -662,11 +651,11 @@ class KnnModel final : public ballista::Model {
     };
     require(inputs_.scalar_type() == torch::kFloat64 && inputs_.dim() == 2 && inputs_.size(0) > 0 &&
                 inputs_.size(1) > 0,
-            "the samples must be float64 [n, d] with n, d >= 1, found " + shape_of(inputs_));
+            "the samples must be float64 [n, d] with n, d >= 1, found " + ballista::stored_shape(inputs_));
     require(targets_.scalar_type() == torch::kFloat64 && targets_.dim() == 2 && targets_.size(0) == inputs_.size(0) &&
                 targets_.size(1) > 0,
             "the targets must be float64 [" + std::to_string(inputs_.size(0)) + ", d] like the samples, found " +
-                shape_of(targets_));
+                ballista::stored_shape(targets_));
     require(static_cast<std::int64_t>(input_names_.size()) == inputs_.size(1) &&
                 static_cast<std::int64_t>(target_names_.size()) == targets_.size(1),
             std::to_string(input_names_.size()) + " input and " + std::to_string(target_names_.size()) +
@@ -684,7 +673,7 @@ class KnnModel final : public ballista::Model {
         require(statistic->scalar_type() == torch::kFloat64 && statistic->dim() == 2 && statistic->size(0) == 1 &&
                     statistic->size(1) == inputs_.size(1),
                 "the standardisation statistics must be float64 [1, " + std::to_string(inputs_.size(1)) +
-                    "], found " + shape_of(*statistic));
+                    "], found " + ballista::stored_shape(*statistic));
       }
       ballista::require_finite(mean_, "knn: stored standardisation means");
       require((scale_ > 0).all().item<bool>() && torch::isfinite(scale_).all().item<bool>(),

@@ -15,17 +15,6 @@
 
 namespace {
 
-// "float64 [3, 1]": a stored tensor, for messages about a damaged model file.
-std::string shape_of(const torch::Tensor& tensor) {
-  const auto type = tensor.scalar_type();
-  std::string text = type == torch::kFloat64 ? "float64" : type == torch::kFloat32 ? "float32" : c10::toString(type);
-  text += " [";
-  for (std::int64_t i = 0; i < tensor.dim(); ++i) {
-    text += (i == 0 ? "" : ", ") + std::to_string(tensor.size(i));
-  }
-  return text + "]";
-}
-
 class LinearModel final : public ballista::Model {
  public:
   explicit LinearModel(const ballista::Parameters& parameters)
@@ -102,7 +91,7 @@ class LinearModel final : public ballista::Model {
         weights_.size(1) != columns || columns == 0) {
       throw std::runtime_error("linear: the stored model is inconsistent: the weights must be float64 [" +
                                std::to_string(rows) + ", " + std::to_string(columns) +
-                               "] (a row per term, a column per target), found " + shape_of(weights_));
+                               "] (a row per term, a column per target), found " + ballista::stored_shape(weights_));
     }
   }
 

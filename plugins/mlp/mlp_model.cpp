@@ -21,17 +21,6 @@
 
 namespace {
 
-// "float32 [256, 2]": a stored tensor, for messages about a damaged model file.
-std::string shape_of(const torch::Tensor& tensor) {
-  const auto type = tensor.scalar_type();
-  std::string text = type == torch::kFloat64 ? "float64" : type == torch::kFloat32 ? "float32" : c10::toString(type);
-  text += " [";
-  for (std::int64_t i = 0; i < tensor.dim(); ++i) {
-    text += (i == 0 ? "" : ", ") + std::to_string(tensor.size(i));
-  }
-  return text + "]";
-}
-
 // Rows per block when predicting on the CPU (rounded up to the trainer's row granule).
 constexpr std::int64_t kPredictRows = 256;
 
@@ -206,7 +195,8 @@ class MlpModel final : public ballista::Model {
       require(weight.scalar_type() == torch::kFloat32 && weight.dim() == 2 && weight.size(0) > 0 &&
                   weight.size(1) > 0 && chained && sized && bias.scalar_type() == torch::kFloat32 &&
                   bias.dim() == 1 && bias.size(0) == weight.size(0),
-              "layer " + std::to_string(layer + 1) + " (weight " + shape_of(weight) + ", bias " + shape_of(bias) +
+              "layer " + std::to_string(layer + 1) + " (weight " + ballista::stored_shape(weight) + ", bias " +
+              ballista::stored_shape(bias) +
                   ") does not follow from parameter hidden and the layer before it");
     }
     require(standardize_ || !archive.try_read("x_mean", unused),
@@ -223,7 +213,7 @@ class MlpModel final : public ballista::Model {
         require(statistic->scalar_type() == torch::kFloat32 && statistic->dim() == 2 && statistic->size(0) == 1 &&
                     statistic->size(1) == columns,
                 "the standardisation statistics must be float32 [1, " + std::to_string(columns) + "], found " +
-                    shape_of(*statistic));
+                    ballista::stored_shape(*statistic));
       }
     }
     parameters_.clear();

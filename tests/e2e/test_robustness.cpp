@@ -184,14 +184,16 @@ BOOST_AUTO_TEST_CASE(a_truncated_png_is_left_out_with_a_reason) {
 }
 
 // Item 12: Ctrl-C while the plots are drawn stops gnuplot, marks the run interrupted
-// and exits 130, as during training; the metrics are kept whole.
+// and exits 130, as during training; the metrics are kept whole. (`timeout
+// --foreground`: without it timeout relays the signal to its process group as well, and
+// a second SIGINT ends ballista at once, as a second Ctrl-C does.)
 BOOST_AUTO_TEST_CASE(ctrl_c_while_plots_are_drawn_interrupts_the_run) {
   test::TemporaryDirectory out;
   std::ofstream(out.path() / "p.yaml") << kTwoModels;
   const auto started = out.path() / "gnuplot-started";
   write_fake_gnuplot(out.path() / "gnuplot", "touch " + quoted(started) + "; sleep 61.5");
   const auto run = test::run_command(
-      "cd " + quoted(out.path()) + " && (GNUPLOT=./gnuplot timeout 100 " +
+      "cd " + quoted(out.path()) + " && (GNUPLOT=./gnuplot timeout --foreground 100 " +
       ballista_command("run p.yaml --out run") + " & pid=$!; for i in $(seq 300); do [ -e " + quoted(started) +
       " ] && break; sleep 0.1; done; kill -INT $pid; wait $pid)");
   BOOST_TEST(run.exit_code == 130, run.output);

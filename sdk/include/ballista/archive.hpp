@@ -19,4 +19,16 @@ BALLISTA_API std::vector<std::string> read_strings(torch::serialize::InputArchiv
 // Reads the tensor under `key`; throws std::runtime_error naming `key` if it is missing.
 BALLISTA_API torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::string& key);
 
+// "float64 [3, 1]": a stored tensor's type and shape, for load()'s messages about a
+// damaged model file.
+inline std::string stored_shape(const torch::Tensor& tensor) {
+  const auto type = tensor.scalar_type();
+  std::string text = type == torch::kFloat64 ? "float64" : type == torch::kFloat32 ? "float32" : c10::toString(type);
+  text += " [";
+  for (std::int64_t i = 0; i < tensor.dim(); ++i) {
+    text += (i == 0 ? "" : ", ") + std::to_string(tensor.size(i));
+  }
+  return text + "]";
+}
+
 BALLISTA_NAMESPACE_END
