@@ -32,7 +32,8 @@ std::filesystem::path write(const std::string& text) {
 bool writable(const std::vector<std::string>& header) {
   return std::all_of(header.begin(), header.end(), [](const std::string& name) {
     return !name.empty() && name.find_first_of("\"\r\n") == std::string::npos &&
-           name.find_first_not_of(" \t") == 0 && name.find_last_not_of(" \t") == name.size() - 1;
+           name.find_first_not_of(" \t") == 0 && name.find_last_not_of(" \t") == name.size() - 1 &&
+           name.rfind("\xEF\xBB\xBF", 0) != 0;  // a leading byte order mark is read as one, not as the name
   });
 }
 

@@ -79,8 +79,10 @@ CsvTable read_csv(const std::filesystem::path& file) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) {
       continue;
     }
-    if (table.header.empty() && line.rfind("\xEF\xBB\xBF", 0) == 0) {
-      line.erase(0, 3);  // a UTF-8 byte order mark (spreadsheets write one) is not part of the first name
+    // A UTF-8 byte order mark (spreadsheets write one) is not part of the first name;
+    // every leading one goes, so a header reads the same after being written again.
+    while (table.header.empty() && line.rfind("\xEF\xBB\xBF", 0) == 0) {
+      line.erase(0, 3);
     }
     auto [fields, columns] = split_fields(line);
     if (table.header.empty()) {
