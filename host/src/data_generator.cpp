@@ -89,26 +89,26 @@ torch::Tensor simulate(const SourceSpec& source, const torch::Tensor& inputs, st
 
 void refuse_non_finite(const torch::Tensor& inputs, const torch::Tensor& targets, const std::vector<std::string>& names,
                        const std::string& set_name) {
-  // Inputs first: a distribution that overflows (uniform(-1e308, 1e308)) draws infinities.
-  if (const auto bad_inputs = (~torch::isfinite(inputs)).any(1).nonzero(); bad_inputs.numel() > 0) {
-    const auto row = bad_inputs[0][0].item<std::int64_t>();
+  // The inputs of a row, "v=0.548814, theta=1.2", for saying where a problem is.
+  const auto inputs_of = [&](std::int64_t row) {
     std::string where;
     for (std::size_t j = 0; j < names.size(); ++j) {
       where += (j == 0 ? "" : ", ") + names[j] + "=" + std::to_string(inputs[row][static_cast<std::int64_t>(j)].item<double>());
     }
+    return where;
+  };
+  // Inputs first: a distribution that overflows (uniform(-1e308, 1e308)) draws infinities.
+  if (const auto bad_inputs = (~torch::isfinite(inputs)).any(1).nonzero(); bad_inputs.numel() > 0) {
     throw std::runtime_error("set '" + set_name + "': the inputs are not finite in " +
                              std::to_string(bad_inputs.size(0)) + " of " + std::to_string(inputs.size(0)) +
-                             " rows (first: " + where + "); a distribution's range overflows a double, narrow it");
+                             " rows (first: " + inputs_of(bad_inputs[0][0].item<std::int64_t>()) +
+                             "); a distribution's range overflows a double, narrow it");
   }
   const auto bad = (~torch::isfinite(targets)).any(1).nonzero();
   if (bad.numel() == 0) {
     return;
   }
-  const auto row = bad[0][0].item<std::int64_t>();
-  std::string where;
-  for (std::size_t j = 0; j < names.size(); ++j) {
-    where += (j == 0 ? "" : ", ") + names[j] + "=" + std::to_string(inputs[row][static_cast<std::int64_t>(j)].item<double>());
-  }
+  const auto where = inputs_of(bad[0][0].item<std::int64_t>());
   throw std::runtime_error("set '" + set_name + "': the targets are not finite in " + std::to_string(bad.size(0)) +
                            " of " + std::to_string(inputs.size(0)) + " rows (first at " + where +
                            "); check the targets over the input ranges");
