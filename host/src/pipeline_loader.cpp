@@ -3,6 +3,7 @@
 
 #include "csv_table.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <unistd.h>
@@ -158,6 +159,39 @@ std::optional<ParameterValue> parameter_from_yaml(const YAML::Node& node, const 
   return std::nullopt;
 }
 
+// Where each YAML document of a stream begins, without building nodes. yaml-cpp 0.7 reads a
+// stream whose document starts with a stray ',' as endless empty documents at that same
+// place (YAML::LoadAll then grows until memory runs out): a start that does not move on
+// from the last one ends the count.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& /*mark*/, YAML::anchor_t /*anchor*/) override {}
+  void OnAlias(const YAML::Mark& /*mark*/, YAML::anchor_t /*anchor*/) override {}
+  void OnScalar(const YAML::Mark& /*mark*/, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                const std::string& /*value*/) override {}
+  void OnSequenceStart(const YAML::Mark& /*mark*/, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                       YAML::EmitterStyle::value /*style*/) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& /*mark*/, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                  YAML::EmitterStyle::value /*style*/) override {}
+  void OnMapEnd() override {}
+
+  // Reads TEXT's documents, at most LIMIT of them; true if the reader stalled.
+  bool read(const std::string& text, std::size_t limit) {
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    while (marks.size() < limit && parser.HandleNextDocument(*this)) {
+      if (marks.size() >= 2 && marks[marks.size() - 1].pos == marks[marks.size() - 2].pos) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
 class Loader {
  public:
   Loader(std::filesystem::path file, const PluginCatalog& catalog, std::vector<std::string> overrides)
@@ -299,15 +333,28 @@ class Loader {
       return YAML::Node();
     }
     try {
-      // yaml-cpp's Load keeps the first document of a stream and drops the rest silently.
-      const auto documents = YAML::LoadAll(text);
-      if (documents.size() > 1) {
-        diagnostics_.push_back({{file, documents[1].Mark().line + 1, 1},
-                                "the file holds " + std::to_string(documents.size()) +
+      // yaml-cpp's Load keeps the first document of a stream and drops the rest silently:
+      // the documents are counted first (and a stray ',' that stalls yaml-cpp is refused).
+      constexpr std::size_t kCountedDocuments = 100;
+      DocumentStarts starts;
+      if (starts.read(text, kCountedDocuments)) {
+        const auto& mark = starts.marks.back();
+        diagnostics_.push_back({{file, mark.line + 1, mark.column + 1},
+                                "invalid YAML: '" + printable(text.substr(static_cast<std::size_t>(mark.pos), 1)) +
+                                    "' where a value or key should begin (a ',' separates the items of a "
+                                    "[ ] or { } collection only)"});
+        return YAML::Node();
+      }
+      if (starts.marks.size() > 1) {
+        diagnostics_.push_back({{file, starts.marks[1].line + 1, 1},
+                                "the file holds " +
+                                    (starts.marks.size() >= kCountedDocuments
+                                         ? "more than " + std::to_string(kCountedDocuments - 1)
+                                         : std::to_string(starts.marks.size())) +
                                     " YAML documents (separated by ---); a pipeline is one document"});
         return YAML::Node();
       }
-      root.reset(documents.empty() ? YAML::Node() : documents[0]);
+      root.reset(YAML::Load(text));
     } catch (const YAML::ParserException& problem) {
       diagnostics_.push_back({{file, problem.mark.line + 1, problem.mark.column + 1}, "invalid YAML: " + problem.msg});
       return YAML::Node();
