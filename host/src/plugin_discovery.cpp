@@ -2,6 +2,8 @@
 // plugin_discovery.hpp). No LibTorch here: the launcher links this file.
 #include "plugin_discovery.hpp"
 
+#include "diagnostics.hpp"
+
 #include <ballista/version.hpp>
 
 #include <boost/dll/library_info.hpp>
@@ -189,16 +191,24 @@ PluginManifest inspect_plugin_file(const std::filesystem::path& file) {
   PluginManifest manifest;
   const auto abi = value("abi");
   if (abi.empty() || abi.find_first_not_of("0123456789") != std::string::npos || abi.size() > 9) {
-    throw PluginLoadError("incomplete Ballista plugin: its manifest has no valid 'abi' (got '" + abi + "')");
+    throw PluginLoadError("incomplete Ballista plugin: its manifest has no valid 'abi' (got '" + printable(abi) + "')");
   }
   manifest.sdk_abi = std::stoul(abi);
   manifest.name = value("name");
+  // The name is printed by `plugins` and in messages, and written in pipelines: escape
+  // sequences, newlines or bytes that are not UTF-8 would drive the terminal or forge lines.
+  if (constexpr std::size_t kLongestName = 200;
+      !manifest.name.empty() && (printable(manifest.name, kLongestName) != manifest.name || manifest.name.find(' ') != std::string::npos)) {
+    throw PluginLoadError("its manifest's plugin name '" + printable(manifest.name) +
+                          "' is not a name (printable UTF-8 without spaces, at most " + std::to_string(kLongestName) +
+                          " bytes)");
+  }
   if (manifest.sdk_abi != BALLISTA_SDK_ABI) {
     throw PluginLoadError(abi_mismatch(manifest.sdk_abi), manifest.name);
   }
   const auto kind = value("kind");
   if (kind != "model" && kind != "source") {
-    throw PluginLoadError("incomplete Ballista plugin: its manifest's kind is '" + kind +
+    throw PluginLoadError("incomplete Ballista plugin: its manifest's kind is '" + printable(kind) +
                               "' (allowed: model, source)",
                           manifest.name);
   }
@@ -206,11 +216,12 @@ PluginManifest inspect_plugin_file(const std::filesystem::path& file) {
   if (manifest.name.empty()) {
     throw PluginLoadError("incomplete Ballista plugin: its manifest has no plugin name");
   }
-  manifest.version = value("version");
-  manifest.summary = value("summary");
+  // Shown by `plugins`: what cannot be printed as it is is escaped.
+  manifest.version = printable(value("version"));
+  manifest.summary = printable(value("summary"), 400);
   manifest.torch_version = value("torch");
   if (manifest.torch_version != TORCH_VERSION) {
-    throw PluginLoadError("built against LibTorch " + manifest.torch_version + ", this host uses LibTorch " +
+    throw PluginLoadError("built against LibTorch " + printable(manifest.torch_version) + ", this host uses LibTorch " +
                               TORCH_VERSION,
                           manifest.name);
   }

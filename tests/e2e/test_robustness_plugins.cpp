@@ -293,4 +293,29 @@ BOOST_AUTO_TEST_CASE(plugin_files_others_could_replace_are_refused_along_the_who
   }
 }
 
+// Item 14: a manifest's name with a newline and terminal escape sequences was printed
+// raw by `plugins` (a forged table line, a cleared screen). Such a file is refused, named,
+// with the name escaped; what it offers is never listed.
+BOOST_AUTO_TEST_CASE(a_manifest_name_that_is_not_printable_is_refused_escaped) {
+  const auto options = "--plugin-path " + quoted(test::forged_plugin_dir()) + " ";
+  const auto listed = test::run_command(ballista_command(options + "plugins"));
+  BOOST_TEST(listed.exit_code == 0, listed.output);
+  BOOST_TEST(listed.output.find('\033') == std::string::npos, listed.output);
+  BOOST_TEST(listed.output.find("9.9.9") == std::string::npos, listed.output);
+  BOOST_TEST(listed.output.find("forged") == std::string::npos, listed.output);
+  const auto verbose = test::run_command(ballista_command(options + "plugins --verbose"));
+  BOOST_TEST(verbose.exit_code == 0, verbose.output);
+  BOOST_TEST(verbose.output.find('\033') == std::string::npos, verbose.output);
+  BOOST_TEST(verbose.output.find("forged_name.so: its manifest's plugin name 'forged\\x1b[2J\\x0a  linear    9.9.9  a "
+                                 "forged line' is not a name") != std::string::npos,
+             verbose.output);
+  // A pipeline naming it is refused as naming an unknown plugin, as for any refused file.
+  test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << naming("forged");
+  const auto validated = test::run_command(ballista_command(options + "validate " + quoted(work.path() / "p.yaml")));
+  BOOST_TEST(validated.exit_code == 2, validated.output);
+  BOOST_TEST(validated.output.find("unknown plugin 'forged'") != std::string::npos, validated.output);
+  BOOST_TEST(validated.output.find('\033') == std::string::npos, validated.output);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -18,6 +18,7 @@ std::filesystem::path plugin_dir() { return BALLISTA_TEST_PLUGIN_DIR; }
 std::filesystem::path fixture_plugin_dir() { return BALLISTA_TEST_FIXTURE_PLUGIN_DIR; }
 std::filesystem::path conformance_plugin_dir() { return BALLISTA_TEST_CONFORMANCE_PLUGIN_DIR; }
 std::filesystem::path hostile_plugin_dir() { return BALLISTA_TEST_HOSTILE_PLUGIN_DIR; }
+std::filesystem::path forged_plugin_dir() { return BALLISTA_TEST_FORGED_PLUGIN_DIR; }
 std::filesystem::path ballista_binary() { return BALLISTA_TEST_BINARY; }
 std::filesystem::path build_dir() { return BALLISTA_TEST_BUILD_DIR; }
 std::string cmake_command() { return shell_quote(BALLISTA_TEST_CMAKE); }

@@ -21,6 +21,8 @@ std::filesystem::path conformance_plugin_dir();  // a plugin that check-plugin m
 // Plugins whose static initialiser segfaults, aborts, hangs or calls _Exit(0):
 // segfault_on_load.so, abort_on_load.so, hang_on_load.so, exit_on_load.so.
 std::filesystem::path hostile_plugin_dir();
+// The fixture plugin whose manifest forges a name with a newline and escape sequences.
+std::filesystem::path forged_plugin_dir();
 std::filesystem::path ballista_binary();
 std::filesystem::path build_dir();
 // "cmake" as configured, with the generator of this build: "/usr/bin/cmake -G Ninja".
