@@ -307,7 +307,25 @@ int compare_read_runs(const std::vector<std::string>& given, const CompareOption
   std::vector<std::vector<std::string>> cells{headers};
   std::vector<std::vector<bool>> marked{std::vector<bool>(headers.size(), false)};
   for (const auto i : order) {
-    std::vector<std::string> row{names[i].first, names[i].second};
+    // Names come from files that may have been edited: escaped as printable text, and
+    // quoted where the format would read a ',' or '|' in them as a column boundary.
+    const auto shown_name = [&](const std::string& name) {
+      auto text = printable(name, 256);
+      if (options.format == "csv" && text.find_first_of(",\"") != std::string::npos) {
+        std::string quoted = "\"";
+        for (const char c : text) {
+          quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+        }
+        return quoted + "\"";
+      }
+      if (options.format == "markdown") {
+        for (auto at = text.find('|'); at != std::string::npos; at = text.find('|', at + 2)) {
+          text.insert(at, "\\");
+        }
+      }
+      return text;
+    };
+    std::vector<std::string> row{shown_name(names[i].first), shown_name(names[i].second)};
     std::vector<bool> is_best{false, false};
     for (std::size_t c = 0; c < numbers[i].size(); ++c) {
       const double value = numbers[i][c];

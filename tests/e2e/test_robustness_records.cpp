@@ -225,6 +225,43 @@ BOOST_AUTO_TEST_CASE(compare_names_the_file_and_field_of_each_damaged_metrics_js
   }
 }
 
+// Item 14: compare printed the names of a hand-edited metrics.json as they were: escape
+// sequences reached the terminal, a newline forged a row, a ',' or '|' split a CSV or
+// markdown column. Names are escaped (\xNN) and quoted where the format needs it.
+BOOST_AUTO_TEST_CASE(compare_prints_edited_names_escaped_and_quoted) {
+  test::TemporaryDirectory out;
+  const auto run = out.path() / "run";
+  make_run(run);
+  auto document = json::parse(read_text(run / "metrics.json"));
+  document["models"][0]["name"] = "a,\"b\"|c\x1b[2J\nforged  1.0";
+  std::ofstream(run / "metrics.json", std::ios::binary | std::ios::trunc) << document.dump(2);
+  const auto compare = [&](const std::string& format) {
+    const auto result =
+        test::run_command("timeout 60 " + ballista_command("compare " + quoted(run) + " --format " + format));
+    BOOST_TEST(result.exit_code == 0, result.output);
+    BOOST_TEST(result.output.find('\033') == std::string::npos, format << ": " << result.output);
+    BOOST_TEST(result.output.find("\nforged") == std::string::npos, format << ": " << result.output);
+    return result.output;
+  };
+  const auto table = compare("table");
+  BOOST_TEST(table.find("a,\"b\"|c\\x1b[2J\\x0aforged  1.0") != std::string::npos, table);
+  // The CSV parses back (Python's csv module) to the header's number of columns per row,
+  // with the escaped name as one cell.
+  const auto csv = compare("csv");
+  const auto csv_file = out.path() / "compared.csv";
+  std::ofstream(csv_file, std::ios::binary) << csv;
+  const auto parsed = test::run_command(std::string(BALLISTA_TEST_PYTHON) + " -c " +
+                                        test::shell_quote("import csv,sys\n"
+                                                          "rows=list(csv.reader(open(sys.argv[1])))\n"
+                                                          "assert len({len(r) for r in rows})==1, rows\n"
+                                                          "print(rows[1][1])") +
+                                        " " + quoted(csv_file));
+  BOOST_TEST(parsed.exit_code == 0, parsed.output);
+  BOOST_TEST(parsed.output == "a,\"b\"|c\\x1b[2J\\x0aforged  1.0\n", parsed.output);
+  const auto markdown = compare("markdown");
+  BOOST_TEST(markdown.find("a,\"b\"\\|c") != std::string::npos, markdown);
+}
+
 // Item 6: reproduce re-ran the whole pipeline before it read the recorded metrics.json's
 // fields, then failed with a bare JSON error (or compared against nonsense: a list where
 // a number belongs became a "difference"). Now both records are read and checked first:
