@@ -51,17 +51,22 @@ struct Expression::Node {
   struct Negate {
     std::shared_ptr<const Node> operand;
   };
-  struct Binary {
-    // cppcheck-suppress unusedStructMember
-    char op;
-    std::shared_ptr<const Node> left, right;
+  struct Power {  // base ^ exponent
+    std::shared_ptr<const Node> base, exponent;
   };
   struct Call {
     // cppcheck-suppress unusedStructMember
     Function function;
     std::shared_ptr<const Node> argument;
   };
-  std::variant<Number, Name, Negate, Binary, Call> kind;
+  // a op1 b op2 c ... of one precedence level ('+' '-', or '*' '/'), applied left to
+  // right as ((a op1 b) op2 c): a long sum is one level deep, not one level per term.
+  struct Chain {
+    std::shared_ptr<const Node> first;
+    // cppcheck-suppress unusedStructMember
+    std::vector<std::pair<char, std::shared_ptr<const Node>>> rest;
+  };
+  std::variant<Number, Name, Negate, Power, Call, Chain> kind;
   // cppcheck-suppress unusedStructMember
   std::size_t column;  // 1-based, where this node starts in the text
   std::size_t depth = 1;  // of the tree below (evaluation and destruction recurse that deep)
@@ -102,12 +107,13 @@ class Parser {
     }
     return false;
   }
-  // Trees deeper than this (a sum of a thousand terms, a thousand nested parentheses)
-  // are refused: parsing, evaluating and freeing them recurse once per level.
+  // Trees deeper than this (a thousand nested parentheses, calls or signs) are refused:
+  // parsing, evaluating and freeing them recurse once per level. A sum or product of
+  // many terms is one level (a Chain).
   static constexpr std::size_t kMaxDepth = 1000;
-  NodePtr make(Node::Binary binary, std::size_t column) const {
-    const auto depth = 1 + std::max(binary.left->depth, binary.right->depth);
-    return checked(std::make_shared<const Node>(Node{std::move(binary), column, depth}));
+  NodePtr make(Node::Power power, std::size_t column) const {
+    const auto depth = 1 + std::max(power.base->depth, power.exponent->depth);
+    return checked(std::make_shared<const Node>(Node{std::move(power), column, depth}));
   }
   NodePtr checked(NodePtr node) const {
     if (node->depth > kMaxDepth) {
@@ -116,33 +122,32 @@ class Parser {
     return node;
   }
 
-  NodePtr parse_sum() {
-    NodePtr left = parse_product();
+  // OPERAND (OP OPERAND)* with OP one of `ops`: the operand alone, or a Chain.
+  template <class ParseOperand>
+  NodePtr parse_chain(std::string_view ops, ParseOperand parse_operand) {
+    const std::size_t column = pos_ + 1;
+    NodePtr first = parse_operand();
+    Node::Chain chain{first, {}};
+    std::size_t depth = first->depth;
     for (;;) {
       skip_space();
-      const std::size_t column = pos_ + 1;
-      if (accept('+')) {
-        left = make({'+', left, parse_product()}, column);
-      } else if (accept('-')) {
-        left = make({'-', left, parse_product()}, column);
-      } else {
-        return left;
+      if (pos_ >= text_.size() || ops.find(text_[pos_]) == std::string_view::npos) {
+        break;
       }
+      const char op = text_[pos_++];
+      chain.rest.emplace_back(op, parse_operand());
+      depth = std::max(depth, chain.rest.back().second->depth);
     }
+    if (chain.rest.empty()) {
+      return first;
+    }
+    return checked(std::make_shared<const Node>(Node{std::move(chain), column, depth + 1}));
+  }
+  NodePtr parse_sum() {
+    return parse_chain("+-", [this] { return parse_product(); });
   }
   NodePtr parse_product() {
-    NodePtr left = parse_unary();
-    for (;;) {
-      skip_space();
-      const std::size_t column = pos_ + 1;
-      if (accept('*')) {
-        left = make({'*', left, parse_unary()}, column);
-      } else if (accept('/')) {
-        left = make({'/', left, parse_unary()}, column);
-      } else {
-        return left;
-      }
-    }
+    return parse_chain("*/", [this] { return parse_unary(); });
   }
   NodePtr parse_unary() {
     // Every nesting (parentheses, calls, signs, exponents) passes through here.
@@ -171,7 +176,7 @@ class Parser {
     const std::size_t column = pos_ + 1;
     if (accept('^')) {
       // Right-associative, and the exponent may carry its own sign: 2^-1, a^b^c = a^(b^c).
-      return make({'^', base, parse_unary()}, column);
+      return make({base, parse_unary()}, column);
     }
     return base;
   }
@@ -221,6 +226,10 @@ class Parser {
   }
   NodePtr parse_number(std::size_t column) {
     const std::string rest(text_.substr(pos_));
+    // strtod would also read C's hexadecimal numbers (0x10, 0x1p-3).
+    if (rest.size() > 1 && rest[0] == '0' && (rest[1] == 'x' || rest[1] == 'X')) {
+      fail("hexadecimal numbers are not part of the language: write numbers in decimal (16, not 0x10)");
+    }
     char* end = nullptr;
     const double value = std::strtod(rest.c_str(), &end);
     if (end == rest.c_str()) {
@@ -248,11 +257,16 @@ void collect_names(const Node& node, std::vector<std::string>& names) {
           names.push_back(kind.name);
         } else if constexpr (std::is_same_v<K, Node::Negate>) {
           collect_names(*kind.operand, names);
-        } else if constexpr (std::is_same_v<K, Node::Binary>) {
-          collect_names(*kind.left, names);
-          collect_names(*kind.right, names);
+        } else if constexpr (std::is_same_v<K, Node::Power>) {
+          collect_names(*kind.base, names);
+          collect_names(*kind.exponent, names);
         } else if constexpr (std::is_same_v<K, Node::Call>) {
           collect_names(*kind.argument, names);
+        } else if constexpr (std::is_same_v<K, Node::Chain>) {
+          collect_names(*kind.first, names);
+          for (const auto& [op, operand] : kind.rest) {
+            collect_names(*operand, names);
+          }
         }
       },
       node.kind);
@@ -333,26 +347,29 @@ Value evaluate_node(const Node& node, const Bindings& bindings) {
           return -evaluate_node<Value>(*kind.operand, bindings);
         } else if constexpr (std::is_same_v<K, Node::Call>) {
           return apply(kind.function, evaluate_node<Value>(*kind.argument, bindings));
-        } else {
-          const Value left = evaluate_node<Value>(*kind.left, bindings);
-          // A literal exponent keeps pow on its scalar fast path (x^2 is x*x, exactly).
-          if (kind.op == '^') {
-            if (const auto* literal = std::get_if<Node::Number>(&kind.right->kind)) {
-              if constexpr (std::is_same_v<Value, double>) {
-                return std::pow(left, literal->value);
-              } else {
-                return torch::pow(left, literal->value);
-              }
+        } else if constexpr (std::is_same_v<K, Node::Chain>) {
+          Value value = evaluate_node<Value>(*kind.first, bindings);
+          for (const auto& [op, operand] : kind.rest) {
+            const Value next = evaluate_node<Value>(*operand, bindings);
+            switch (op) {
+              case '+': value = value + next; break;
+              case '-': value = value - next; break;
+              case '*': value = value * next; break;
+              default: value = value / next; break;
             }
           }
-          const Value right = evaluate_node<Value>(*kind.right, bindings);
-          switch (kind.op) {
-            case '+': return left + right;
-            case '-': return left - right;
-            case '*': return left * right;
-            case '/': return left / right;
-            default: return power(left, right);
+          return value;
+        } else {
+          const Value base = evaluate_node<Value>(*kind.base, bindings);
+          // A literal exponent keeps pow on its scalar fast path (x^2 is x*x, exactly).
+          if (const auto* literal = std::get_if<Node::Number>(&kind.exponent->kind)) {
+            if constexpr (std::is_same_v<Value, double>) {
+              return std::pow(base, literal->value);
+            } else {
+              return torch::pow(base, literal->value);
+            }
           }
+          return power(base, evaluate_node<Value>(*kind.exponent, bindings));
         }
       },
       node.kind);

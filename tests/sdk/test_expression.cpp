@@ -96,12 +96,14 @@ BOOST_AUTO_TEST_CASE(nesting_is_bounded_instead_of_overflowing_the_stack) {
   // 1000 levels are fine and evaluate to the closed form; deeper is an error, not a crash.
   const auto nested = [](int depth) { return std::string(depth, '(') + "x" + std::string(depth, ')'); };
   BOOST_TEST(Expression::parse(nested(990)).evaluate({{"x", 2.0}}) == 2.0);
-  std::string sum = "x";
-  for (int i = 0; i < 999; ++i) {
-    sum += "+x";
-  }
-  BOOST_TEST(Expression::parse(sum).evaluate({{"x", 0.5}}) == 500.0);
-  for (const auto& text : {nested(30000), sum + "+x+x", std::string(5000, '-') + "x", "sin(" + nested(2000) + ")"}) {
+  for (const auto& text : {nested(30000), std::string(5000, '-') + "x", "sin(" + nested(2000) + ")",
+                           [] {  // x^x^...^x is right-nested: a level per '^'
+                             std::string tower = "x";
+                             for (int i = 0; i < 1000; ++i) {
+                               tower += "^x";
+                             }
+                             return tower;
+                           }()}) {
     try {
       (void)Expression::parse(text);
       BOOST_FAIL("accepted an expression nested too deep");
@@ -109,6 +111,46 @@ BOOST_AUTO_TEST_CASE(nesting_is_bounded_instead_of_overflowing_the_stack) {
       BOOST_TEST(std::string(error.what()).find("nests deeper than 1000 levels") != std::string::npos, error.what());
     }
   }
+}
+
+// Issue 14 item 14: a flat sum of more than 1000 terms was refused as "nests deeper than
+// 1000 levels" (each '+' added a level). A chain of one precedence level is one level,
+// at any length, and keeps left-to-right order: the same bits as the nested form.
+BOOST_AUTO_TEST_CASE(long_sums_and_products_are_one_level) {
+  std::string sum = "x";
+  std::string product = "x";
+  std::string alternating = "1";
+  for (int i = 1; i < 100000; ++i) {
+    sum += "+x";
+    product += i % 2 == 0 ? "*x" : "/x";
+    alternating += i % 2 == 0 ? "+0.1" : "-0.1";
+  }
+  BOOST_TEST(eval(sum, {{"x", 0.5}}) == 50000.0);  // exact: every partial sum is a multiple of 0.5
+  BOOST_TEST(eval(product, {{"x", 3.0}}) == 1.0);  // x/x*x/x...*x/x, each step exact
+  // Left to right, as a loop in double does (not a balanced or reordered sum).
+  double expected = 1.0;
+  for (int i = 1; i < 100000; ++i) {
+    expected = i % 2 == 0 ? expected + 0.1 : expected - 0.1;
+  }
+  BOOST_TEST(eval(alternating) == expected);
+  // Tensors give the same bits; a long sum nested inside calls still counts the calls.
+  const auto tensor = Expression::parse(alternating + "+v").evaluate(
+      Expression::TensorBindings{{"v", torch::zeros({3}, torch::kFloat64)}});
+  BOOST_TEST(tensor[2].item<double>() == expected);
+  BOOST_TEST(Expression::parse("sin(" + sum + ")").names() == std::vector<std::string>{"x"});
+  BOOST_TEST(eval("2-3-4") == -5.0);  // left-associative
+  BOOST_TEST(eval("8/4/2") == 1.0);
+  BOOST_TEST(eval("2*3^2") == 18.0);  // ^ binds tighter
+  BOOST_TEST(eval("-2^2") == -4.0);
+  BOOST_TEST(eval("1+2*3-4/2") == 5.0);
+}
+
+BOOST_AUTO_TEST_CASE(hexadecimal_numbers_are_refused) {
+  // strtod reads C's hexadecimal forms; the language is decimal (issue 14 item 14).
+  BOOST_TEST(error_column("2*0x10") == 3U);
+  BOOST_TEST(error_column("0X1p-3") == 1U);
+  BOOST_TEST(eval("0.5e1") == 5.0);
+  BOOST_TEST(eval("10") == 10.0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
