@@ -123,13 +123,17 @@ CheckedColumns checked_numeric_columns(const CsvTable& table, const std::vector<
       const auto& cell = table.rows[r][indices[c]];
       char* end = nullptr;
       const double value = std::strtod(cell.c_str(), &end);
-      const bool parsed = !cell.empty() && end == cell.c_str() + cell.size();
+      // strtod also reads C's hexadecimal numbers ("0x10"), which NumPy and pandas refuse.
+      const bool hexadecimal = cell.find_first_of("xX") != std::string::npos;
+      const bool parsed = !cell.empty() && end == cell.c_str() + cell.size() && !hexadecimal;
       if (!parsed || !std::isfinite(value)) {
         result.problems.push_back({table.lines[r], table.columns[r][indices[c]],
                                    "column '" + names[c] + "': " +
                                        (cell.empty() ? std::string("the cell is empty")
-                                                     : "'" + cell + "' is " +
-                                                           (parsed ? "not finite" : "not a number"))});
+                                                     : "'" + printable(cell) + "' is " +
+                                                           (parsed        ? "not finite"
+                                                            : hexadecimal ? "not a decimal number"
+                                                                          : "not a number"))});
         valid = false;
       }
       values.push_back(value);

@@ -99,12 +99,26 @@ std::string file_name_problem(std::string_view name) {
 // An identifier of the expression language.
 bool is_identifier(std::string_view text) { return is_word(text, false, "_", "_"); }
 
+// Whether a scalar is written with a radix prefix ("0x10", "-0o17"), which yaml-cpp reads
+// as a hexadecimal or octal integer; pipelines write numbers in decimal, as expressions do.
+bool has_radix_prefix(const std::string& text) {
+  const std::size_t digits = !text.empty() && (text[0] == '+' || text[0] == '-') ? 1 : 0;
+  return text.size() > digits + 1 && text[digits] == '0' &&
+         std::string_view("xXoObB").find(text[digits + 1]) != std::string_view::npos;
+}
+
+// A decimal integer scalar as T.
+template <typename T>
+bool decode_decimal(const YAML::Node& node, T& value) {
+  return node.IsScalar() && !has_radix_prefix(node.Scalar()) && YAML::convert<T>::decode(node, value);
+}
+
 // A YAML value as a value of `spec`'s type, or nothing when it has another shape.
 std::optional<ParameterValue> parameter_from_yaml(const YAML::Node& node, const ParameterSpec& spec) {
   switch (spec.type()) {
     case ParameterType::integer: {
       std::int64_t value = 0;
-      if (node.IsScalar() && YAML::convert<std::int64_t>::decode(node, value)) {
+      if (decode_decimal(node, value)) {
         return value;
       }
       return std::nullopt;
@@ -135,7 +149,7 @@ std::optional<ParameterValue> parameter_from_yaml(const YAML::Node& node, const 
       }
       for (const auto& element : node) {
         std::int64_t value = 0;
-        if (!element.IsScalar() || !YAML::convert<std::int64_t>::decode(element, value)) {
+        if (!decode_decimal(element, value)) {
           return std::nullopt;
         }
         values.push_back(value);
@@ -662,8 +676,9 @@ class Loader {
   }
   std::int64_t integer(const YAML::Node& node, const std::string& what, std::int64_t low, std::int64_t high) {
     std::int64_t value = 0;
-    if (!node.IsScalar() || !YAML::convert<std::int64_t>::decode(node, value)) {
-      error(node, what + " must be an integer, found " + describe_node(node));
+    if (!decode_decimal(node, value)) {
+      error(node, what + " must be an integer, found " + describe_node(node) +
+                      (node.IsScalar() && has_radix_prefix(node.Scalar()) ? " (write integers in decimal)" : ""));
       return low;
     }
     if (value < low || value > high) {
@@ -1586,7 +1601,7 @@ class Loader {
         // Variants of a sweep share the seed, so they differ by the swept values alone.
         model.seed = derive_seed(pipeline.seed, "model/" + name);
         if (const auto seed = view["seed"];
-            seed && !(seed.IsScalar() && YAML::convert<std::uint64_t>::decode(seed, model.seed))) {
+            seed && !decode_decimal(seed, model.seed)) {
           error(seed, what + " seed must be an integer from 0 to 18446744073709551615, found " + describe_node(seed));
         }
         model.plugin = plugin_name;
