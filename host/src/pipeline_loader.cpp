@@ -1615,7 +1615,7 @@ class Loader {
           error(entry.first, "the sweep of " + what + " makes a model '" + model.name + "' that already exists");
           continue;
         }
-        if (load_parameters(view, *plugin, "model '" + model.name + "'", model)) {
+        if (load_parameters(view, *plugin, "model '" + model.name + "'", pipeline.data, model)) {
           pipeline.models.push_back(std::move(model));
         }
       }
@@ -1744,7 +1744,7 @@ std::to_string(count) + " models" +
   }
 
   bool load_parameters(const ModelView& view, const LoadedPlugin& plugin, const std::string& what,
-                       ModelSpec& model) {
+                       const DataSpec& data, ModelSpec& model) {
     const std::size_t errors_before = diagnostics_.size();
     auto parameters = plugin_parameters(view, plugin, what);
     if (!parameters || diagnostics_.size() != errors_before) {
@@ -1766,7 +1766,56 @@ std::to_string(count) + " models" +
       error(view.node, what + ": plugin " + plugin.name + " failed to build the model: " + non_standard_exception());
       return false;
     }
-    return true;
+    return expressions_read_the_data(view, plugin, what, data, model.parameters);
+  }
+
+  // Parameters declared as expressions() read only the data's inputs and constants (and
+  // pi, e): a name that is neither would end the run when the model is fitted.
+  bool expressions_read_the_data(const ModelView& view, const LoadedPlugin& plugin, const std::string& what,
+                                 const DataSpec& data, const Parameters& parameters) {
+    auto known = data.input_names();
+    for (const auto& [name, value] : data.source.constants) {
+      known.push_back(name);
+    }
+    std::string known_text;
+    for (const auto& name : data.input_names()) {
+      known_text += (known_text.empty() ? "inputs: " : ", ") + name;
+    }
+    if (!data.source.constants.empty()) {
+      known_text += "; constants: ";
+      for (std::size_t i = 0; i < data.source.constants.size(); ++i) {
+        known_text += (i == 0 ? "" : ", ") + data.source.constants[i].first;
+      }
+    }
+    known_text += "; pi, e";
+    bool fine = true;
+    for (const auto& spec : plugin.parameters()) {
+      if (!spec.is_expression()) {
+        continue;
+      }
+      const auto& value = parameters.values().at(spec.name());
+      const auto* one = std::get_if<std::string>(&value);
+      const auto texts = one != nullptr ? std::vector<std::string>{*one} : std::get<std::vector<std::string>>(value);
+      for (std::size_t i = 0; i < texts.size(); ++i) {
+        const auto label = spec.name() + (one != nullptr ? "" : "[" + std::to_string(i) + "]");
+        const auto where = view[spec.name()] ? view[spec.name()] : view.node;
+        try {
+          for (const auto& name : Expression::parse(texts[i]).names()) {
+            if (name != "pi" && name != "e" && std::find(known.begin(), known.end(), name) == known.end()) {
+              error(where, what + " parameter '" + spec.name() + "': " + label + " '" + printable(texts[i]) +
+                               "' reads '" + name + "', which is not an input or a constant of the data (" +
+                               known_text + ")" + suggest(name, known));
+              fine = false;
+            }
+          }
+        } catch (const ExpressionError& problem) {
+          error(where, what + " parameter '" + spec.name() + "': " + label + " '" + printable(texts[i]) +
+                           "': " + problem.what());
+          fine = false;
+        }
+      }
+    }
+    return fine;
   }
 
   // --- evaluation -----------------------------------------------------------------

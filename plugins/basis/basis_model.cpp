@@ -228,6 +228,7 @@ ballista::PluginDefinition define_basis() {
           ParameterSpec::string_list("functions", {"v", "v^2*sin(2*theta)"},
                                      "basis functions: expressions over input names and constants "
                                      "(+ - * / ^, sin cos tan exp log sqrt abs, pi, e)")
+              .expressions()
               .non_empty()
               .required(),
           ParameterSpec::choice("solver", "lstsq", {"lstsq", "stlsq", "adam", "sgd"},

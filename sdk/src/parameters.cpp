@@ -113,6 +113,13 @@ ParameterSpec& ParameterSpec::non_empty() {
   non_empty_ = true;
   return *this;
 }
+ParameterSpec& ParameterSpec::expressions() {
+  if (type_ != ParameterType::string && type_ != ParameterType::string_list) {
+    throw std::logic_error("parameter '" + name_ + "': expressions() applies to a string or a list of strings");
+  }
+  expressions_ = true;
+  return *this;
+}
 
 std::string ParameterSpec::bounds() const {
   std::string text;
@@ -134,6 +141,9 @@ std::string ParameterSpec::allowed() const {
     return text;
   }
   std::string text = (non_empty_ ? "non-empty " : "") + to_string(type_);
+  if (expressions_) {
+    text.replace(text.find("string"), 6, "expression");
+  }
   if (const auto limits = bounds(); !limits.empty()) {
     text += " " + limits;
   }

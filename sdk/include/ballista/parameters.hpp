@@ -49,6 +49,10 @@ class BALLISTA_API ParameterSpec {
   ParameterSpec& non_empty();                 // lists must hold at least one element
   // The user must give a value; the default is only shown as an example.
   ParameterSpec& required();
+  // A string, or every element of a list of strings, is an expression over the data's
+  // inputs and constants (see expression.hpp): the host parses it and checks every name
+  // it reads before anything runs, so `validate` finds `w^2` when there is no input w.
+  ParameterSpec& expressions();
 
   const std::string& name() const { return name_; }
   ParameterType type() const { return type_; }
@@ -62,6 +66,7 @@ class BALLISTA_API ParameterSpec {
   bool lower_bound_inclusive() const { return lower_inclusive_; }
   const std::optional<double>& upper_bound() const { return upper_; }
   bool is_non_empty() const { return non_empty_; }
+  bool is_expression() const { return expressions_; }
   // "integer ≥ 1", "one of: sgd, lstsq", "list of integer > 0": what the user may write.
   std::string allowed() const;
   // Empty if `value` has this parameter's type and satisfies its restrictions;
@@ -83,6 +88,7 @@ class BALLISTA_API ParameterSpec {
   std::optional<double> upper_;
   bool non_empty_ = false;
   bool required_ = false;
+  bool expressions_ = false;
 };
 
 // Thrown by a plugin's factory when a value passes its declared type and range but is
