@@ -124,8 +124,9 @@ CheckedColumns checked_numeric_columns(const CsvTable& table, const std::vector<
       char* end = nullptr;
       const double value = std::strtod(cell.c_str(), &end);
       // strtod also reads C's hexadecimal numbers ("0x10"), which NumPy and pandas refuse.
-      const bool hexadecimal = cell.find_first_of("xX") != std::string::npos;
-      const bool parsed = !cell.empty() && end == cell.c_str() + cell.size() && !hexadecimal;
+      const bool consumed = !cell.empty() && end == cell.c_str() + cell.size();
+      const bool hexadecimal = consumed && cell.find_first_of("xX") != std::string::npos;
+      const bool parsed = consumed && !hexadecimal;
       if (!parsed || !std::isfinite(value)) {
         result.problems.push_back({table.lines[r], table.columns[r][indices[c]],
                                    "column '" + names[c] + "': " +
