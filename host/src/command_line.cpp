@@ -83,6 +83,11 @@ Options:
   --isolate                    with run: train each model in its own process, so a
                                plugin that crashes (segfault, abort) fails only its
                                model; the others finish and are reported
+  --model-timeout SECONDS      with run: a model still training or evaluating after
+                               SECONDS fails ("did not finish within ..."); its
+                               process is killed and the run goes on (implies
+                               --isolate, since only a process can be stopped at
+                               any point)
   --allow-insecure-plugins     load plugin files that other users could have written
                                (group- or world-writable file or directory, or owned
                                by another user); refused by default, since loading
@@ -136,7 +141,8 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
     }
     if (argument == "--plugin-path" || argument == "--out" || argument == "--at" || argument == "--input" ||
         argument == "--output" || argument == "--set" || argument == "--metric" || argument == "--baseline" ||
-        argument == "--sort" || argument == "--format" || argument == "--dir" || argument == "--threads") {
+        argument == "--sort" || argument == "--format" || argument == "--dir" || argument == "--threads" ||
+        argument == "--model-timeout") {
       if (i + 1 >= arguments.size()) {
         throw UsageError(argument + " needs a value");
       }
@@ -160,6 +166,16 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
                            " (the larger of 64 and four times the " + std::to_string(usable_cores()) +
                            " cores this process may use); more threads than cores only add start-up time");
         }
+      } else if (argument == "--model-timeout") {
+        // Seconds, decimal: 30, 0.5, 1e3 (at most a year).
+        char* end = nullptr;
+        const double seconds = std::strtod(given.c_str(), &end);
+        if (given.empty() || end != given.c_str() + given.size() || given.find_first_of("xXnN") != std::string::npos ||
+            !(seconds > 0 && seconds <= 365.0 * 24 * 3600)) {
+          throw UsageError("--model-timeout needs a number of seconds above 0 and at most 31536000 (a year), got '" +
+                           printable(given) + "'");
+        }
+        line.model_timeout = seconds;
       } else if (argument == "--metric") {
         line.compare_columns.push_back(given);
         compare_options_given = true;
@@ -214,6 +230,9 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
   }
   if (line.isolate && command != "run") {
     throw UsageError("--isolate only applies to `run`");
+  }
+  if (line.model_timeout && command != "run") {
+    throw UsageError("--model-timeout only applies to `run`");
   }
   if (line.scaffold_dir && command != "new-plugin") {
     throw UsageError("--dir only applies to `new-plugin`");

@@ -38,6 +38,7 @@ struct CommandLine {
   bool verbose = false;
   bool quiet = false;
   bool isolate = false;
+  std::optional<double> model_timeout;   // --model-timeout SECONDS (implies --isolate)
   bool allow_insecure_plugins = false;
 };
 

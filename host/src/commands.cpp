@@ -193,7 +193,7 @@ int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path&
 int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
                          const std::vector<std::string>& overrides,
                          const std::optional<std::filesystem::path>& out_dir, std::ostream& out,
-                         Verbosity verbosity, const std::optional<std::vector<std::string>>& isolate) {
+                         Verbosity verbosity, const std::optional<IsolateOptions>& isolate) {
   Pipeline pipeline;
   try {
     pipeline = load_pipeline(file, catalog, overrides);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "command_line.hpp"
+#include "isolated_model.hpp"
 #include "plugin_catalog.hpp"
 #include "progress_display.hpp"
 
@@ -27,12 +28,13 @@ int predict_command(const PluginCatalog& catalog, const std::filesystem::path& m
                     std::ostream& out);
 
 // `isolate`, when given, trains each model in a child process (run --isolate), started
-// with these options (--plugin-path and the like) before its subcommand.
+// with its options (--plugin-path and the like) before its subcommand, and killed after
+// its timeout (--model-timeout) if it has one.
 int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
                          const std::vector<std::string>& overrides,
                          const std::optional<std::filesystem::path>& out_dir, std::ostream& out,
                          Verbosity verbosity = Verbosity::normal,
-                         const std::optional<std::vector<std::string>>& isolate = std::nullopt);
+                         const std::optional<IsolateOptions>& isolate = std::nullopt);
 
 // Runs RUN_DIR/pipeline.resolved.yaml again (into `out_dir`, default a new run
 // directory) and reports whether every metric and probe prediction is the same to the

@@ -15,11 +15,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <system_error>
+#include <thread>
 
 namespace ballista::host {
 
@@ -187,11 +190,52 @@ int run_one_model_command(const PluginCatalog& catalog, const std::filesystem::p
   }
 }
 
+namespace {
+
+// Waits for `child`; with a timeout, kills it (SIGKILL) once that has passed. True if it
+// ended by itself, false if it was killed for the timeout.
+bool wait_for_child(pid_t child, int& status, const std::optional<double>& timeout_seconds) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline =
+      timeout_seconds ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(*timeout_seconds))
+                      : Clock::time_point::max();
+  for (;;) {
+    // Ctrl-C reaches the child too (same process group): it stops its model and writes
+    // what it has, so keep waiting (EINTR).
+    const pid_t ended = waitpid(child, &status, timeout_seconds ? WNOHANG : 0);
+    if (ended == child) {
+      return true;
+    }
+    if (ended < 0 && errno != EINTR) {
+      throw std::runtime_error("--isolate: lost the model's process: " + std::generic_category().message(errno));
+    }
+    if (ended == 0) {
+      if (Clock::now() >= deadline) {
+        (void)::kill(child, SIGKILL);
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        }
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+std::string seconds_text(double seconds) {
+  std::ostringstream text;
+  text << seconds;
+  return text.str();
+}
+
+}  // namespace
+
 ModelExecutor isolated_executor(const std::filesystem::path& resolved_pipeline,
-                                const std::filesystem::path& run_directory, std::vector<std::string> child_options) {
+                                const std::filesystem::path& run_directory, IsolateOptions isolate) {
   auto started = std::make_shared<int>(0);
-  return [resolved_pipeline, run_directory, options = std::move(child_options), started](const ModelSpec& spec,
-                                                                                         ModelResult& result) {
+  return [resolved_pipeline, run_directory, isolate = std::move(isolate), started](const ModelSpec& spec,
+                                                                                  ModelResult& result) {
+    const auto& options = isolate.child_options;
     const auto scratch = run_directory / ".isolate";
     std::filesystem::create_directories(scratch);
     const auto result_file = scratch / ("model-" + std::to_string(++*started) + ".result");
@@ -211,12 +255,12 @@ ModelExecutor isolated_executor(const std::filesystem::path& resolved_pipeline,
       throw std::runtime_error("--isolate: cannot start " + program + ": " + std::generic_category().message(failed));
     }
     int status = 0;
-    // Ctrl-C reaches the child too (same process group): it stops its model and writes
-    // what it has, so keep waiting.
-    while (waitpid(child, &status, 0) < 0) {
-      if (errno != EINTR) {
-        throw std::runtime_error("--isolate: lost the model's process: " + std::generic_category().message(errno));
-      }
+    if (!wait_for_child(child, status, isolate.timeout_seconds)) {
+      std::error_code ignored;
+      std::filesystem::remove(result_file, ignored);
+      std::filesystem::remove(scratch / ("." + result_file.filename().string() + ".partial"), ignored);
+      throw std::runtime_error("did not finish within " + seconds_text(*isolate.timeout_seconds) +
+                               " s (--model-timeout): its process was killed; the other models are unaffected");
     }
     if (WIFSIGNALED(status)) {
       std::filesystem::remove(result_file);

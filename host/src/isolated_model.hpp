@@ -10,6 +10,7 @@
 #include "progress_display.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,12 +27,17 @@ ModelResult load_model_result(const std::filesystem::path& file);
 int run_one_model_command(const PluginCatalog& catalog, const std::filesystem::path& resolved_pipeline,
                           const std::string& model, const std::filesystem::path& result_file, Verbosity verbosity);
 
+// How `run --isolate` starts its children.
+struct IsolateOptions {
+  std::vector<std::string> child_options;  // before the subcommand: --plugin-path and the like
+  std::optional<double> timeout_seconds;   // --model-timeout: a child still running then is killed
+};
+
 // The parent's side: an executor for run_pipeline that trains `spec` in a child process
-// (this program, with `child_options` before the subcommand: --plugin-path and the
-// like) and fills `result` from what it wrote. A child that dies of a signal or exits
-// without a result makes the model fail with a message saying so.
+// (this program, with the child options before the subcommand) and fills `result` from
+// what it wrote. A child that dies of a signal, exits without a result or outlives the
+// timeout (then killed with SIGKILL) makes the model fail with a message saying so.
 ModelExecutor isolated_executor(const std::filesystem::path& resolved_pipeline,
-                                const std::filesystem::path& run_directory,
-                                std::vector<std::string> child_options);
+                                const std::filesystem::path& run_directory, IsolateOptions options);
 
 }  // namespace ballista::host

@@ -100,21 +100,23 @@ int main(int argc, char** argv) {
       return validate_pipeline(catalog, operands[0], line.overrides, std::cout);
     }
     (void)std::signal(SIGINT, on_interrupt);
-    std::optional<std::vector<std::string>> isolate_options;
-    if (line.isolate) {
+    std::optional<IsolateOptions> isolate_options;
+    if (line.isolate || line.model_timeout) {
       // The child finds the same plugins, uses as many threads and shows progress the
       // same way.
       isolate_options.emplace();
+      auto& options = isolate_options->child_options;
       for (const auto& directory : line.plugin_paths) {
-        isolate_options->insert(isolate_options->end(), {"--plugin-path", directory.string()});
+        options.insert(options.end(), {"--plugin-path", directory.string()});
       }
-      isolate_options->insert(isolate_options->end(), {"--threads", std::to_string(threads)});
+      options.insert(options.end(), {"--threads", std::to_string(threads)});
       if (line.allow_insecure_plugins) {
-        isolate_options->push_back("--allow-insecure-plugins");
+        options.push_back("--allow-insecure-plugins");
       }
       if (verbosity != Verbosity::normal) {
-        isolate_options->push_back(verbosity == Verbosity::quiet ? "--quiet" : "--verbose");
+        options.push_back(verbosity == Verbosity::quiet ? "--quiet" : "--verbose");
       }
+      isolate_options->timeout_seconds = line.model_timeout;
     }
     return run_pipeline_command(catalog, operands[0], line.overrides, line.out_dir, std::cout, verbosity,
                                 isolate_options);

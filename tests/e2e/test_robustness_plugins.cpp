@@ -10,8 +10,11 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -316,6 +319,64 @@ BOOST_AUTO_TEST_CASE(a_manifest_name_that_is_not_printable_is_refused_escaped) {
   BOOST_TEST(validated.exit_code == 2, validated.output);
   BOOST_TEST(validated.output.find("unknown plugin 'forged'") != std::string::npos, validated.output);
   BOOST_TEST(validated.output.find('\033') == std::string::npos, validated.output);
+}
+
+// Item 14: `run --isolate` waited for ever on a model that never returns. With
+// --model-timeout (which implies --isolate) such a model fails with the reason once the
+// time is up, its process is killed, and the other models finish with the figures they
+// have without it.
+BOOST_AUTO_TEST_CASE(model_timeout_fails_a_model_that_never_returns_and_keeps_the_others) {
+  test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << R"yaml(data:
+  inputs: {x: "uniform(0, 1)"}
+  targets: {y: 2*x}
+  sets: {train: {rows: 30}, test: {rows: 10}}
+models:
+  before: {plugin: linear}
+  stuck: {plugin: crashing, how: hang}
+  after: {plugin: knn, k: 2}
+)yaml";
+  std::ofstream(work.path() / "q.yaml") << "extends: p.yaml\nmodels: {stuck: null}\n";
+  const auto options = "--plugin-path " + quoted(test::conformance_plugin_dir()) + " ";
+  const auto started = std::chrono::steady_clock::now();
+  const auto timed = test::run_command(ballista_command(options + "run --quiet " + quoted(work.path() / "p.yaml") +
+                                                        " --model-timeout 1.5 --out " + quoted(work.path() / "t")));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  BOOST_TEST(timed.exit_code == 1, timed.output);  // a model failed, the run did not
+  BOOST_TEST(seconds < 100.0);  // not the 120 s of ballista_command's own limit
+  const auto metrics = nlohmann::json::parse(read_text(work.path() / "t/metrics.json"));
+  BOOST_TEST(metrics["state"] == "complete");
+  std::map<std::string, nlohmann::json> models;
+  for (const auto& model : metrics["models"]) {
+    models[model["name"]] = model;
+  }
+  BOOST_TEST(models["stuck"]["status"] == "failed");
+  BOOST_TEST(models["stuck"]["error"].get<std::string>() ==
+                 "did not finish within 1.5 s (--model-timeout): its process was killed; the other models are "
+                 "unaffected",
+             models["stuck"]["error"]);
+  BOOST_TEST(!std::filesystem::exists(work.path() / "t/.isolate"));
+  // The others as in a run without the stuck model.
+  const auto plain = test::run_command(ballista_command(options + "run --quiet " + quoted(work.path() / "q.yaml") +
+                                                        " --out " + quoted(work.path() / "plain")));
+  BOOST_TEST_REQUIRE(plain.exit_code == 0, plain.output);
+  const auto reference = nlohmann::json::parse(read_text(work.path() / "plain/metrics.json"));
+  for (const auto& model : reference["models"]) {
+    BOOST_TEST(models[model["name"]]["status"] == "ok");
+    BOOST_TEST(models[model["name"]]["metrics"] == model["metrics"], model["name"]);
+  }
+  // Usage: seconds above 0, decimal, with run only.
+  for (const std::string bad : {"0", "-1", "abc", "0x10", "nan", "inf", "1e9"}) {
+    const auto refused = test::run_command(ballista_command(options + "run " + quoted(work.path() / "p.yaml") +
+                                                            " --model-timeout " + bad));
+    BOOST_TEST(refused.exit_code == 2, bad << ": " << refused.output);
+    BOOST_TEST(refused.output.find("--model-timeout needs a number of seconds above 0") != std::string::npos,
+               refused.output);
+  }
+  const auto elsewhere =
+      test::run_command(ballista_command(options + "validate " + quoted(work.path() / "p.yaml") + " --model-timeout 3"));
+  BOOST_TEST(elsewhere.exit_code == 2, elsewhere.output);
+  BOOST_TEST(elsewhere.output.find("--model-timeout only applies to `run`") != std::string::npos, elsewhere.output);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
