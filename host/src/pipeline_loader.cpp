@@ -301,7 +301,35 @@ class Loader {
   YAML::Node load_document(const std::filesystem::path& file, std::vector<std::filesystem::path>& chain,
                            const YAML::Node& named_at) {
     YAML::Node root;
-    const auto canonical = std::filesystem::weakly_canonical(file);
+    const auto refuse = [&](const SourceLocation& location, const std::string& message) {
+      diagnostics_.push_back({chain.empty() ? location : where(named_at), message});
+    };
+    const std::string cannot_read =
+        chain.empty() ? std::string("cannot read the pipeline file: ") : "extends '" + file.string() + "': cannot read the file: ";
+    // Why the file cannot be read, from its status: a loop of symbolic links, a directory
+    // without search permission, a name too long (ENOENT is said below, in plain words).
+    std::error_code status_error;
+    const auto status = std::filesystem::status(file, status_error);
+    if (status_error && status_error != std::errc::no_such_file_or_directory) {
+      refuse({file, 0, 0}, cannot_read + status_error.message());
+      return root;
+    }
+    if (!status_error && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+      refuse({file, 0, 0}, (chain.empty() ? std::string("the pipeline") : "extends '" + file.string() + "'") +
+                               " is not a regular file (pipelines are read from files; save what a pipe gives to "
+                               "one first)");
+      return root;
+    }
+    if (status_error) {
+      refuse({file, 0, 0}, cannot_read + "no such file");
+      return root;
+    }
+    // /dev/stdin redirected from a file has no canonical name (/proc/self/fd/0 → pipe:…).
+    std::error_code canonical_error;
+    auto canonical = std::filesystem::weakly_canonical(file, canonical_error);
+    if (canonical_error) {
+      canonical = std::filesystem::absolute(file).lexically_normal();
+    }
     if (std::find(chain.begin(), chain.end(), canonical) != chain.end()) {
       std::string cycle;
       for (const auto& link : chain) {
@@ -310,9 +338,6 @@ class Loader {
       error(named_at, "extends makes a cycle: " + cycle + canonical.filename().string());
       return root;
     }
-    const auto refuse = [&](const SourceLocation& location, const std::string& message) {
-      diagnostics_.push_back({chain.empty() ? location : where(named_at), message});
-    };
     // A base named several times down a chain is read once per path: bound the reads
     // (and refuse devices and pipes, which would block or never end).
     constexpr int kMaxDocuments = 100;
@@ -323,17 +348,12 @@ class Loader {
       }
       return YAML::Node();
     }
-    std::error_code status_error;
-    if (std::filesystem::exists(file, status_error) && !std::filesystem::is_regular_file(file, status_error)) {
-      refuse({file, 0, 0}, (chain.empty() ? std::string("the pipeline") : "extends '" + file.string() + "'") +
-                               " is not a regular file");
-      return YAML::Node();
-    }
+    errno = 0;
     std::ifstream in(file, std::ios::binary);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in.good() && !in.eof()) {
-      refuse({file, 0, 0}, chain.empty() ? "cannot read the pipeline file"
-                                         : "extends '" + file.string() + "': cannot read the file");
+    if (!in.is_open() || (!in.good() && !in.eof())) {
+      const int reason = errno;
+      refuse({file, 0, 0}, cannot_read + (reason != 0 ? std::generic_category().message(reason) : "read error"));
       return YAML::Node();
     }
     // Text that is not UTF-8 would pass here and end the run at its first JSON record.
