@@ -14,7 +14,9 @@ for `startup`, which is `ballista plugins` as a whole.
 
 Every process (Ballista's and the peers') runs with OMP_NUM_THREADS,
 OPENBLAS_NUM_THREADS and MKL_NUM_THREADS set to T (default: all cores, Ballista's
-default), so both sides use the same number of threads. The `threads` case runs
+default), so both sides use the same number of threads. The `sweep` case times configs/cannon.yaml
+with and without 200 more linear models and divides what they add per model by their
+own fit + predict time (what a sweep costs beyond its models' work). The `threads` case runs
 `ballista run configs/cannon.yaml --threads N` for N = 1 and all cores and checks that
 the process keeps at most N cores busy (CPU time / wall time), i.e. that LibTorch,
 OpenMP and OpenBLAS together do not oversubscribe.
@@ -259,6 +261,38 @@ def main():
         rows.append({"case": "program (cannon)", "timed": "peak MiB", "ballista_s": max(our_memory) / 1024,
                      "peer": "article.py", "peer_s": max(their_memory) / 1024,
                      "ratio": max(our_memory) / max(their_memory), "target": 1.0})
+    # A sweep (issue 14 item 15): configs/cannon.yaml with 200 more linear models (an l2
+    # sweep) against configs/cannon.yaml alone, both in this invocation. What the 200 add
+    # to the wall time, per model, against their own fit + predict time: the records,
+    # model files, evaluation and plots a sweep costs beyond its models' work.
+    if not arguments.only or "sweep" in arguments.only:
+        source = os.path.dirname(HERE)
+        models = 200
+        plain_walls, sweep_walls, work = [], [], []
+        with tempfile.TemporaryDirectory() as scratch:
+            pipeline = os.path.join(scratch, "sweep.yaml")
+            with open(pipeline, "w") as out:
+                out.write("extends: %s\nmodels:\n  sweep: {plugin: linear, l2: {sweep: [%s]}}\n"
+                          % (os.path.join(source, "configs/cannon.yaml"),
+                             ", ".join(str(i / 1000) for i in range(models))))
+            for rep in range(arguments.reps):
+                common = ["--quiet", "--threads", str(arguments.threads)]
+                wall, _ = measure_process([arguments.ballista, "run", os.path.join(source, "configs/cannon.yaml")] +
+                                          common + ["--out", os.path.join(scratch, "plain%d" % rep)])
+                plain_walls.append(wall)
+                directory = os.path.join(scratch, "sweep%d" % rep)
+                wall, _ = measure_process([arguments.ballista, "run", pipeline] + common + ["--out", directory])
+                sweep_walls.append(wall)
+                with open(os.path.join(directory, "metrics.json")) as metrics:
+                    swept = [m for m in json.load(metrics)["models"] if m.get("swept_from") == "sweep"]
+                work.append(sum(m["fit_seconds"] + m["predict_seconds"] for m in swept) / len(swept))
+        extra = (statistics.median(sweep_walls) - statistics.median(plain_walls)) / models
+        rows.append({"case": "sweep 200 linear", "timed": "s per model", "ballista_s": extra,
+                     "peer": "fit+predict", "peer_s": statistics.median(work),
+                     "ratio": extra / statistics.median(work), "target": None,
+                     "ballista_runs": sweep_walls, "peer_runs": plain_walls,
+                     "note": "wall %.2f s with the sweep, %.2f s without" % (statistics.median(sweep_walls),
+                                                                            statistics.median(plain_walls))})
     # Start-up: the whole `ballista plugins`, no peer.
     if not arguments.only or "startup" in arguments.only:
         startups = []

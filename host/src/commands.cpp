@@ -241,12 +241,13 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   bool sets_written = false;
   bool data_drawn = false;
   RunResult run;
+  RunningRecords records;
   try {
     run = run_pipeline(pipeline, catalog, directory / "models", [&](const RunResult& progress) {
       data_drawn = true;
       // Save after every model, so an interrupted or crashed run keeps what finished.
-      write_file_atomically(directory / "metrics.json", metrics_json(pipeline, progress, "running"));
-      write_file_atomically(directory / "metrics.csv", metrics_csv(progress));
+      write_file_atomically(directory / "metrics.json", records.json(pipeline, progress));
+      write_file_atomically(directory / "metrics.csv", records.csv(progress));
       if (!sets_written) {
         if (!out_dir) {
           // runs/<pipeline>/latest and runs/latest: the newest run of this pipeline, of

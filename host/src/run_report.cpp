@@ -11,6 +11,7 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <stdexcept>
 
 namespace ballista::host {
 
@@ -163,7 +164,11 @@ std::string comparison_table(const Pipeline& pipeline, const RunResult& run) {
   return table;
 }
 
-std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const std::string& state) {
+namespace {
+
+// metrics.json without its models: "models" is an empty array that assemble_metrics_json
+// replaces with the models' entries.
+nlohmann::json metrics_document(const Pipeline& pipeline, const RunResult& run, const std::string& state) {
   using nlohmann::json;
   const auto inputs = pipeline.data.input_names();
   const auto targets = pipeline.data.target_names();
@@ -188,44 +193,79 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
     probes.push_back({{"at", named_values(inputs, truth.point)}, {"truth", named_values(targets, truth.prediction)}});
   }
   document["probes"] = probes;
-  json models = json::array();
-  for (const auto& model : run.models) {
-    json entry;
-    entry["name"] = model.name;
-    entry["plugin"] = model.plugin;
-    if (const auto* spec = find_model(pipeline, model.name); spec != nullptr && !spec->swept.empty()) {
-      entry["swept_from"] = spec->swept_from;
-      entry["swept"] = json(std::map<std::string, std::string>(spec->swept.begin(), spec->swept.end()));
-    }
-    entry["status"] = model.status;
-    entry["error"] = model.error.empty() ? json(nullptr) : json(model.error);
-    entry["fit_seconds"] = model.fit_seconds;
-    entry["predict_seconds"] = model.predict_seconds;
-    entry["parameter_count"] = model.parameter_count;
-    entry["describe"] = model.description;
-    entry["final_loss"] = model.loss_curve.empty() ? json(nullptr) : json(model.loss_curve.back());
-    entry["fit_values"] = model.fit_values;
-    entry["model_file"] = model.model_file.empty() ? json(nullptr) : json(model.model_file.string());
-    entry["metrics"] = model.metrics;
-    if (!model.metrics_per_target.empty()) {
-      entry["metrics_per_target"] = model.metrics_per_target;
-    }
-    json model_probes = json::array();
-    for (const auto& probe : model.probes) {
-      json entry_probe = {{"at", named_values(inputs, probe.point)}, {"prediction", named_values(targets, probe.prediction)}};
-      if (!probe.explanation.empty()) {
-        entry_probe["explanation"] = probe.explanation;
-      }
-      model_probes.push_back(entry_probe);
-    }
-    entry["probes"] = model_probes;
-    models.push_back(entry);
-  }
-  document["models"] = models;
-  return json_text(document, 2) + "\n";
+  document["models"] = json::array();
+  return document;
 }
 
-namespace {
+// One model's entry of metrics.json, as it is indented there (an element of the
+// top-level "models" array: four spaces).
+std::string metrics_json_entry(const Pipeline& pipeline, const ModelResult& model) {
+  using nlohmann::json;
+  const auto inputs = pipeline.data.input_names();
+  const auto targets = pipeline.data.target_names();
+  json entry;
+  entry["name"] = model.name;
+  entry["plugin"] = model.plugin;
+  if (const auto* spec = find_model(pipeline, model.name); spec != nullptr && !spec->swept.empty()) {
+    entry["swept_from"] = spec->swept_from;
+    entry["swept"] = json(std::map<std::string, std::string>(spec->swept.begin(), spec->swept.end()));
+  }
+  entry["status"] = model.status;
+  entry["error"] = model.error.empty() ? json(nullptr) : json(model.error);
+  entry["fit_seconds"] = model.fit_seconds;
+  entry["predict_seconds"] = model.predict_seconds;
+  entry["parameter_count"] = model.parameter_count;
+  entry["describe"] = model.description;
+  entry["final_loss"] = model.loss_curve.empty() ? json(nullptr) : json(model.loss_curve.back());
+  entry["fit_values"] = model.fit_values;
+  entry["model_file"] = model.model_file.empty() ? json(nullptr) : json(model.model_file.string());
+  entry["metrics"] = model.metrics;
+  if (!model.metrics_per_target.empty()) {
+    entry["metrics_per_target"] = model.metrics_per_target;
+  }
+  json model_probes = json::array();
+  for (const auto& probe : model.probes) {
+    json entry_probe = {{"at", named_values(inputs, probe.point)}, {"prediction", named_values(targets, probe.prediction)}};
+    if (!probe.explanation.empty()) {
+      entry_probe["explanation"] = probe.explanation;
+    }
+    model_probes.push_back(entry_probe);
+  }
+  entry["probes"] = model_probes;
+  // JSON text has no raw line breaks inside strings: every line break is the layout's.
+  const auto text = json_text(entry, 2);
+  std::string indented = "    ";
+  indented.reserve(text.size() + text.size() / 8);
+  for (const char c : text) {
+    indented += c;
+    if (c == '\n') {
+      indented += "    ";
+    }
+  }
+  return indented;
+}
+
+// The text json_text(document, 2) would give with the entries in its "models" array.
+std::string assemble_metrics_json(const nlohmann::json& document, const std::vector<const std::string*>& entries) {
+  auto text = json_text(document, 2) + "\n";
+  if (entries.empty()) {
+    return text;
+  }
+  // The top-level key, two spaces in; any "models" inside a string is escaped (\").
+  const std::string placeholder = "\n  \"models\": []";
+  const auto at = text.find(placeholder);
+  if (at == std::string::npos) {
+    throw std::logic_error("metrics.json: the document has no top-level \"models\": []");
+  }
+  std::string models = "\n  \"models\": [\n";
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    models += *entries[i];
+    models += i + 1 < entries.size() ? ",\n" : "\n";
+  }
+  models += "  ]";
+  text.replace(at, placeholder.size(), models);
+  return text;
+}
 
 // A CSV field, quoted when it holds a comma, a quote or a line break.
 std::string csv_field(const std::string& text) {
@@ -239,33 +279,82 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
+const char* const kMetricsCsvHeader =
+    "model,plugin,status,set,metric,target,value,fit_seconds,predict_seconds,parameter_count,error\n";
+
+// A model's rows of metrics.csv.
+std::string metrics_csv_rows(const ModelResult& model) {
+  std::string text;
+  const std::string tail = "," + shortest_text(model.fit_seconds) + "," + shortest_text(model.predict_seconds) + "," +
+                           std::to_string(model.parameter_count) + "," + csv_field(model.error) + "\n";
+  const std::string head = csv_field(model.name) + "," + model.plugin + "," + model.status + ",";
+  if (model.metrics.empty()) {
+    return head + ",,," + tail;  // no set, metric, target, value
+  }
+  for (const auto& [set, metrics] : model.metrics) {
+    for (const auto& [metric, value] : metrics) {
+      text += head + set + "," + metric + ",," + shortest_text(value) + tail;
+    }
+    const auto per_target = model.metrics_per_target.find(set);
+    if (per_target == model.metrics_per_target.end()) {
+      continue;
+    }
+    for (const auto& [target, target_metrics] : per_target->second) {
+      for (const auto& [metric, value] : target_metrics) {
+        text += head + set + "," + metric + "," + target + "," + shortest_text(value) + tail;
+      }
+    }
+  }
+  return text;
+}
 
 }  // namespace
 
-std::string metrics_csv(const RunResult& run) {
-  std::string text = "model,plugin,status,set,metric,target,value,fit_seconds,predict_seconds,parameter_count,error\n";
+std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const std::string& state) {
+  std::vector<std::string> texts;
+  texts.reserve(run.models.size());
   for (const auto& model : run.models) {
-    const std::string tail = "," + shortest_text(model.fit_seconds) + "," + shortest_text(model.predict_seconds) + "," +
-                             std::to_string(model.parameter_count) + "," + csv_field(model.error) + "\n";
-    const std::string head = csv_field(model.name) + "," + model.plugin + "," + model.status + ",";
-    if (model.metrics.empty()) {
-      text += head + ",,," + tail;  // no set, metric, target, value
-      continue;
-    }
-    for (const auto& [set, metrics] : model.metrics) {
-      for (const auto& [metric, value] : metrics) {
-        text += head + set + "," + metric + ",," + shortest_text(value) + tail;
-      }
-      const auto per_target = model.metrics_per_target.find(set);
-      if (per_target == model.metrics_per_target.end()) {
-        continue;
-      }
-      for (const auto& [target, target_metrics] : per_target->second) {
-        for (const auto& [metric, value] : target_metrics) {
-          text += head + set + "," + metric + "," + target + "," + shortest_text(value) + tail;
-        }
-      }
-    }
+    texts.push_back(metrics_json_entry(pipeline, model));
+  }
+  std::vector<const std::string*> entries;
+  for (const auto& text : texts) {
+    entries.push_back(&text);
+  }
+  return assemble_metrics_json(metrics_document(pipeline, run, state), entries);
+}
+
+std::string metrics_csv(const RunResult& run) {
+  std::string text = kMetricsCsvHeader;
+  for (const auto& model : run.models) {
+    text += metrics_csv_rows(model);
+  }
+  return text;
+}
+
+const std::string& RunningRecords::cached(std::vector<Cached>& cache, std::size_t index, const ModelResult& model,
+                                          const std::function<std::string()>& render) {
+  auto& entry = cache.at(index);
+  if (!entry.rendered || entry.status != model.status) {
+    entry = {true, model.status, render()};
+  }
+  return entry.text;
+}
+
+std::string RunningRecords::json(const Pipeline& pipeline, const RunResult& run) {
+  json_entries_.resize(run.models.size());  // before taking addresses of its texts
+  std::vector<const std::string*> entries;
+  for (std::size_t i = 0; i < run.models.size(); ++i) {
+    entries.push_back(&cached(json_entries_, i, run.models[i],
+                              [&] { return metrics_json_entry(pipeline, run.models[i]); }));
+  }
+  return assemble_metrics_json(metrics_document(pipeline, run, "running"), entries);
+}
+
+std::string RunningRecords::csv(const RunResult& run) {
+  std::string text = kMetricsCsvHeader;
+  csv_rows_.resize(run.models.size());
+  for (std::size_t i = 0; i < run.models.size(); ++i) {
+    text += cached(csv_rows_, i, run.models[i], [&] { return metrics_csv_rows(run.models[i]); });
   }
   return text;
 }

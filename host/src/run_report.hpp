@@ -6,7 +6,9 @@
 #include "pipeline_runner.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace ballista::host {
 
@@ -32,5 +34,27 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
 // fit and predict seconds and parameter count; a model without metrics (failed,
 // skipped) has one row with its status and error.
 std::string metrics_csv(const RunResult& run);
+
+// metrics.json and metrics.csv of a run in progress, rewritten after every model: the
+// same text as metrics_json(pipeline, run, "running") and metrics_csv(run), but a model's
+// part is rendered again only when its status has changed since the last call. A sweep
+// of 200 models re-rendered every finished model after each one (quadratic: 13.8 ms a
+// model, most of it building JSON).
+class RunningRecords {
+ public:
+  std::string json(const Pipeline& pipeline, const RunResult& run);
+  std::string csv(const RunResult& run);
+
+ private:
+  struct Cached {
+    bool rendered = false;
+    std::string status;
+    std::string text;
+  };
+  static const std::string& cached(std::vector<Cached>& cache, std::size_t index, const ModelResult& model,
+                                   const std::function<std::string()>& render);
+  std::vector<Cached> json_entries_;
+  std::vector<Cached> csv_rows_;
+};
 
 }  // namespace ballista::host

@@ -10,6 +10,7 @@
 #include "test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -233,6 +234,48 @@ BOOST_AUTO_TEST_CASE(notes_give_the_gap_to_the_optimum_and_the_probe_explanation
                          "0.125 (gap 0.375, 4× the optimum), which least squares finds in 2 ms");
   BOOST_TEST(notes[1] == "at (v=4, theta=1.2): nearest stored sample: v=3.9268");
   BOOST_TEST(model_notes(cannon.pipeline, ModelResult{}).empty());
+}
+
+// Issue 14 item 15: during a run metrics.json and metrics.csv are rewritten after every
+// model; RunningRecords renders only the models whose status changed. Its text must be
+// the whole-document rendering's, byte for byte, at every step, and that text must be
+// nlohmann's own layout of the document (dump(parse(text)) gives it back).
+BOOST_AUTO_TEST_CASE(running_records_match_the_whole_document_at_every_step) {
+  test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << "extends: " << (test::source_dir() / "configs/cannon.yaml").string()
+                                        << "\nmodels:\n  mlp: null\n  basis_adam: null\n"
+                                           "  near: {plugin: knn, k: {sweep: [1, 2, 3]}}\n";
+  const PluginCatalog catalog{{test::plugin_dir()}};
+  const auto pipeline = load_pipeline(work.path() / "p.yaml", catalog);
+  RunningRecords records;
+  int steps = 0;
+  const auto check = [&](const RunResult& progress) {
+    ++steps;
+    const auto json_text = records.json(pipeline, progress);
+    BOOST_TEST(json_text == metrics_json(pipeline, progress, "running"), "step " << steps);
+    BOOST_TEST(records.csv(progress) == metrics_csv(progress), "step " << steps);
+    BOOST_TEST(nlohmann::json::parse(json_text).dump(2) + "\n" == json_text, "step " << steps);
+  };
+  const auto run = run_pipeline(pipeline, catalog, {}, check);
+  BOOST_TEST(steps == static_cast<int>(pipeline.models.size()) + 1);  // once drawn, then after each model
+  BOOST_TEST(nlohmann::json::parse(metrics_json(pipeline, run, "complete"))["models"].size() == pipeline.models.size());
+
+  // Text a plugin may give: quotes, line breaks, Latin-1 bytes (replaced by U+FFFD), and
+  // a model with no metrics; the entries still line up with the whole document's.
+  auto edited = run;
+  edited.models[0].description = "w = \"1\"\nsecond line \xE9";
+  edited.models[0].status = "failed";
+  edited.models[0].error = "a, \"quoted\"\nerror";
+  edited.models[0].metrics.clear();
+  BOOST_TEST(records.json(pipeline, edited) == metrics_json(pipeline, edited, "running"));
+  BOOST_TEST(records.csv(edited) == metrics_csv(edited));
+  const auto parsed = nlohmann::json::parse(records.json(pipeline, edited));
+  BOOST_TEST(parsed["models"][0]["describe"] == "w = \"1\"\nsecond line \xEF\xBF\xBD");
+  // No models at all: an empty array, as nlohmann writes it.
+  RunResult empty;
+  RunningRecords fresh;
+  BOOST_TEST(fresh.json(pipeline, empty) == metrics_json(pipeline, empty, "running"));
+  BOOST_TEST(nlohmann::json::parse(fresh.json(pipeline, empty))["models"] == nlohmann::json::array());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
