@@ -632,6 +632,7 @@ class Loader {
   struct SweptValue {
     std::string parameter;
     YAML::Node value;
+    // cppcheck-suppress unusedStructMember ; read through structured bindings
     std::string label;
   };
   using Variant = std::vector<SweptValue>;
@@ -1818,18 +1819,18 @@ std::to_string(count) + " models" +
       const auto texts = one != nullptr ? std::vector<std::string>{*one} : std::get<std::vector<std::string>>(value);
       for (std::size_t i = 0; i < texts.size(); ++i) {
         const auto label = spec.name() + (one != nullptr ? "" : "[" + std::to_string(i) + "]");
-        const auto where = view[spec.name()] ? view[spec.name()] : view.node;
+        const auto located = view[spec.name()] ? view[spec.name()] : view.node;
         try {
           for (const auto& name : Expression::parse(texts[i]).names()) {
             if (name != "pi" && name != "e" && std::find(known.begin(), known.end(), name) == known.end()) {
-              error(where, what + " parameter '" + spec.name() + "': " + label + " '" + printable(texts[i]) +
+              error(located, what + " parameter '" + spec.name() + "': " + label + " '" + printable(texts[i]) +
                                "' reads '" + name + "', which is not an input or a constant of the data (" +
                                known_text + ")" + suggest(name, known));
               fine = false;
             }
           }
         } catch (const ExpressionError& problem) {
-          error(where, what + " parameter '" + spec.name() + "': " + label + " '" + printable(texts[i]) +
+          error(located, what + " parameter '" + spec.name() + "': " + label + " '" + printable(texts[i]) +
                            "': " + problem.what());
           fine = false;
         }
