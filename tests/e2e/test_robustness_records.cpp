@@ -160,7 +160,9 @@ BOOST_AUTO_TEST_CASE(compare_names_the_file_and_field_of_each_damaged_metrics_js
       {"/file", std::nullopt, ""},
   };
   struct Case {
+    // cppcheck-suppress unusedStructMember ; read through structured bindings
     std::string name;
+    // cppcheck-suppress unusedStructMember ; read through structured bindings
     std::string expected;
   };
   std::vector<Case> cases;
@@ -273,8 +275,10 @@ BOOST_AUTO_TEST_CASE(reproduce_checks_the_records_before_running_anything) {
   const auto good_metrics = read_text(good / "metrics.json");
   const auto document = json::parse(good_metrics);
   struct Case {
+    // cppcheck-suppress unusedStructMember ; read through structured bindings
     std::string file;  // the damaged one
     std::function<void(const std::filesystem::path&)> damage;
+    // cppcheck-suppress unusedStructMember ; read through structured bindings
     std::string expected;  // after "FILE: "
   };
   const auto write = [](const std::string& text) {
