@@ -1794,6 +1794,10 @@ std::to_string(count) + " models" +
   // pi, e): a name that is neither would end the run when the model is fitted.
   bool expressions_read_the_data(const ModelView& view, const LoadedPlugin& plugin, const std::string& what,
                                  const DataSpec& data, const Parameters& parameters) {
+    const auto& specs = plugin.parameters();
+    if (std::none_of(specs.begin(), specs.end(), [](const ParameterSpec& spec) { return spec.is_expression(); })) {
+      return true;  // most plugins: nothing to check, so no lists of names to build per model
+    }
     auto known = data.input_names();
     for (const auto& [name, value] : data.source.constants) {
       known.push_back(name);
