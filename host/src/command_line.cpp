@@ -74,9 +74,11 @@ Options:
   --set KEY.PATH=VALUE         with run/validate: change the pipeline before it is
                                checked, e.g. --set models.mlp.lr=0.001
                                --set data.n=5000 (repeatable; VALUE is
-                               YAML; the last key may be new, the others must exist)
+                               YAML; the last key may be new, the others must exist;
+                               KEY.PATH=null removes the key, e.g. models.knn=null)
   --quiet, -q                  with run: print only the table (no progress, no
-                               per-model lines; log.txt still gets them)
+                               per-model lines or plugin messages, no summary, run
+                               directory or report path; log.txt still gets them)
   --verbose, -v                with run: progress lines at every tenth of training
                                even when stderr is not a terminal (a terminal always
                                gets one live line per model: step/total, loss, ETA)

@@ -225,16 +225,24 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   }
   write_file_atomically(directory / "pipeline.resolved.yaml", resolved);
   write_file_atomically(directory / "environment.json", run_environment().dump(2) + "\n");
-  // log.txt gets what the terminal gets, rewritten after each model.
-  std::string log;
+  // log.txt gets what the terminal gets, and the plugins' debug messages: appended a
+  // line at a time (a plugin that logs every epoch must not make it quadratic), flushed,
+  // so a run that dies keeps its log up to there.
+  std::ofstream log(directory / "log.txt", std::ios::app);
   ProgressDisplay display(std::cerr, isatty(STDERR_FILENO) != 0, verbosity);
-  const auto say = [&](const std::string& line) {
-    if (verbosity != Verbosity::quiet) {
+  const auto say = [&](const std::string& line, bool on_terminal = true) {
+    if (on_terminal && verbosity != Verbosity::quiet) {
       display.clear();
       std::cerr << line << '\n';
     }
-    log += line + "\n";
-    write_file_atomically(directory / "log.txt", log);
+    log << line << '\n' << std::flush;
+  };
+  // A plugin's Context::log message: "  mlp: info: early stopping at epoch 40". Debug
+  // messages reach the terminal only with --verbose; every level reaches log.txt.
+  const auto plugin_said = [&](const std::string& who, const PluginMessage& message) {
+    const std::string where = message.during.empty() ? who : who + " (" + message.during + ")";
+    say("  " + printable(where) + ": " + log_level_name(message.level) + ": " + printable(message.text, 4000),
+        message.level != LogLevel::debug || verbosity == Verbosity::verbose);
   };
   say("ballista " BALLISTA_VERSION_STRING ": " + file.string() + " → " + directory.string());
   std::size_t reported = 0;
@@ -243,7 +251,8 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   RunResult run;
   RunningRecords records;
   try {
-    run = run_pipeline(pipeline, catalog, directory / "models", [&](const RunResult& progress) {
+    RunHooks hooks;
+    hooks.progress = [&](const RunResult& progress) {
       data_drawn = true;
       // Save after every model, so an interrupted or crashed run keeps what finished.
       write_file_atomically(directory / "metrics.json", records.json(pipeline, progress));
@@ -275,9 +284,15 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
         }
         say(line.str());
       }
-    }, [&](const std::string& model, std::int64_t step, std::int64_t total, double loss) {
+    };
+    hooks.step = [&](const std::string& model, std::int64_t step, std::int64_t total, double loss) {
       display.step(model, step, total, loss);
-    }, isolate ? isolated_executor(directory / "pipeline.resolved.yaml", directory, *isolate) : ModelExecutor{});
+    };
+    hooks.message = plugin_said;
+    if (isolate) {
+      hooks.executor = isolated_executor(directory / "pipeline.resolved.yaml", directory, *isolate);
+    }
+    run = run_pipeline(pipeline, catalog, directory / "models", hooks);
   } catch (const std::exception& problem) {
     if (data_drawn) {
       throw;  // a record that cannot be written (a full disk): what was written stays
@@ -320,10 +335,15 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   write_file_atomically(directory / "report.md", pages.markdown);
   write_file_atomically(directory / "report.html", pages.html);
   const auto table = comparison_table(pipeline, run);
-  log += "\n" + table + "\nstate: " + state + "\n";
-  write_file_atomically(directory / "log.txt", log);
-  out << table << "\nRun directory: " << directory.string() << "\nReport: " << (directory / "report.html").string()
-      << '\n';
+  const auto summary = model_summary(pipeline, run);
+  log << '\n' << table << '\n' << summary << "\nstate: " << state << '\n' << std::flush;
+  // --quiet: the table alone (a failure shows in the exit status and in the files).
+  out << table;
+  if (verbosity != Verbosity::quiet) {
+    out << '\n'
+        << summary << "\nRun directory: " << directory.string()
+        << "\nReport: " << (directory / "report.html").string() << '\n';
+  }
   if (interrupted) {
     std::cerr << "ballista: interrupted; finished models are saved in " << directory.string() << '\n';
     return 130;

@@ -55,6 +55,9 @@ void clip_column(torch::TensorAccessor<double, 2>& values, std::int64_t column, 
   }
 }
 
+// The sink of the innermost SourceLogScope on this thread, if any.
+thread_local const SourceLogScope::Sink* source_log_sink = nullptr;
+
 // The host's side of the SDK Context for a source plugin's simulate().
 class SourceContext final : public Context {
  public:
@@ -64,7 +67,9 @@ class SourceContext final : public Context {
   torch::Device device() const override { return torch::kCPU; }
   std::uint64_t seed() const override { return seed_; }
   void log(LogLevel level, std::string_view message) override {
-    if (level != LogLevel::debug) {
+    if (source_log_sink != nullptr) {
+      (*source_log_sink)(level, message);
+    } else if (level != LogLevel::debug) {
       std::cerr << "source " << source_ << ": " << message << '\n';
     }
   }
@@ -245,6 +250,12 @@ std::map<std::string, Dataset> generate_sets(const DataSpec& data) {
   }
   return sets;
 }
+
+SourceLogScope::SourceLogScope(Sink sink) : sink_(std::move(sink)), previous_(source_log_sink) {
+  source_log_sink = &sink_;
+}
+
+SourceLogScope::~SourceLogScope() { source_log_sink = previous_; }
 
 std::vector<std::int64_t> numpy_permutation(std::int64_t n, std::uint32_t seed) {
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));

@@ -8,9 +8,11 @@
 
 #include <ballista/model.hpp>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ballista::host {
@@ -37,6 +39,22 @@ std::map<std::string, Dataset> generate_sets(const DataSpec& data);
 // The noise-free targets [n, d_out] at `inputs` [n, d_in] (the truth a model is judged
 // by at probes), or nothing for a CSV source, which has no truth beyond its rows.
 std::optional<torch::Tensor> true_targets(const SourceSpec& source, const torch::Tensor& inputs);
+
+// Where the messages a source plugin sends through Context::log go, on this thread,
+// while a scope lives (the run keeps them in its record); scopes nest, the innermost
+// hears. Without one, messages other than debug go to stderr.
+class SourceLogScope {
+ public:
+  using Sink = std::function<void(LogLevel level, std::string_view message)>;
+  explicit SourceLogScope(Sink sink);
+  SourceLogScope(const SourceLogScope&) = delete;
+  SourceLogScope& operator=(const SourceLogScope&) = delete;
+  ~SourceLogScope();
+
+ private:
+  Sink sink_;
+  const Sink* previous_;
+};
 
 // np.random.RandomState(seed).permutation(n), bit for bit.
 std::vector<std::int64_t> numpy_permutation(std::int64_t n, std::uint32_t seed);

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -69,6 +70,31 @@ std::map<std::string, double> metric_map(const json& object) {
 std::string signal_name(int signal) {
   const char* description = strsignal(signal);  // NOLINT(concurrency-mt-unsafe): main thread, after the child
   return "signal " + std::to_string(signal) + (description != nullptr ? std::string(" (") + description + ")" : "");
+}
+
+// The file next to a result where the child writes its model's messages as they are
+// logged, one JSON object a line: what a model logged survives its process's crash.
+std::filesystem::path messages_file(const std::filesystem::path& result_file) {
+  return result_file.parent_path() / (result_file.filename().string() + ".messages");
+}
+
+LogLevel log_level(const std::string& name) {
+  return name == "debug" ? LogLevel::debug : name == "warning" ? LogLevel::warning : LogLevel::info;
+}
+
+// The messages the child wrote (a last line cut short by a crash is left out).
+std::vector<PluginMessage> read_messages(const std::filesystem::path& file) {
+  std::vector<PluginMessage> messages;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto entry = json::parse(line, nullptr, false);
+    if (entry.is_object() && entry.contains("level") && entry.contains("text") && entry["level"].is_string() &&
+        entry["text"].is_string()) {
+      messages.push_back({log_level(entry["level"].get<std::string>()), entry["text"].get<std::string>(), {}});
+    }
+  }
+  return messages;
 }
 
 }  // namespace
@@ -176,11 +202,19 @@ int run_one_model_command(const PluginCatalog& catalog, const std::filesystem::p
     }
     pipeline.models = {*found};
     ProgressDisplay display(std::cerr, isatty(STDERR_FILENO) != 0, verbosity);
-    const auto run = run_pipeline(
-        pipeline, catalog, resolved_pipeline.parent_path() / "models", [](const RunResult&) {},
-        [&](const std::string& name, std::int64_t step, std::int64_t total, double loss) {
-          display.step(name, step, total, loss);
-        });
+    std::ofstream messages(messages_file(result_file), std::ios::trunc);
+    RunHooks hooks;
+    hooks.step = [&](const std::string& name, std::int64_t step, std::int64_t total, double loss) {
+      display.step(name, step, total, loss);
+    };
+    // The model's messages, flushed one by one; the source's the parent already has.
+    hooks.message = [&](const std::string& who, const PluginMessage& message) {
+      if (who == model) {
+        messages << json_text(json{{"level", log_level_name(message.level)}, {"text", message.text}}) << '\n'
+                 << std::flush;
+      }
+    };
+    const auto run = run_pipeline(pipeline, catalog, resolved_pipeline.parent_path() / "models", hooks);
     display.clear();
     save_model_result(run.models.at(0), result_file);
     return 0;
@@ -240,6 +274,7 @@ ModelExecutor isolated_executor(const std::filesystem::path& resolved_pipeline,
     std::filesystem::create_directories(scratch);
     const auto result_file = scratch / ("model-" + std::to_string(++*started) + ".result");
     std::filesystem::remove(result_file);
+    std::filesystem::remove(messages_file(result_file));
     const std::string program = std::filesystem::path(boost::dll::program_location()).string();
     std::vector<std::string> arguments{program};
     arguments.insert(arguments.end(), options.begin(), options.end());
@@ -255,7 +290,12 @@ ModelExecutor isolated_executor(const std::filesystem::path& resolved_pipeline,
       throw std::runtime_error("--isolate: cannot start " + program + ": " + std::generic_category().message(failed));
     }
     int status = 0;
-    if (!wait_for_child(child, status, isolate.timeout_seconds)) {
+    const bool finished = wait_for_child(child, status, isolate.timeout_seconds);
+    // What the model logged, kept whether it finished, crashed or was killed.
+    auto messages = read_messages(messages_file(result_file));
+    std::filesystem::remove(messages_file(result_file));
+    result.messages = messages;
+    if (!finished) {
       std::error_code ignored;
       std::filesystem::remove(result_file, ignored);
       std::filesystem::remove(scratch / ("." + result_file.filename().string() + ".partial"), ignored);
@@ -272,6 +312,7 @@ ModelExecutor isolated_executor(const std::filesystem::path& resolved_pipeline,
                                " without a result (its message is above)");
     }
     result = load_model_result(result_file);
+    result.messages = std::move(messages);
     std::filesystem::remove(result_file);
     std::error_code ignored;
     std::filesystem::remove(scratch, ignored);  // only once empty

@@ -617,6 +617,22 @@ class Loader {
         diagnostics_.push_back({origin, "the value is not valid YAML: " + problem.msg});
         continue;
       }
+      // null removes the key, as it does in a file that extends another: the default, or
+      // no such model, applies.
+      if (value.IsNull() && text.find_first_not_of(" \t", equals + 1) != std::string::npos) {
+        if (!node[keys.back()]) {
+          std::vector<std::string> present;
+          for (const auto& entry : node) {
+            present.push_back(entry.first.Scalar());
+          }
+          diagnostics_.push_back({origin, "null removes a key, but there is no '" + keys.back() + "' " +
+                                              (walked.empty() ? "at the top of the pipeline" : "under '" + walked + "'") +
+                                              suggest(keys.back(), present)});
+          continue;
+        }
+        node.remove(keys.back());
+        continue;
+      }
       node[keys.back()] = value;
       for (const auto& entry : node) {
         if (entry.first.Scalar() == keys.back()) {

@@ -10,7 +10,6 @@
 #include <torch/torch.h>
 
 #include <chrono>
-#include <iostream>
 
 namespace ballista::host {
 
@@ -19,21 +18,22 @@ namespace {
 // The host's side of the SDK Context for one model.
 class RunContext final : public Context {
  public:
-  RunContext(std::string model, std::uint64_t seed, ModelResult& result, const StepObserver& on_step)
-      : model_(std::move(model)), seed_(seed), result_(result), on_step_(on_step) {}
+  RunContext(std::string model, std::uint64_t seed, ModelResult& result, const RunHooks& hooks)
+      : model_(std::move(model)), seed_(seed), result_(result), hooks_(hooks) {}
 
   void report_progress(std::int64_t step, std::int64_t total, double loss) override {
     result_.loss_curve.push_back(loss);
-    if (on_step_) {
-      on_step_(model_, step, total, loss);
+    if (hooks_.step) {
+      hooks_.step(model_, step, total, loss);
     }
   }
   bool cancelled() const override { return cancellation_flag().load(std::memory_order_relaxed); }
   torch::Device device() const override { return torch::kCPU; }
   std::uint64_t seed() const override { return seed_; }
   void log(LogLevel level, std::string_view message) override {
-    if (level != LogLevel::debug) {
-      std::cerr << model_ << ": " << message << '\n';
+    result_.messages.push_back({level, std::string(message), {}});
+    if (hooks_.message) {
+      hooks_.message(model_, result_.messages.back());
     }
   }
   void report_value(std::string_view name, double value) override { result_.fit_values[std::string(name)] = value; }
@@ -42,7 +42,7 @@ class RunContext final : public Context {
   std::string model_;
   std::uint64_t seed_;
   ModelResult& result_;
-  const StepObserver& on_step_;
+  const RunHooks& hooks_;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -93,11 +93,11 @@ void explain_probes(const Model& model, const torch::Tensor& points, ModelResult
 
 void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, const ModelSpec& spec,
                         const std::filesystem::path& model_directory, RunResult& run, ModelResult& result,
-                        const StepObserver& on_step) {
+                        const RunHooks& hooks) {
   const auto* plugin = catalog.find(spec.plugin);
   auto model = plugin->definition.create(spec.parameters);
   const auto& train = run.sets.at(pipeline.train_set);
-  RunContext context(spec.name, spec.seed, result, on_step);
+  RunContext context(spec.name, spec.seed, result, hooks);
   const auto fit_start = std::chrono::steady_clock::now();
   model->fit(train, context);
   result.fit_seconds = seconds_since(fit_start);
@@ -157,13 +157,33 @@ std::atomic<bool>& cancellation_flag() {
   return flag;
 }
 
+const char* log_level_name(LogLevel level) {
+  switch (level) {
+    case LogLevel::debug:
+      return "debug";
+    case LogLevel::info:
+      return "info";
+    case LogLevel::warning:
+      return "warning";
+  }
+  return "info";
+}
+
 RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
-                       const std::filesystem::path& model_directory,
-                       const std::function<void(const RunResult&)>& on_progress, const StepObserver& on_step,
-                       const ModelExecutor& executor) {
+                       const std::filesystem::path& model_directory, const RunHooks& hooks) {
   RunResult run;
+  // A source plugin's messages, with what it was computing when it sent them.
+  const std::string source = "source " + pipeline.data.source.kind;
+  std::string during = "drawing the data";
+  const SourceLogScope source_log([&](LogLevel level, std::string_view text) {
+    run.source_messages.push_back({level, std::string(text), during});
+    if (hooks.message) {
+      hooks.message(source, run.source_messages.back());
+    }
+  });
   run.sets = generate_sets(pipeline.data);
   if (!pipeline.evaluation.probes.empty()) {
+    during = "the truth at the probes";
     const auto points = probe_points(pipeline.evaluation);
     // A csv source has no truth between its rows: its probes show predictions only.
     if (const auto truth = true_targets(pipeline.data.source, points)) {
@@ -172,6 +192,7 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
       }
     }
   }
+  during = "the truth on the plot grids";
   run.grids = plot_grids(pipeline, run.sets.at(pipeline.train_set));
   for (const auto& spec : pipeline.models) {
     ModelResult result;
@@ -179,7 +200,12 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
     result.plugin = spec.plugin;
     run.models.push_back(result);
   }
-  on_progress(run);
+  const auto progress = [&] {
+    if (hooks.progress) {
+      hooks.progress(run);
+    }
+  };
+  progress();
   for (std::size_t i = 0; i < pipeline.models.size(); ++i) {
     auto& result = run.models[i];
     if (cancellation_flag().load()) {
@@ -187,10 +213,10 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
       continue;
     }
     try {
-      if (executor) {
-        executor(pipeline.models[i], result);
+      if (hooks.executor) {
+        hooks.executor(pipeline.models[i], result);
       } else {
-        train_and_evaluate(pipeline, catalog, pipeline.models[i], model_directory, run, result, on_step);
+        train_and_evaluate(pipeline, catalog, pipeline.models[i], model_directory, run, result, hooks);
       }
     } catch (const std::exception& error) {
       result.status = "failed";
@@ -204,7 +230,11 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
       result.status = "failed";
       result.error = non_standard_exception();
     }
-    on_progress(run);
+    // Another process's messages arrive with its result (or what it wrote before dying).
+    for (std::size_t m = 0; hooks.executor && hooks.message && m < result.messages.size(); ++m) {
+      hooks.message(result.name, result.messages[m]);
+    }
+    progress();
   }
   run.interrupted = cancellation_flag().load();
   return run;

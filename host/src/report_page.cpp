@@ -3,6 +3,7 @@
 #include "report_page.hpp"
 
 #include "csv_table.hpp"
+#include "diagnostics.hpp"
 #include "run_report.hpp"
 
 #include <ballista/version.hpp>
@@ -155,6 +156,21 @@ std::vector<Block> document(const Pipeline& pipeline, const RunResult& run, cons
   if (state == "interrupted") {
     blocks.push_back(paragraph("The run was interrupted: models marked interrupted or skipped were not finished; "
                                "everything else is complete and kept."));
+  }
+
+  // What the source plugin logged while the data, the probes' truth or the plots' truth
+  // was computed (a projectile's shots still in the air, say): debug messages are in
+  // log.txt and metrics.json only.
+  std::vector<std::string> source_said;
+  for (const auto& message : run.source_messages) {
+    if (message.level != LogLevel::debug) {
+      source_said.push_back(std::string(log_level_name(message.level)) + " (" + message.during +
+                            "): " + printable(message.text, 4000));
+    }
+  }
+  if (!source_said.empty()) {
+    blocks.push_back(paragraph("The source plugin " + pipeline.data.source.kind + " logged:"));
+    blocks.push_back(list(source_said));
   }
 
   blocks.push_back(heading(2, "Models side by side"));

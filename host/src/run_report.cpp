@@ -2,6 +2,7 @@
 #include "run_report.hpp"
 
 #include "csv_table.hpp"
+#include "diagnostics.hpp"
 #include "json_text.hpp"
 
 #include <nlohmann/json.hpp>
@@ -64,6 +65,12 @@ std::vector<std::string> model_notes(const Pipeline& pipeline, const ModelResult
       note += ", which least squares finds in " + rounded_text(seconds * 1000) + " ms";
     }
     notes.push_back(note);
+  }
+  // What the plugin logged, but debug messages (those are in log.txt and metrics.json).
+  for (const auto& message : model.messages) {
+    if (message.level != LogLevel::debug) {
+      notes.push_back(std::string("plugin ") + log_level_name(message.level) + ": " + printable(message.text, 4000));
+    }
   }
   const auto targets = pipeline.data.target_names();
   for (std::size_t p = 0; p < model.probes.size() && p < pipeline.evaluation.probes.size(); ++p) {
@@ -147,7 +154,11 @@ std::string comparison_table(const Pipeline& pipeline, const RunResult& run) {
       table += std::string(total - 2, '-') + "\n";
     }
   }
-  table += "\nWhat each model is:\n";
+  return table;
+}
+
+std::string model_summary(const Pipeline& pipeline, const RunResult& run) {
+  std::string table = "What each model is:\n";
   std::size_t name_width = 0;
   for (const auto& model : run.models) {
     name_width = std::max(name_width, model.name.size());
@@ -193,6 +204,12 @@ nlohmann::json metrics_document(const Pipeline& pipeline, const RunResult& run, 
     probes.push_back({{"at", named_values(inputs, truth.point)}, {"truth", named_values(targets, truth.prediction)}});
   }
   document["probes"] = probes;
+  json source_messages = json::array();
+  for (const auto& message : run.source_messages) {
+    source_messages.push_back(
+        {{"level", log_level_name(message.level)}, {"during", message.during}, {"message", message.text}});
+  }
+  document["source_messages"] = source_messages;
   document["models"] = json::array();
   return document;
 }
@@ -218,6 +235,11 @@ std::string metrics_json_entry(const Pipeline& pipeline, const ModelResult& mode
   entry["describe"] = model.description;
   entry["final_loss"] = model.loss_curve.empty() ? json(nullptr) : json(model.loss_curve.back());
   entry["fit_values"] = model.fit_values;
+  json messages = json::array();
+  for (const auto& message : model.messages) {
+    messages.push_back({{"level", log_level_name(message.level)}, {"message", message.text}});
+  }
+  entry["messages"] = messages;
   entry["model_file"] = model.model_file.empty() ? json(nullptr) : json(model.model_file.string());
   entry["metrics"] = model.metrics;
   if (!model.metrics_per_target.empty()) {

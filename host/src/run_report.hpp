@@ -20,9 +20,13 @@ std::string probe_label(const Pipeline& pipeline, const ProbeSpec& probe, const 
 std::vector<std::string> model_notes(const Pipeline& pipeline, const ModelResult& model);
 
 // The side-by-side table: one row per model (errors per set and metric, fit seconds,
-// parameter count, prediction at each probe), a final row with the true probe values,
-// then what each model is (its describe() line) and any failure messages.
+// parameter count, prediction at each probe), a final row with the true probe values.
 std::string comparison_table(const Pipeline& pipeline, const RunResult& run);
+
+// "What each model is:", then a line per model (its describe() text, or its failure)
+// and its notes (model_notes: the gradient solver's gap, probe explanations, what the
+// plugin logged). Printed after the table unless `run --quiet`.
+std::string model_summary(const Pipeline& pipeline, const RunResult& run);
 
 // metrics.json as a string. `state` is "running", "complete" or "interrupted". Text that
 // is not UTF-8 (a Latin-1 file name or `units`, a plugin's describe()) has its bad bytes

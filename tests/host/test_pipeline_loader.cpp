@@ -5,6 +5,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <fstream>
 
 namespace test = ballista::test;
@@ -235,6 +236,61 @@ BOOST_AUTO_TEST_CASE(command_line_overrides_are_validated_and_named_in_errors) {
     BOOST_TEST(all.find("--set seed=[1: error: the value is not valid YAML") != std::string::npos, all);
     BOOST_TEST(error.diagnostics().size() == 5U);
   }
+}
+
+// Issue 15: `--set KEY=null` removes the key, as `null` does in a file that extends
+// another (before: "must be a mapping, found nothing" for a model).
+BOOST_AUTO_TEST_CASE(command_line_null_removes_a_key_as_in_a_file_that_extends_another) {
+  const auto file = test::source_dir() / "configs/cannon.yaml";
+  const auto full = load_pipeline(file, catalog);
+  const auto removed = load_pipeline(file, catalog, {"models.knn=null", "models.mlp.epochs=~"});
+  std::vector<std::string> names;
+  for (const auto& model : full.models) {
+    if (model.name != "knn") {
+      names.push_back(model.name);
+    }
+  }
+  std::vector<std::string> kept;
+  for (const auto& model : removed.models) {
+    kept.push_back(model.name);
+  }
+  BOOST_TEST(kept == names);
+  BOOST_REQUIRE(full.models.size() == removed.models.size() + 1);
+  // The parameter removed takes its declared default again: the same as a file that
+  // extends cannon.yaml and writes `epochs: null`.
+  const test::TemporaryDirectory work;
+  std::ofstream(work.path() / "child.yaml") << "extends: " << file.string()
+                                            << "\nmodels:\n  knn: null\n  mlp: {epochs: null}\n";
+  const auto extended = load_pipeline(work.path() / "child.yaml", catalog);
+  std::vector<std::string> extended_names;
+  for (const auto& model : extended.models) {
+    extended_names.push_back(model.name);
+  }
+  std::sort(extended_names.begin(), extended_names.end());  // a file that extends lists its own models first
+  std::sort(names.begin(), names.end());
+  BOOST_TEST(extended_names == names);
+  BOOST_TEST(extended.models.front().name == "mlp");
+  BOOST_TEST(extended.models.front().parameters.get<std::int64_t>("epochs") ==
+             removed.models.back().parameters.get<std::int64_t>("epochs"));
+  const auto* mlp = &removed.models.back();
+  BOOST_TEST(mlp->name == "mlp");
+  const auto* spec = catalog.find("mlp");
+  const auto declared = std::find_if(spec->definition.parameters.begin(), spec->definition.parameters.end(),
+                                     [](const ballista::ParameterSpec& parameter) { return parameter.name() == "epochs"; });
+  BOOST_REQUIRE(declared != spec->definition.parameters.end());
+  BOOST_TEST(mlp->parameters.get<std::int64_t>("epochs") == std::get<std::int64_t>(declared->default_value()));
+  // Removing what is not there is an error, with a suggestion.
+  try {
+    (void)load_pipeline(file, catalog, {"models.knm=null"});
+    BOOST_FAIL("removing an absent key accepted");
+  } catch (const InputError& error) {
+    const std::string all = error.what();
+    BOOST_TEST(all.find("--set models.knm=null: error: null removes a key, but there is no 'knm' under 'models' "
+                        "(did you mean 'knn'?)") != std::string::npos,
+               all);
+  }
+  // A quoted "null" is a string, not a removal.
+  BOOST_CHECK_THROW((void)load_pipeline(file, catalog, {"models.knn=\"null\""}), InputError);
 }
 
 BOOST_AUTO_TEST_CASE(anchors_and_merge_keys_share_settings) {

@@ -83,7 +83,7 @@ RunResult quick_run(const Pipeline& pipeline, const PluginCatalog& catalog) {
   small.models.erase(std::remove_if(small.models.begin(), small.models.end(),
                                     [](const ModelSpec& model) { return model.name != "knn" && model.name != "basis"; }),
                      small.models.end());
-  return run_pipeline(small, catalog, {}, [](const RunResult&) {});
+  return run_pipeline(small, catalog, {});
 }
 
 }  // namespace
@@ -256,7 +256,9 @@ BOOST_AUTO_TEST_CASE(running_records_match_the_whole_document_at_every_step) {
     BOOST_TEST(records.csv(progress) == metrics_csv(progress), "step " << steps);
     BOOST_TEST(nlohmann::json::parse(json_text).dump(2) + "\n" == json_text, "step " << steps);
   };
-  const auto run = run_pipeline(pipeline, catalog, {}, check);
+  RunHooks hooks;
+  hooks.progress = check;
+  const auto run = run_pipeline(pipeline, catalog, {}, hooks);
   BOOST_TEST(steps == static_cast<int>(pipeline.models.size()) + 1);  // once drawn, then after each model
   BOOST_TEST(nlohmann::json::parse(metrics_json(pipeline, run, "complete"))["models"].size() == pipeline.models.size());
 

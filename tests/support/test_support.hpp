@@ -23,6 +23,8 @@ std::filesystem::path conformance_plugin_dir();  // a plugin that check-plugin m
 std::filesystem::path hostile_plugin_dir();
 // The fixture plugin whose manifest forges a name with a newline and escape sequences.
 std::filesystem::path forged_plugin_dir();
+// The fixtures that log through their Context: model "chatty", source "chatty_source".
+std::filesystem::path chatty_plugin_dir();
 std::filesystem::path ballista_binary();
 std::filesystem::path build_dir();
 // "cmake" as configured, with the generator of this build: "/usr/bin/cmake -G Ninja".

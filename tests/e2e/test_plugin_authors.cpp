@@ -1,0 +1,190 @@
+// Issue 15 (suite plugin_authors): what plugin authors and pipeline users met. The
+// messages a plugin logs through its Context reach the run's record (log.txt, the
+// model's entry and "source_messages" in metrics.json, the report) and the terminal
+// (debug only with --verbose); `run --quiet` prints the table alone; `--set KEY=null`
+// removes a key as `null` does in a file that extends another; `plugin NAME` says which
+// LibTorch version it reports.
+#include "test_support.hpp"
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+namespace test = ballista::test;
+using nlohmann::json;
+
+namespace {
+
+std::string quoted(const std::filesystem::path& path) { return test::shell_quote(path.string()); }
+
+std::string ballista_command(const std::string& arguments) {
+  return test::shell_quote(test::ballista_binary().string()) + " --plugin-path " + quoted(test::chatty_plugin_dir()) +
+         " " + arguments;
+}
+
+std::string read_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// The chatty source (y = x, a warning at each call) and the chatty model, with a probe
+// (so the source is called for the truth there too) and a linear model that logs nothing.
+std::string chatty_pipeline(const std::string& then = "fit") {
+  return R"yaml(data:
+  source: chatty_source
+  inputs: {x: "uniform(0, 1)"}
+  targets: {y: {}}
+  sets: {train: {rows: 20}, test: {rows: 10}}
+models:
+  talker: {plugin: chatty, then: )yaml" +
+         then + R"yaml(}
+  line: {plugin: linear}
+evaluate:
+  probes: [{x: 0.5}]
+)yaml";
+}
+
+// The messages of model `name` in metrics.json, as [level, message] pairs.
+std::vector<std::pair<std::string, std::string>> messages_of(const json& metrics, const std::string& name) {
+  std::vector<std::pair<std::string, std::string>> found;
+  for (const auto& model : metrics.at("models")) {
+    if (model.at("name") == name) {
+      for (const auto& message : model.at("messages")) {
+        found.emplace_back(message.at("level"), message.at("message"));
+      }
+    }
+  }
+  return found;
+}
+
+// What chatty's fit() logs, in order, as the plugin sent it.
+const std::vector<std::pair<std::string, std::string>> kChattySaid{
+    {"debug", "debug: fitting 20 rows"},
+    {"info", "info: the mean is all there is"},
+    {"warning", "warning: two\nlines and an \x1b[31mescape"}};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(plugin_authors)
+
+// Before: the messages went to stderr only (even with --quiet), and into none of
+// log.txt, metrics.json or the report.
+BOOST_AUTO_TEST_CASE(plugin_messages_reach_the_log_the_metrics_and_the_report) {
+  const test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << chatty_pipeline();
+  const auto run = work.path() / "run";
+  const auto result = test::run_command(ballista_command("run " + quoted(work.path() / "p.yaml") + " --out " + quoted(run)));
+  BOOST_REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+
+  // The terminal: info and warning, escaped (no raw escape sequence), debug not shown.
+  BOOST_TEST(contains(result.output, "  talker: info: info: the mean is all there is\n"), result.output);
+  BOOST_TEST(contains(result.output, "  talker: warning: warning: two\\x0alines and an \\x1b[31mescape\n"),
+             result.output);
+  BOOST_TEST(!contains(result.output, "debug: fitting"), result.output);
+  BOOST_TEST(!contains(result.output, "\x1b[31m"), result.output);
+
+  // log.txt: every level, in the order logged, before the model's status line.
+  const auto log = read_text(run / "log.txt");
+  const auto debug = log.find("  talker: debug: debug: fitting 20 rows\n");
+  const auto info = log.find("  talker: info: info: the mean is all there is\n");
+  const auto warning = log.find("  talker: warning: warning: two\\x0alines and an \\x1b[31mescape\n");
+  const auto status = log.find("  talker: ok");
+  BOOST_TEST((debug < info && info < warning && warning < status && status != std::string::npos), log);
+  BOOST_TEST(contains(log, "  source chatty_source (drawing the data): warning: simulated 20 rows\n"), log);
+  BOOST_TEST(contains(log, "  source chatty_source (drawing the data): debug: debug from the source\n"), log);
+  BOOST_TEST(contains(log, "  source chatty_source (the truth at the probes): warning: simulated 1 rows\n"), log);
+
+  // metrics.json: the model's messages as sent (the line break and escape kept), the
+  // linear model's none, and the source's with what it was computing.
+  const auto metrics = json::parse(read_text(run / "metrics.json"));
+  BOOST_TEST((messages_of(metrics, "talker") == kChattySaid));
+  BOOST_TEST(messages_of(metrics, "line").empty());
+  const auto& source = metrics.at("source_messages");
+  // The training and test sets are drawn apart (two calls), then the probe's truth and
+  // the slice plot's: two of each level at least, each tagged.
+  BOOST_REQUIRE(source.size() >= 6U);
+  BOOST_TEST(source.at(0) == json({{"level", "warning"}, {"during", "drawing the data"}, {"message", "simulated 20 rows"}}));
+  BOOST_TEST(source.at(1) == json({{"level", "debug"}, {"during", "drawing the data"}, {"message", "debug from the source"}}));
+  bool probes = false;
+  bool grids = false;
+  for (const auto& message : source) {
+    probes = probes || message == json({{"level", "warning"}, {"during", "the truth at the probes"},
+                                        {"message", "simulated 1 rows"}});
+    grids = grids || message.at("during") == "the truth on the plot grids";
+  }
+  BOOST_TEST(probes);
+  BOOST_TEST(grids);
+
+  // The report: next to the model, info and warning (not debug); the source's warnings.
+  const auto report = read_text(run / "report.md");
+  BOOST_TEST(contains(report, "plugin info: info: the mean is all there is"), report);
+  // printable()'s escapes, and markdown's backslash before each backslash.
+  BOOST_TEST(contains(report, "plugin warning: warning: two\\\\x0alines and an \\\\x1b[31mescape"), report);
+  BOOST_TEST(!contains(report, "debug: fitting"), report);
+  BOOST_TEST(contains(report, "The source plugin chatty_source logged:"), report);
+  BOOST_TEST(contains(report, "warning (drawing the data): simulated 20 rows"), report);
+  BOOST_TEST(contains(read_text(run / "report.html"), "plugin info: info: the mean is all there is"));
+}
+
+BOOST_AUTO_TEST_CASE(verbose_shows_debug_messages_and_quiet_prints_the_table_alone) {
+  const test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << chatty_pipeline();
+  const auto verbose = test::run_command(ballista_command("run " + quoted(work.path() / "p.yaml") + " --verbose --out " +
+                                                          quoted(work.path() / "verbose")));
+  BOOST_REQUIRE_MESSAGE(verbose.exit_code == 0, verbose.output);
+  BOOST_TEST(contains(verbose.output, "  talker: debug: debug: fitting 20 rows\n"), verbose.output);
+
+  // --quiet: stdout and stderr together are the table, nothing else (before: the model
+  // summary, the run directory, the report's path and the plugin's messages too).
+  const auto quiet = test::run_command(ballista_command("run " + quoted(work.path() / "p.yaml") + " --quiet --out " +
+                                                        quoted(work.path() / "quiet")));
+  BOOST_REQUIRE_MESSAGE(quiet.exit_code == 0, quiet.output);
+  const auto log = read_text(work.path() / "quiet" / "log.txt");
+  // The table is in log.txt too, between the per-model lines and the summary.
+  const auto begins = log.find("\nmodel ");
+  const auto ends = log.find("\nWhat each model is:");
+  BOOST_REQUIRE(begins != std::string::npos);
+  BOOST_REQUIRE(ends != std::string::npos);
+  const auto table = log.substr(begins + 1, ends - begins - 1);
+  BOOST_TEST(quiet.output == table, "quiet printed:\n" << quiet.output << "\ntable:\n" << table);
+  BOOST_TEST(!contains(quiet.output, "What each model is"));
+  BOOST_TEST(!contains(quiet.output, "Run directory"));
+  BOOST_TEST(!contains(quiet.output, "talker: warning"));
+  // What --quiet hides is still in log.txt.
+  BOOST_TEST(contains(log, "  talker: warning: warning: two"), log);
+  BOOST_TEST(contains(log, "  talker: ok"), log);
+}
+
+// In a child process (--isolate) the messages come back with the result, and survive
+// the child's crash: they are written as they are logged.
+BOOST_AUTO_TEST_CASE(isolated_models_keep_their_messages_even_when_they_crash) {
+  const test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << chatty_pipeline();
+  const auto isolated = test::run_command(ballista_command("run " + quoted(work.path() / "p.yaml") +
+                                                           " --isolate --out " + quoted(work.path() / "isolated")));
+  BOOST_REQUIRE_MESSAGE(isolated.exit_code == 0, isolated.output);
+  const auto metrics = json::parse(read_text(work.path() / "isolated" / "metrics.json"));
+  BOOST_TEST((messages_of(metrics, "talker") == kChattySaid));
+  // Shown once, by the parent.
+  const auto shown = isolated.output.find("talker: warning:");
+  BOOST_TEST((shown != std::string::npos && isolated.output.find("talker: warning:", shown + 1) == std::string::npos),
+             isolated.output);
+
+  for (const std::string then : {"segfault", "throw"}) {
+    std::ofstream(work.path() / (then + ".yaml")) << chatty_pipeline(then);
+    const auto run = work.path() / then;
+    const auto crashed = test::run_command(ballista_command("run " + quoted(work.path() / (then + ".yaml")) +
+                                                            (then == "segfault" ? " --isolate" : "") + " --out " +
+                                                            quoted(run)));
+    BOOST_TEST(crashed.exit_code == 1, crashed.output);
+    const auto crashed_metrics = json::parse(read_text(run / "metrics.json"));
+    BOOST_TEST((messages_of(crashed_metrics, "talker") == kChattySaid), then);
+    BOOST_TEST(contains(read_text(run / "log.txt"), "  talker: warning: warning: two"), then);
+    BOOST_TEST(contains(read_text(run / "report.md"), "plugin info: info: the mean is all there is"), then);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
