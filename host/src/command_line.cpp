@@ -29,14 +29,18 @@ Commands:
                                (default ./NAME): CMakeLists.txt, NAME_model.cpp with
                                every SDK method commented, a Boost.Test test that runs
                                check-plugin and a sample pipeline NAME.yaml
-  check-plugin NAME [--set PARAMETER=VALUE]...
+  check-plugin NAME [--set PARAMETER=VALUE]... [--range NAME=LOW,HIGH]...
                                run the conformance checks on a model plugin: shapes
                                for 1, 2, 10 inputs and 1, 3 outputs, one training
                                row, predict before fit, same seed → same predictions,
                                save/load, NaN/inf refused, concurrent predict, every
                                parameter's values and bounds; --set gives parameters
                                (required ones, or epochs=20 to be quick); one line per
-                               check, exit 1 if any fails
+                               check, then the parameter values tried, exit 1 if any
+                               fails. A source plugin: declared names, shapes, same
+                               bits (again, fresh, 1 and 3 threads), NaN/±inf/±1e300
+                               inputs, parameters, concurrent instances; its inputs
+                               are uniform in [0, 1] unless --range sets one's range
   run PIPELINE [--out DIR] [--set KEY.PATH=VALUE]...
                                run a pipeline: draw the data, train every model,
                                evaluate all on the same sets, print the comparison;
@@ -144,7 +148,7 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
     if (argument == "--plugin-path" || argument == "--out" || argument == "--at" || argument == "--input" ||
         argument == "--output" || argument == "--set" || argument == "--metric" || argument == "--baseline" ||
         argument == "--sort" || argument == "--format" || argument == "--dir" || argument == "--threads" ||
-        argument == "--model-timeout") {
+        argument == "--model-timeout" || argument == "--range") {
       if (i + 1 >= arguments.size()) {
         throw UsageError(argument + " needs a value");
       }
@@ -157,6 +161,8 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
         line.scaffold_dir = given;
       } else if (argument == "--set") {
         line.overrides.push_back(given);
+      } else if (argument == "--range") {
+        line.ranges.push_back(given);
       } else if (argument == "--threads") {
         line.threads = positive_count(given);
         if (!line.threads) {
@@ -242,6 +248,9 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
   if (!line.overrides.empty() && command != "run" && command != "validate" && command != "check-plugin") {
     throw UsageError("--set only applies to `run`, `validate` and `check-plugin`");
   }
+  if (!line.ranges.empty() && command != "check-plugin") {
+    throw UsageError("--range only applies to `check-plugin`");
+  }
   if (compare_options_given && command != "compare") {
     throw UsageError("--metric, --baseline, --sort and --format only apply to `compare`");
   }
@@ -267,7 +276,7 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
   } else if (command == "__run-model") {
     expect(3, "RESOLVED.yaml MODEL RESULT_FILE");
   } else if (command == "check-plugin") {
-    expect(1, "NAME [--set PARAMETER=VALUE]...");
+    expect(1, "NAME [--set PARAMETER=VALUE]... [--range NAME=LOW,HIGH]...");
   } else if (command == "reproduce") {
     expect(1, "RUN_DIR [--out DIR]");
   } else if (command == "schema") {

@@ -30,6 +30,7 @@ struct CommandLine {
   std::optional<std::filesystem::path> scaffold_dir;
   PredictRequest predict;
   std::vector<std::string> overrides;    // --set
+  std::vector<std::string> ranges;       // --range NAME=LOW,HIGH (check-plugin, a source's inputs)
   std::vector<std::string> compare_columns;
   std::optional<std::string> compare_baseline;
   std::optional<std::string> compare_sort;

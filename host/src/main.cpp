@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
       return run_one_model_command(catalog, operands[0], operands[1], operands[2], verbosity);
     }
     if (command == "check-plugin") {
-      return check_plugin_command(catalog, operands[0], line.overrides, std::cout);
+      return check_plugin_command(catalog, operands[0], line.overrides, line.ranges, std::cout);
     }
     if (command == "reproduce") {
       (void)std::signal(SIGINT, on_interrupt);

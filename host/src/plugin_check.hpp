@@ -1,6 +1,6 @@
-// `ballista check-plugin NAME`: generic checks every model plugin must pass, in the
-// spirit of scikit-learn's check_estimator. They use synthetic data, so they need no
-// pipeline; parameters the plugin requires (basis's `functions`) are given as overrides.
+// `ballista check-plugin NAME`: generic checks every model or source plugin must pass,
+// in the spirit of scikit-learn's check_estimator. They use synthetic data, so they need
+// no pipeline; parameters the plugin requires (basis's `functions`) are given as overrides.
 #pragma once
 
 #include "plugin_catalog.hpp"
@@ -17,12 +17,18 @@ struct CheckOutcome {
   std::string detail;  // what was checked, or what went wrong
 };
 
-// The command: runs every check on model plugin `name`, its parameters at their
-// defaults except `overrides` ("NAME=VALUE", VALUE as in a pipeline: `epochs=20`,
-// `functions=[x1, x1^2]`; the synthetic inputs are named x1, x2, ..., the targets y1,
-// y2, ...), and prints one line per check and a summary. Exit status 0 when every check
-// passed, 1 when one failed, 2 for an unknown plugin, a source plugin or a bad override.
+// The command: runs every check on plugin `name`, its parameters at their defaults
+// except `overrides` ("NAME=VALUE", VALUE as in a pipeline: `epochs=20`,
+// `functions=[x1, x1^2]`). A model plugin gets synthetic inputs named x1, x2, ... in
+// [-1, 1] and targets y1, y2, ...; a source plugin gets its declared inputs drawn
+// uniformly from [0, 1], or from `ranges` ("NAME=LOW,HIGH", a declared input; refused
+// for a model plugin). Prints one line per check as soon as it finishes (flushed, so a
+// plugin that crashes the process leaves the lines of the checks before), then one line
+// per declared parameter with the values the `parameters` check tried, and a summary.
+// Exit status 0 when every check passed, 1 when one failed, 2 for an unknown plugin, a
+// bad override or a bad range.
 int check_plugin_command(const PluginCatalog& catalog, const std::string& name,
-                         const std::vector<std::string>& overrides, std::ostream& out);
+                         const std::vector<std::string>& overrides, const std::vector<std::string>& ranges,
+                         std::ostream& out);
 
 }  // namespace ballista::host

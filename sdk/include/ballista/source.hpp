@@ -12,6 +12,11 @@
 //     targets: {s: {noise: 0.01}}
 //
 // The same simulate() also gives the noise-free truth at the pipeline's probe points.
+//
+// Threading: separate Source instances, each with its own Context, may be called from
+// several threads at once, so instances must not share mutable state (a static buffer,
+// a global counter); one instance is called from one thread at a time. `ballista
+// check-plugin` holds a source to this and to the rest of the contract below.
 #pragma once
 
 #include <ballista/context.hpp>
@@ -34,7 +39,8 @@ class BALLISTA_API Source {
   Source& operator=(const Source&) = delete;
   virtual ~Source();
 
-  // The noise-free targets at `inputs`.
+  // The noise-free targets at `inputs`. Called from one thread at a time per instance;
+  // other instances may run simulate() on other threads meanwhile.
   //   inputs:  float64 [n, d_in] on the CPU, columns in the order of
   //            SourceDefinition::inputs, n >= 1.
   //   returns: float64 [n, d_out], columns in the order of SourceDefinition::targets.
