@@ -141,7 +141,8 @@ int show_plugin(const PluginCatalog& catalog, const std::string& name, std::ostr
   }
   out << plugin->name << ' ' << plugin->version << " — " << plugin->summary << '\n'
       << "kind: " << plugin_kind_name(plugin->kind) << (plugin->kind == PluginKind::source ? " (use as data.source)" : "")
-      << "\nfile: " << plugin->file.string() << "\nbuilt with LibTorch " << plugin->torch_version << "\n";
+      << "\nfile: " << plugin->file.string() << "\nbuilt with LibTorch " << plugin->torch_version
+      << " (the TORCH_VERSION its LibTorch headers declare; a package may be numbered otherwise)\n";
   if (plugin->kind == PluginKind::source) {
     const auto join = [](const std::vector<std::string>& names) {
       std::string text;

@@ -57,9 +57,7 @@ constexpr const char* kModel = R"cpp(// The @NAME@ model plugin: ridge regressio
 // the host expects of it; <ballista/model.hpp> and <ballista/context.hpp> say more.
 #include <ballista/archive.hpp>
 #include <ballista/linear_solvers.hpp>
-#include <ballista/plugin.hpp>
-
-#include <torch/torch.h>
+#include <ballista/plugin.hpp>  // brings LibTorch's tensor API too (<torch/types.h>)
 
 #include <stdexcept>
 

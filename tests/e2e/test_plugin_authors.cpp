@@ -9,7 +9,11 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include <torch/version.h>
+
 #include <fstream>
+#include <map>
+
 
 namespace test = ballista::test;
 using nlohmann::json;
@@ -58,6 +62,32 @@ std::vector<std::pair<std::string, std::string>> messages_of(const json& metrics
     }
   }
   return found;
+}
+
+// The calls of the SDK's require_finite(values, what) in `code`, each checked for its
+// two arguments at the top level; calls of functions whose names end so are skipped.
+int require_finite_calls(const std::string& code, const std::string& where) {
+  int calls = 0;
+  const std::string name = "require_finite(";
+  for (auto call = code.find(name); call != std::string::npos; call = code.find(name, call + 1)) {
+    if (call > 0 && (std::isalnum(static_cast<unsigned char>(code[call - 1])) != 0 || code[call - 1] == '_')) {
+      continue;
+    }
+    int depth = 0;
+    int commas = 0;
+    for (auto i = call + name.size() - 1; i < code.size(); ++i) {
+      const char c = code[i];
+      depth += (c == '(' || c == '[' || c == '{') ? 1 : (c == ')' || c == ']' || c == '}') ? -1 : 0;
+      commas += (c == ',' && depth == 1) ? 1 : 0;
+      if (depth == 0) {
+        break;
+      }
+    }
+    ++calls;
+    BOOST_TEST(commas == 1, where << ": require_finite with " << commas + 1 << " arguments at "
+                                  << code.substr(call, code.find('\n', call) - call));
+  }
+  return calls;
 }
 
 // What chatty's fit() logs, in order, as the plugin sent it.
@@ -185,6 +215,75 @@ BOOST_AUTO_TEST_CASE(isolated_models_keep_their_messages_even_when_they_crash) {
     BOOST_TEST(contains(read_text(run / "log.txt"), "  talker: warning: warning: two"), then);
     BOOST_TEST(contains(read_text(run / "report.md"), "plugin info: info: the mean is all there is"), then);
   }
+}
+
+// The guide's C++ snippets: those of the example's walk-through are the example's code,
+// verbatim, and every call of the SDK's require_finite has its two arguments (a snippet
+// called a three-argument require_finite, the example's own function of that name, so
+// a copied snippet did not compile against the SDK).
+BOOST_AUTO_TEST_CASE(the_guides_snippets_are_the_examples_code_and_call_the_sdk_as_declared) {
+  const auto guide = read_text(test::source_dir() / "docs/writing-a-plugin.md");
+  const auto example = read_text(test::source_dir() / "docs/examples/poly_ridge/poly_ridge_model.cpp");
+  const auto walk_through = guide.find("## The example: `poly_ridge`");
+  const auto after = guide.find("### The CMake project");
+  BOOST_REQUIRE(walk_through != std::string::npos);
+  BOOST_REQUIRE(after != std::string::npos);
+  int snippets = 0;
+  int calls = 0;
+  for (auto at = guide.find("```cpp\n"); at != std::string::npos; at = guide.find("```cpp\n", at + 1)) {
+    const auto begin = at + 7;
+    const auto end = guide.find("```", begin);
+    BOOST_REQUIRE(end != std::string::npos);
+    const auto snippet = guide.substr(begin, end - begin);
+    if (at > walk_through && at < after) {
+      ++snippets;
+      BOOST_TEST(example.find(snippet) != std::string::npos, "not in poly_ridge_model.cpp:\n" << snippet);
+    }
+    calls += require_finite_calls(snippet, "a snippet of the guide");
+  }
+  // The scaffold `new-plugin` writes calls it too.
+  calls += require_finite_calls(read_text(test::source_dir() / "host/src/plugin_scaffold.cpp"), "plugin_scaffold.cpp");
+  BOOST_TEST(snippets >= 10);
+  BOOST_TEST(calls >= 3);
+}
+
+// What parameter_count() counts (model.hpp): learned weights and biases; every number
+// of every stored row for a model that stores samples.
+BOOST_AUTO_TEST_CASE(parameter_count_counts_what_model_hpp_says) {
+  const test::TemporaryDirectory work;
+  std::ofstream(work.path() / "p.yaml") << R"yaml(data:
+  inputs: {u: "uniform(0, 1)", w: "uniform(0, 1)"}
+  targets: {y: u + 2*w}
+  sets: {train: {rows: 50}}
+models:
+  near: {plugin: knn}
+  line: {plugin: linear}
+  net: {plugin: mlp, hidden: [4, 3], epochs: 2}
+  terms: {plugin: basis, functions: [u, w, u*w], fit_intercept: false}
+)yaml";
+  const auto run = test::run_command(ballista_command("run " + quoted(work.path() / "p.yaml") + " --quiet --out " +
+                                                      quoted(work.path() / "run")));
+  BOOST_REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+  const auto metrics = json::parse(read_text(work.path() / "run/metrics.json"));
+  std::map<std::string, std::int64_t> counts;
+  for (const auto& model : metrics.at("models")) {
+    counts[model.at("name")] = model.at("parameter_count");
+  }
+  BOOST_TEST(counts.at("near") == 50 * (2 + 1));              // rows × (inputs + targets)
+  BOOST_TEST(counts.at("line") == 2 + 1);                     // weights and the bias
+  BOOST_TEST(counts.at("net") == (2 * 4 + 4) + (4 * 3 + 3) + (3 * 1 + 1));  // every weight and bias
+  BOOST_TEST(counts.at("terms") == 3);                        // least squares: no weight is exactly zero
+}
+
+// `plugin NAME` says what its LibTorch version is: the headers' TORCH_VERSION (Debian's
+// libtorch-dev 1.13.1 ships headers that say 1.13.0; the bare number looked wrong).
+BOOST_AUTO_TEST_CASE(plugin_says_which_libtorch_version_it_reports) {
+  const auto shown = test::run_command(ballista_command("plugin chatty"));
+  BOOST_REQUIRE_MESSAGE(shown.exit_code == 0, shown.output);
+  BOOST_TEST(contains(shown.output, std::string("built with LibTorch ") + TORCH_VERSION +
+                                        " (the TORCH_VERSION its LibTorch headers declare; a package may be numbered "
+                                        "otherwise)\n"),
+             shown.output);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -12,6 +12,15 @@
 
 namespace test = ballista::test;
 
+namespace {
+
+std::string read_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
 BOOST_AUTO_TEST_SUITE(sdk_package)
 
 BOOST_AUTO_TEST_CASE(out_of_tree_plugin_builds_against_the_installed_package_and_runs) {
@@ -29,10 +38,28 @@ BOOST_AUTO_TEST_CASE(out_of_tree_plugin_builds_against_the_installed_package_and
   const auto configure = test::run_command(
       test::cmake_command() + " -S " + test::shell_quote(test::source_dir() / "tests/fixtures/out_of_tree") + " -B " +
       test::shell_quote(build) + " -G " + test::shell_quote(BALLISTA_TEST_GENERATOR) +
-      " -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=" + test::shell_quote(prefix));
+      " -DCMAKE_BUILD_TYPE=Release -DCMAKE_EXPORT_COMPILE_COMMANDS=ON -DCMAKE_PREFIX_PATH=" + test::shell_quote(prefix));
   BOOST_REQUIRE_MESSAGE(configure.exit_code == 0, configure.output);
   const auto compile = test::run_command(test::cmake_command() + " --build " + test::shell_quote(build));
   BOOST_REQUIRE_MESSAGE(compile.exit_code == 0, compile.output);
+  // Issue 15: the plugin of two source files compiled <ballista/plugin.hpp> once,
+  // precompiled, and both files used it; the one-file plugin has no precompiled header.
+  BOOST_TEST(std::filesystem::exists(build / "CMakeFiles/mean.dir/cmake_pch.hxx.gch"));
+  const auto pch_header = read_text(build / "CMakeFiles/mean.dir/cmake_pch.hxx");
+  BOOST_TEST(pch_header.find("#include <ballista/plugin.hpp>") != std::string::npos, pch_header);
+  const auto commands = nlohmann::json::parse(read_text(build / "compile_commands.json"));
+  for (const char* source : {"mean_model.cpp", "mean_text.cpp"}) {
+    bool uses_pch = false;
+    for (const auto& entry : commands) {
+      const std::string file = entry.at("file");
+      const std::string command = entry.at("command");
+      uses_pch = uses_pch || (file.ends_with(std::string("/") + source) &&
+                              command.find("-include " + (build / "CMakeFiles/mean.dir/cmake_pch.hxx").string()) !=
+                                  std::string::npos);
+    }
+    BOOST_TEST(uses_pch, source << " compiled without the precompiled header:\n" << commands.dump(1));
+  }
+  BOOST_TEST(!std::filesystem::exists(build / "CMakeFiles/drop.dir/cmake_pch.hxx"));
 
   std::ofstream(work.path() / "p.yaml") << R"yaml(data:
   inputs: {x: "uniform(0, 1)"}

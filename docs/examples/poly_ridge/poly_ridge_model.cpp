@@ -7,9 +7,7 @@
 // The example plugin of docs/writing-a-plugin.md.
 #include <ballista/archive.hpp>
 #include <ballista/linear_solvers.hpp>
-#include <ballista/plugin.hpp>
-
-#include <torch/torch.h>
+#include <ballista/plugin.hpp>  // brings LibTorch's tensor API too (<torch/types.h>)
 
 #include <cmath>
 #include <cstdint>
@@ -95,7 +93,7 @@ std::vector<std::string> column_names(const std::vector<std::string>& given, std
 
 // Throws std::invalid_argument naming how many cells of `values` [n, d] are NaN or
 // infinite and where the first one is, so the user can find it in their data.
-void require_finite(const torch::Tensor& values, const std::vector<std::string>& names, const std::string& what) {
+void require_finite_columns(const torch::Tensor& values, const std::vector<std::string>& names, const std::string& what) {
   const auto bad = torch::isfinite(values).logical_not();
   const auto count = bad.sum().item<std::int64_t>();
   if (count == 0) {
@@ -130,8 +128,8 @@ class PolyRidgeModel final : public ballista::Model {
     }
     auto input_names = column_names(train.input_names, x.size(1), "x");
     auto target_names = column_names(train.target_names, y.size(1), "y");
-    require_finite(x, input_names, "the training inputs");
-    require_finite(y, target_names, "the training targets");
+    require_finite_columns(x, input_names, "the training inputs");
+    require_finite_columns(y, target_names, "the training targets");
     const auto count = monomial_count(x.size(1), degree_);
     if (count > kMaxFeatures) {
       throw std::invalid_argument("poly_ridge: degree " + std::to_string(degree_) + " of " +
@@ -184,7 +182,7 @@ class PolyRidgeModel final : public ballista::Model {
       throw std::invalid_argument("poly_ridge: predict() expects inputs [n, " + std::to_string(mean_.size(1)) +
                                   "], got " + c10::str(x.sizes()));
     }
-    require_finite(x, input_names_, "the inputs to predict");
+    require_finite_columns(x, input_names_, "the inputs to predict");
     return design(x).mm(weights_);
   }
 

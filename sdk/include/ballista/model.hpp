@@ -57,7 +57,12 @@ class BALLISTA_API Model {
   // What the fitted model is, in one line: a formula for structured models, a short
   // summary for the others. May be empty before fit().
   virtual std::string describe() const = 0;
-  // Number of learned scalars (stored samples count for instance-based models).
+  // How many numbers the fitted model keeps from the data to predict with: its learned
+  // weights and biases (a weight fixed at zero, such as a term STLSQ dropped, does not
+  // count); for a model that stores samples (kNN), every number of every stored row,
+  // rows × (inputs + targets): 1000 cannon shots of (v, theta) → s give 3000. Settings
+  // chosen by the user (k, degree, epochs) and standardisation constants (a mean and a
+  // scale per column) do not count. The "params" column of the comparison table.
   virtual std::int64_t parameter_count() const = 0;
 
   // Writes everything predict() and describe() need (tensors, names) into `archive`.
