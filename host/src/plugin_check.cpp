@@ -1,6 +1,7 @@
 // The conformance checks of `ballista check-plugin` (see plugin_check.hpp).
 #include "plugin_check.hpp"
 
+#include "csv_table.hpp"
 #include "diagnostics.hpp"
 #include "pipeline_loader.hpp"
 
@@ -11,7 +12,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <array>
 #include <charconv>
 #include <cmath>
 #include <functional>
@@ -148,11 +148,13 @@ std::string shape_text(const torch::Tensor& tensor) {
   return text + "]";
 }
 
-// The shortest text that reads back as exactly `value`: "0.1", "1e+300", "nan".
-std::string exact_text(double value) {
-  std::array<char, 32> text{};
-  const auto end = std::to_chars(text.begin(), text.end(), value).ptr;
-  return {text.begin(), end};
+// What a parameters-check variant is: "the defaults", or "parameter 'k' = 3".
+std::string changes_label(const std::map<std::string, ParameterValue>& changes) {
+  std::string what = "the defaults";
+  for (const auto& [name, value] : changes) {
+    what = "parameter '" + name + "' = " + to_string(value);
+  }
+  return what;
 }
 
 // "float64", "float32", ... as NumPy and PyTorch users say it.
@@ -688,10 +690,7 @@ class ModelChecker {
     const auto queries = synthetic(5, 2, 1, 15).inputs;
     return sweep_.run(
         [&](const std::map<std::string, ParameterValue>& changes) -> std::optional<std::string> {
-          std::string what = "the defaults";
-          for (const auto& [name, value] : changes) {
-            what = "parameter '" + name + "' = " + to_string(value);
-          }
+          const auto what = changes_label(changes);
           std::unique_ptr<Model> model;
           try {
             model = create(changes);
@@ -798,8 +797,8 @@ class SourceChecker {
   std::string domain_hint() const {
     std::string text = "inputs drawn uniformly from ";
     for (std::size_t j = 0; j < ranges_.size(); ++j) {
-      text += (j == 0 ? "" : ", ") + plugin_.source.inputs[j] + " in [" + exact_text(ranges_[j].first) + ", " +
-              exact_text(ranges_[j].second) + "]";
+      text += (j == 0 ? "" : ", ") + plugin_.source.inputs[j] + " in [" + shortest_text(ranges_[j].first) + ", " +
+              shortest_text(ranges_[j].second) + "]";
     }
     return text + "; --range NAME=LOW,HIGH sets an input's range";
   }
@@ -837,7 +836,7 @@ class SourceChecker {
     const auto row = where[0].item<std::int64_t>();
     const auto column = where[1].item<std::int64_t>();
     return "first at row " + std::to_string(row) + ", target '" + printable(target_name(column)) +
-           "': " + exact_text(a[row][column].item<double>()) + " vs " + exact_text(b[row][column].item<double>());
+           "': " + shortest_text(a[row][column].item<double>()) + " vs " + shortest_text(b[row][column].item<double>());
   }
 
   std::string declared_names() const {
@@ -941,7 +940,7 @@ class SourceChecker {
     for (std::int64_t j = 0; j < clean.size(1); ++j) {
       for (const double bad : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
                                -std::numeric_limits<double>::infinity(), 1e300, -1e300}) {
-        const auto what = exact_text(bad) + " in input '" + printable(input_name(j)) + "' of row " +
+        const auto what = shortest_text(bad) + " in input '" + printable(input_name(j)) + "' of row " +
                           std::to_string(kRow);
         auto x = clean.clone();
         x[kRow][j] = bad;
@@ -979,7 +978,7 @@ class SourceChecker {
           for (std::int64_t k = 0; k < outputs(); ++k) {
             if (!std::isnan(row[k].item<double>())) {
               throw Failure(what + ": target '" + printable(target_name(k)) + "' is " +
-                            exact_text(row[k].item<double>()) +
+                            shortest_text(row[k].item<double>()) +
                             "; a NaN input must give NaN, or be refused with an exception");
             }
           }
@@ -998,10 +997,7 @@ class SourceChecker {
     const auto x = inputs(5, 500);
     return sweep_.run(
         [&](const std::map<std::string, ParameterValue>& changes) -> std::optional<std::string> {
-          std::string what = "the defaults";
-          for (const auto& [name, value] : changes) {
-            what = "parameter '" + name + "' = " + to_string(value);
-          }
+          const auto what = changes_label(changes);
           std::unique_ptr<Source> source;
           try {
             source = create(changes);
@@ -1204,8 +1200,8 @@ int check_plugin_command(const PluginCatalog& catalog, const std::string& name,
   if (plugin->kind == PluginKind::source) {
     out << "  inputs drawn uniformly from ";
     for (std::size_t j = 0; j < input_range.size(); ++j) {
-      out << (j == 0 ? "" : ", ") << plugin->source.inputs[j] << " in [" << exact_text(input_range[j].first) << ", "
-          << exact_text(input_range[j].second) << "]";
+      out << (j == 0 ? "" : ", ") << plugin->source.inputs[j] << " in [" << shortest_text(input_range[j].first) << ", "
+          << shortest_text(input_range[j].second) << "]";
     }
     out << " (--range NAME=LOW,HIGH)\n";
   }
