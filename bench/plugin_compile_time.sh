@@ -38,10 +38,10 @@ torch_h=$(best "$cxx" "${flags[@]}" -c "$work/with_torch.cpp" -o "$work/a.o")
 sdk_only=$(best "$cxx" "${flags[@]}" -c "$source" -o "$work/b.o")
 pch_build=$(best "$cxx" "${flags[@]}" -x c++-header "$work/plugin_pch.hpp" -o "$work/plugin_pch.hpp.gch")
 with_pch=$(best "$cxx" "${flags[@]}" -Winvalid-pch -include "$work/plugin_pch.hpp" -c "$source" -o "$work/c.o")
-python3 - "$torch_h" "$sdk_only" "$pch_build" "$with_pch" <<'PY'
+python3 - "$torch_h" "$sdk_only" "$pch_build" "$with_pch" "$runs" <<'PY'
 import sys
-torch_h, sdk_only, pch_build, with_pch = map(float, sys.argv[1:])
-print(f"poly_ridge_model.cpp, one compile ({sys.argv[0] and 'best of runs'}):")
+torch_h, sdk_only, pch_build, with_pch = map(float, sys.argv[1:5])
+print(f"poly_ridge_model.cpp, one compile (best of {sys.argv[5]}):")
 print(f"  with <torch/torch.h>           {torch_h:6.1f} s   {torch_h / sdk_only:4.2f}x sdk only")
 print(f"  <ballista/plugin.hpp> only     {sdk_only:6.1f} s   1.00x")
 print(f"  with the precompiled header    {with_pch:6.1f} s   {with_pch / sdk_only:4.2f}x sdk only")

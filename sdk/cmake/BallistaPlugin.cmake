@@ -7,7 +7,7 @@
 # to the SDK and LibTorch. A plugin of more than one C++ source file gets
 # <ballista/plugin.hpp> precompiled (the SDK and the LibTorch tensor API it brings are
 # most of each file's compile time): measured by bench/plugin_compile_time.sh, a file
-# then compiles in 0.56x the time, after a one-time 37 s for the header, so it pays
+# then compiles in 0.52x the time, after a one-time 37 s for the header, so it pays
 # when one file of several is edited and rebuilt, not in a one-off clean build of a few
 # files. PRECOMPILED_HEADER forces it for one file, NO_PRECOMPILED_HEADER turns it off. The imported torch target carries the
 # _GLIBCXX_USE_CXX11_ABI flag that the host and every plugin must share.
