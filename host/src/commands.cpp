@@ -353,6 +353,39 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   return any_failed ? 1 : 0;
 }
 
+int run_one_model_command(const PluginCatalog& catalog, const std::filesystem::path& resolved_pipeline,
+                          const std::string& model, const std::filesystem::path& result_file, Verbosity verbosity) {
+  try {
+    auto pipeline = load_pipeline(resolved_pipeline, catalog);
+    const auto found = std::find_if(pipeline.models.begin(), pipeline.models.end(),
+                                    [&](const ModelSpec& spec) { return spec.name == model; });
+    if (found == pipeline.models.end()) {
+      std::cerr << "ballista: " << resolved_pipeline.string() << " has no model '" << model << "'\n";
+      return 2;
+    }
+    pipeline.models = {*found};
+    ProgressDisplay display(std::cerr, isatty(STDERR_FILENO) != 0, verbosity);
+    std::ofstream messages(messages_file(result_file), std::ios::trunc);
+    RunHooks hooks;
+    hooks.step = [&](const std::string& name, std::int64_t step, std::int64_t total, double loss) {
+      display.step(name, step, total, loss);
+    };
+    // The model's messages, flushed one by one; the source's the parent already has.
+    hooks.message = [&](const std::string& who, const PluginMessage& message) {
+      if (who == model) {
+        messages << message_line(message) << std::flush;
+      }
+    };
+    const auto run = run_pipeline(pipeline, catalog, resolved_pipeline.parent_path() / "models", hooks);
+    display.clear();
+    save_model_result(run.models.at(0), result_file);
+    return 0;
+  } catch (const std::exception& error) {
+    std::cerr << "ballista: " << error.what() << '\n';
+    return 2;
+  }
+}
+
 int predict_command(const PluginCatalog& catalog, const std::filesystem::path& model_file, const PredictRequest& request,
                     std::ostream& out) {
   if (request.at.has_value() == request.input.has_value() || (request.output && !request.input)) {

@@ -36,6 +36,14 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
                          Verbosity verbosity = Verbosity::normal,
                          const std::optional<IsolateOptions>& isolate = std::nullopt);
 
+// The child of `run --isolate` (`ballista __run-model RESOLVED.yaml MODEL RESULT_FILE`):
+// trains MODEL of the resolved pipeline, saves it under the run directory (the YAML's
+// folder) like an ordinary run, writes its messages to messages_file(RESULT_FILE) as
+// they are logged and the result to RESULT_FILE (isolated_model.hpp). Exit status 0
+// when the result is written (whatever the model's status), 2 when it could not be.
+int run_one_model_command(const PluginCatalog& catalog, const std::filesystem::path& resolved_pipeline,
+                          const std::string& model, const std::filesystem::path& result_file, Verbosity verbosity);
+
 // Runs RUN_DIR/pipeline.resolved.yaml again (into `out_dir`, default a new run
 // directory) and reports whether every metric and probe prediction is the same to the
 // last bit, naming each that is not, and which recorded environment entries differ.

@@ -2,7 +2,7 @@
 #include "data_generator.hpp"
 
 #include "numpy_random.hpp"
-#include "pipeline_runner.hpp"
+#include "cancellation.hpp"
 
 #include <torch/torch.h>
 

@@ -3,7 +3,6 @@
 
 #include "csv_table.hpp"
 #include "json_text.hpp"
-#include "pipeline_loader.hpp"
 
 #include <ballista/archive.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -19,7 +18,6 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
-#include <iostream>
 #include <memory>
 #include <sstream>
 #include <system_error>
@@ -72,12 +70,6 @@ std::string signal_name(int signal) {
   return "signal " + std::to_string(signal) + (description != nullptr ? std::string(" (") + description + ")" : "");
 }
 
-// The file next to a result where the child writes its model's messages as they are
-// logged, one JSON object a line: what a model logged survives its process's crash.
-std::filesystem::path messages_file(const std::filesystem::path& result_file) {
-  return result_file.parent_path() / (result_file.filename().string() + ".messages");
-}
-
 LogLevel log_level(const std::string& name) {
   return name == "debug" ? LogLevel::debug : name == "warning" ? LogLevel::warning : LogLevel::info;
 }
@@ -98,6 +90,14 @@ std::vector<PluginMessage> read_messages(const std::filesystem::path& file) {
 }
 
 }  // namespace
+
+std::filesystem::path messages_file(const std::filesystem::path& result_file) {
+  return result_file.parent_path() / (result_file.filename().string() + ".messages");
+}
+
+std::string message_line(const PluginMessage& message) {
+  return json_text(json{{"level", log_level_name(message.level)}, {"text", message.text}}) + "\n";
+}
 
 void save_model_result(const ModelResult& result, const std::filesystem::path& file) {
   json text;
@@ -188,40 +188,6 @@ ModelResult load_model_result(const std::filesystem::path& file) {
     result.grid_predictions[name] = read_tensor(archive, "grid" + std::to_string(index++));
   }
   return result;
-}
-
-int run_one_model_command(const PluginCatalog& catalog, const std::filesystem::path& resolved_pipeline,
-                          const std::string& model, const std::filesystem::path& result_file, Verbosity verbosity) {
-  try {
-    auto pipeline = load_pipeline(resolved_pipeline, catalog);
-    const auto found = std::find_if(pipeline.models.begin(), pipeline.models.end(),
-                                    [&](const ModelSpec& spec) { return spec.name == model; });
-    if (found == pipeline.models.end()) {
-      std::cerr << "ballista: " << resolved_pipeline.string() << " has no model '" << model << "'\n";
-      return 2;
-    }
-    pipeline.models = {*found};
-    ProgressDisplay display(std::cerr, isatty(STDERR_FILENO) != 0, verbosity);
-    std::ofstream messages(messages_file(result_file), std::ios::trunc);
-    RunHooks hooks;
-    hooks.step = [&](const std::string& name, std::int64_t step, std::int64_t total, double loss) {
-      display.step(name, step, total, loss);
-    };
-    // The model's messages, flushed one by one; the source's the parent already has.
-    hooks.message = [&](const std::string& who, const PluginMessage& message) {
-      if (who == model) {
-        messages << json_text(json{{"level", log_level_name(message.level)}, {"text", message.text}}) << '\n'
-                 << std::flush;
-      }
-    };
-    const auto run = run_pipeline(pipeline, catalog, resolved_pipeline.parent_path() / "models", hooks);
-    display.clear();
-    save_model_result(run.models.at(0), result_file);
-    return 0;
-  } catch (const std::exception& error) {
-    std::cerr << "ballista: " << error.what() << '\n';
-    return 2;
-  }
 }
 
 namespace {

@@ -1,13 +1,14 @@
-// `ballista run --isolate`: each model trains in a child `ballista` process, so a plugin
-// that crashes (a segfault, an abort) loses only its own result. The child loads the
-// run's pipeline.resolved.yaml, draws the same sets from the same seeds, trains one
-// model and writes its ModelResult to a file the parent reads back.
+// `ballista run --isolate`, the parent's side and the files both sides share: each
+// model trains in a child `ballista` process (`__run-model`, run_one_model_command in
+// commands.hpp), so a plugin that crashes (a segfault, an abort) loses only its own
+// result. The child loads the run's pipeline.resolved.yaml, draws the same sets from
+// the same seeds, trains one model and writes its ModelResult to a file the parent
+// reads back.
 #pragma once
 
 #include "pipeline.hpp"
 #include "pipeline_runner.hpp"
-#include "plugin_catalog.hpp"
-#include "progress_display.hpp"
+#include "run_results.hpp"
 
 #include <filesystem>
 #include <optional>
@@ -20,12 +21,12 @@ namespace ballista::host {
 void save_model_result(const ModelResult& result, const std::filesystem::path& file);
 ModelResult load_model_result(const std::filesystem::path& file);
 
-// The child's side (`ballista __run-model RESOLVED.yaml MODEL RESULT_FILE`): trains
-// MODEL of the resolved pipeline, saves it under the run directory (the YAML's folder)
-// like an ordinary run, and writes the result. Exit status 0 when the result is
-// written (whatever the model's status), 2 when it could not be.
-int run_one_model_command(const PluginCatalog& catalog, const std::filesystem::path& resolved_pipeline,
-                          const std::string& model, const std::filesystem::path& result_file, Verbosity verbosity);
+// The file next to a result where the child writes its model's messages as they are
+// logged, one message_line each, so that what a model logged survives its process's
+// crash; the parent reads it whatever became of the child.
+std::filesystem::path messages_file(const std::filesystem::path& result_file);
+// One message as that file holds it: a line of JSON {"level", "text"}.
+std::string message_line(const PluginMessage& message);
 
 // How `run --isolate` starts its children.
 struct IsolateOptions {

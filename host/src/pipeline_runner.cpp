@@ -5,7 +5,7 @@
 #include "diagnostics.hpp"
 #include "evaluator.hpp"
 #include "model_file.hpp"
-#include "run_plots.hpp"
+#include "plot_grids.hpp"
 
 #include <torch/torch.h>
 
@@ -151,23 +151,6 @@ void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, 
 }
 
 }  // namespace
-
-std::atomic<bool>& cancellation_flag() {
-  static std::atomic<bool> flag{false};
-  return flag;
-}
-
-const char* log_level_name(LogLevel level) {
-  switch (level) {
-    case LogLevel::debug:
-      return "debug";
-    case LogLevel::info:
-      return "info";
-    case LogLevel::warning:
-      return "warning";
-  }
-  return "info";
-}
 
 RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
                        const std::filesystem::path& model_directory, const RunHooks& hooks) {

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "pipeline.hpp"
-#include "pipeline_runner.hpp"
+#include "run_results.hpp"
 #include "run_plots.hpp"
 
 #include <filesystem>

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "pipeline.hpp"
-#include "pipeline_runner.hpp"
+#include "run_results.hpp"
 
 #include <ballista/model.hpp>
 
@@ -13,13 +13,6 @@
 #include <vector>
 
 namespace ballista::host {
-
-// The grids every model is evaluated on for the plots, from the training set's input
-// ranges: "surface" (two-input problems: a 60×60 grid over both ranges) and "slice"
-// (the first input from the bottom of its range to twice the range's width, the other
-// inputs at the middle of theirs: s vs v at θ = π/4 for the cannon). Each carries the
-// source's noise-free truth where there is one (not for CSV data).
-std::vector<PlotGrid> plot_grids(const Pipeline& pipeline, const Dataset& train);
 
 struct Plot {
   std::string kind;         // surface | slice | loss | parity | residuals

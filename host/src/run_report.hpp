@@ -3,7 +3,7 @@
 #pragma once
 
 #include "pipeline.hpp"
-#include "pipeline_runner.hpp"
+#include "run_results.hpp"
 
 #include <filesystem>
 #include <functional>

@@ -3,6 +3,8 @@
 // against RFC 4648, and the notes about a model's fit.
 #include "data_generator.hpp"
 #include "pipeline_loader.hpp"
+#include "pipeline_runner.hpp"
+#include "plot_grids.hpp"
 #include "plugin_catalog.hpp"
 #include "report_page.hpp"
 #include "run_plots.hpp"
