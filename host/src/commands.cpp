@@ -144,13 +144,6 @@ int show_plugin(const PluginCatalog& catalog, const std::string& name, std::ostr
       << "\nfile: " << plugin->file.string() << "\nbuilt with LibTorch " << plugin->torch_version
       << " (the TORCH_VERSION its LibTorch headers declare; a package may be numbered otherwise)\n";
   if (plugin->kind == PluginKind::source) {
-    const auto join = [](const std::vector<std::string>& names) {
-      std::string text;
-      for (const auto& column : names) {
-        text += (text.empty() ? "" : ", ") + column;
-      }
-      return text;
-    };
     out << "inputs: " << join(plugin->source.inputs) << "\ntargets: " << join(plugin->source.targets) << '\n';
   }
   out << '\n';
@@ -300,8 +293,7 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
     // The data could not be drawn (targets that are not finite, say): nothing was
     // computed, so the run leaves nothing behind, and `latest` was never moved.
     display.clear();
-    std::string message = problem.what();
-    message.resize(std::min(message.size(), message.find('\n')));
+    const auto message = first_line(problem.what());
     std::cerr << file.string() << ": error: drawing the data: " << message << '\n';
     std::error_code ignored;
     for (const char* written : {"pipeline.resolved.yaml", "environment.json", "log.txt"}) {
@@ -443,8 +435,7 @@ int predict_command(const PluginCatalog& catalog, const std::filesystem::path& m
     }
     return 0;
   } catch (const std::exception& error) {
-    std::string message = error.what();
-    message.resize(std::min(message.size(), message.find('\n')));
+    const auto message = first_line(error.what());
     std::cerr << "ballista: " << message << '\n';
     return 2;
   }

@@ -42,6 +42,16 @@ std::string join_messages(const std::vector<Diagnostic>& diagnostics) {
 
 }  // namespace
 
+std::string first_line(std::string_view text) { return std::string(text.substr(0, text.find('\n'))); }
+
+std::string join(const std::vector<std::string>& items) {
+  std::string text;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    text += (i == 0 ? "" : ", ") + items[i];
+  }
+  return text;
+}
+
 std::string non_standard_exception() {
   const std::type_info* type = abi::__cxa_current_exception_type();
   std::string name = type != nullptr ? type->name() : "unknown";

@@ -38,6 +38,13 @@ class InputError : public std::runtime_error {
 // followed by "... (N bytes)", so an error never prints megabytes or drives the terminal.
 std::string printable(std::string_view text, std::size_t limit = 80);
 
+// `text` up to its first line break: what a message says, without the C++ backtrace
+// LibTorch's messages go on with.
+std::string first_line(std::string_view text);
+
+// "a, b, c".
+std::string join(const std::vector<std::string>& items);
+
 // Inside a `catch (...)`: "the plugin threw a value of type 'int', which is not a
 // std::exception", for a plugin that throws something other than an exception.
 std::string non_standard_exception();

@@ -38,7 +38,6 @@ std::string read_string(torch::serialize::InputArchive& archive, const std::stri
   return value.toStringRef();
 }
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 // ---- The zip's own checks -------------------------------------------------------------
 //

@@ -499,13 +499,6 @@ class Loader {
   }
 
   void error(const YAML::Node& node, std::string message) { diagnostics_.push_back({where(node), std::move(message)}); }
-  static std::string join(const std::vector<std::string>& items) {
-    std::string text;
-    for (const auto& item : items) {
-      text += (text.empty() ? "" : ", ") + item;
-    }
-    return text;
-  }
 
   // --- YAML merge keys ------------------------------------------------------------
   // yaml-cpp reads `<<: *base` as an ordinary key. Expand it as YAML 1.1 does: the

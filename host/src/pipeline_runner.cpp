@@ -79,8 +79,7 @@ void explain_probes(const Model& model, const torch::Tensor& points, ModelResult
       result.probes[i].explanation = lines[i];
     }
   } catch (const std::exception& error) {
-    std::string message = error.what();
-    message.resize(std::min(message.find('\n'), message.size()));
+    const auto message = first_line(error.what());
     for (auto& probe : result.probes) {
       probe.explanation = "(explain() failed: " + message + ")";
     }
@@ -204,10 +203,7 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
     } catch (const std::exception& error) {
       result.status = "failed";
       result.error = error.what();
-      // LibTorch messages end with a C++ backtrace; the first line is the message.
-      if (const auto newline = result.error.find('\n'); newline != std::string::npos) {
-        result.error.resize(newline);
-      }
+      result.error = first_line(result.error);  // LibTorch's go on with a C++ backtrace
     } catch (...) {
       // `throw 42` from a plugin: that model fails, the run goes on.
       result.status = "failed";

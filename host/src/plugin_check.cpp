@@ -56,7 +56,7 @@ class LogRecord {
     const std::lock_guard lock(mutex_);
     auto& kind = level == LogLevel::warning ? warnings_ : infos_;
     if (kind.count++ == 0) {
-      kind.first = printable(message.substr(0, std::min(message.find('\n'), message.size())), 200);
+      kind.first = printable(first_line(message), 200);
     }
   }
 
@@ -125,11 +125,7 @@ Dataset synthetic(std::int64_t rows, std::int64_t inputs, std::int64_t outputs, 
   return data;
 }
 
-std::string exception_text(const std::exception& error) {
-  std::string message = error.what();
-  message.resize(std::min(message.find('\n'), message.size()));
-  return message;
-}
+std::string exception_text(const std::exception& error) { return first_line(error.what()); }
 
 // What an exception says, for a check that expected it: "std::logic_error: message".
 std::string refusal_text(const std::exception& error) {
@@ -336,13 +332,6 @@ class ParameterSweep {
     std::string reason;  // the plugin's ParameterError
   };
 
-  static std::string join(const std::vector<std::string>& items) {
-    std::string text;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      text += (i == 0 ? "" : ", ") + items[i];
-    }
-    return text;
-  }
 
   // The distance from a bound to the value just past (or just inside) it.
   static double step(double bound, bool integer) { return integer ? 1.0 : std::max(1e-3, std::abs(bound) * 1e-3); }
