@@ -235,7 +235,7 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   // messages reach the terminal only with --verbose; every level reaches log.txt.
   const auto plugin_said = [&](const std::string& who, const PluginMessage& message) {
     const std::string where = message.during.empty() ? who : who + " (" + message.during + ")";
-    say("  " + printable(where) + ": " + log_level_name(message.level) + ": " + printable(message.text, 4000),
+    say("  " + printable(where) + ": " + message_text(message),
         message.level != LogLevel::debug || verbosity == Verbosity::verbose);
   };
   say("ballista " BALLISTA_VERSION_STRING ": " + file.string() + " → " + directory.string());

@@ -46,6 +46,10 @@ std::string probe_label(const Pipeline& pipeline, const ProbeSpec& probe, const 
   return label + ")";
 }
 
+std::string message_text(const PluginMessage& message) {
+  return std::string(log_level_name(message.level)) + ": " + printable(message.text, 4000);
+}
+
 std::vector<std::string> model_notes(const Pipeline& pipeline, const ModelResult& model) {
   std::vector<std::string> notes;
   const auto value = [&](const std::string& name) {
@@ -69,7 +73,7 @@ std::vector<std::string> model_notes(const Pipeline& pipeline, const ModelResult
   // What the plugin logged, but debug messages (those are in log.txt and metrics.json).
   for (const auto& message : model.messages) {
     if (message.level != LogLevel::debug) {
-      notes.push_back(std::string("plugin ") + log_level_name(message.level) + ": " + printable(message.text, 4000));
+      notes.push_back("plugin " + message_text(message));
     }
   }
   const auto targets = pipeline.data.target_names();

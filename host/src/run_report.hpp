@@ -19,6 +19,10 @@ std::string probe_label(const Pipeline& pipeline, const ProbeSpec& probe, const 
 // from the least-squares optimum (from its fit_values), and what explains each probe.
 std::vector<std::string> model_notes(const Pipeline& pipeline, const ModelResult& model);
 
+// A plugin message as the log, the table and the report show it: "warning: TEXT",
+// the text escaped by printable() and cut at 4000 bytes.
+std::string message_text(const PluginMessage& message);
+
 // The side-by-side table: one row per model (errors per set and metric, fit seconds,
 // parameter count, prediction at each probe), a final row with the true probe values.
 std::string comparison_table(const Pipeline& pipeline, const RunResult& run);
