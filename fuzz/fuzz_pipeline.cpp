@@ -5,6 +5,7 @@
 // overrides are fuzzed too. What loads must load again from its resolved YAML
 // (pipeline_loader.hpp promises it).
 #include "pipeline_loader.hpp"
+#include "resolved_yaml.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -242,7 +242,7 @@ BOOST_AUTO_TEST_CASE(the_guides_snippets_are_the_examples_code_and_call_the_sdk_
     calls += require_finite_calls(snippet, "a snippet of the guide");
   }
   // The scaffold `new-plugin` writes calls it too.
-  calls += require_finite_calls(read_text(test::source_dir() / "host/src/plugin_scaffold.cpp"), "plugin_scaffold.cpp");
+  calls += require_finite_calls(read_text(test::source_dir() / "host/src/cli/plugin_scaffold.cpp"), "plugin_scaffold.cpp");
   BOOST_TEST(snippets >= 10);
   BOOST_TEST(calls >= 3);
 }

@@ -11,7 +11,7 @@ Usage:
   numpy_reference.py article-basis DATA      the article's six basis functions of the v,theta,s
                                              rows in DATA, fitted by np.linalg.lstsq
   numpy_reference.py permutation SEED N    np.random.RandomState(SEED).permutation(N)
-  numpy_reference.py sources SEED N SPLIT  the table of tests/host/test_data_generator.cpp's
+  numpy_reference.py sources SEED N SPLIT  the table of tests/host/run/test_data_generator.cpp's
                                            pipeline: v theta k t s r per row, then the
                                            rows of RandomState(SPLIT).permutation(N)
   numpy_reference.py grid                  the plot set of that pipeline: v theta (grids)

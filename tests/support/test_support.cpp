@@ -2,6 +2,7 @@
 #include "test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <array>
@@ -61,6 +62,30 @@ CommandResult run_command(const std::string& command) {
   const int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+std::string ballista_command(const std::string& arguments) { return ballista_binary().string() + " " + arguments; }
+
+CommandResult run_pipeline_text(const std::filesystem::path& directory, const std::string& yaml) {
+  std::ofstream(directory / "p.yaml") << yaml;
+  return run_command(ballista_command("run " + (directory / "p.yaml").string() + " --out " +
+                                      (directory / "run").string()));
+}
+
+nlohmann::json read_json(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  BOOST_REQUIRE_MESSAGE(in.good(), "missing " << file);
+  return nlohmann::json::parse(in);
+}
+
+const nlohmann::json& model_entry(const nlohmann::json& metrics, const std::string& name) {
+  for (const auto& model : metrics["models"]) {
+    if (model["name"] == name) {
+      return model;
+    }
+  }
+  BOOST_FAIL("no model " << name << " in metrics.json");
+  return metrics;
 }
 
 std::string run_python_reference(const std::string& script, const std::string& arguments) {

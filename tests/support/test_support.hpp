@@ -1,11 +1,14 @@
 // Helpers shared by the test suites: paths of built artefacts, running commands and
-// Python references, loading the bundled plugins, and a Context for fitting models.
+// Python references, running `ballista` and reading its metrics.json, loading the
+// bundled plugins, and a Context for fitting models.
 #pragma once
 
 #include "plugin_library.hpp"
 
 #include <ballista/context.hpp>
 #include <ballista/model.hpp>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include <filesystem>
 #include <map>
@@ -51,6 +54,15 @@ struct CommandResult {
 };
 // Runs `command` through /bin/sh.
 CommandResult run_command(const std::string& command);
+
+// The built `ballista` binary (its path unquoted) followed by `arguments`.
+std::string ballista_command(const std::string& arguments);
+// Writes `yaml` to DIR/p.yaml and runs it with --out DIR/run.
+CommandResult run_pipeline_text(const std::filesystem::path& directory, const std::string& yaml);
+// The JSON document in `file`; fails the test if the file cannot be read.
+nlohmann::json read_json(const std::filesystem::path& file);
+// The entry of model `name` in a metrics.json document; fails the test if there is none.
+const nlohmann::json& model_entry(const nlohmann::json& metrics, const std::string& name);
 
 // Runs tests/reference/<script> with Debian's python3 and `arguments`; fails the test
 // if it exits non-zero. Returns its stdout.

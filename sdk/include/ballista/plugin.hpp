@@ -9,13 +9,14 @@
 // The host lists that section's symbols without loading the library, so a plugin built
 // for another ABI is refused before any of its code (static initialisers included) runs.
 //
-// Both macros also write a manifest into the ELF section ".ballista_manifest": the
+// Both macros also write a manifest (manifest.hpp) into the ELF section ".ballista_manifest": the
 // same facts as the descriptor (ABI, kind, name, version, summary, LibTorch version)
 // as NUL-separated key/value strings that the host reads from the file without loading
 // it, so `ballista plugins` lists plugins without starting LibTorch (which takes ~0.4 s).
 // NAME, VERSION and SUMMARY must therefore be string literals.
 #pragma once
 
+#include <ballista/manifest.hpp>
 #include <ballista/model.hpp>
 #include <ballista/parameters.hpp>
 #include <ballista/source.hpp>
@@ -55,24 +56,12 @@ BALLISTA_NAMESPACE_END
 
 #define BALLISTA_DETAIL_CONCAT_(a, b) a##b
 #define BALLISTA_DETAIL_CONCAT(a, b) BALLISTA_DETAIL_CONCAT_(a, b)
-#define BALLISTA_DETAIL_STRINGIFY_(x) #x
-#define BALLISTA_DETAIL_STRINGIFY(x) BALLISTA_DETAIL_STRINGIFY_(x)
 #define BALLISTA_DESCRIPTOR_SYMBOL BALLISTA_DETAIL_CONCAT(ballista_descriptor_v, BALLISTA_SDK_ABI)
 #define BALLISTA_DEFINITION_SYMBOL BALLISTA_DETAIL_CONCAT(ballista_definition_v, BALLISTA_SDK_ABI)
 #define BALLISTA_SOURCE_DEFINITION_SYMBOL BALLISTA_DETAIL_CONCAT(ballista_source_definition_v, BALLISTA_SDK_ABI)
-#define BALLISTA_MANIFEST_SECTION ".ballista_manifest"
-
-// The manifest: "ballista-manifest\0" then key\0value\0 pairs. KIND is model or source;
-// TORCH the LibTorch version (TORCH_VERSION, unless a test fixture pretends otherwise).
-#define BALLISTA_PLUGIN_MANIFEST(KIND, NAME, VERSION, SUMMARY, TORCH)                        \
-  namespace ballista_export {                                                                \
-  [[gnu::used, gnu::section(BALLISTA_MANIFEST_SECTION)]] const char manifest[] =             \
-      "ballista-manifest\0abi\0" BALLISTA_DETAIL_STRINGIFY(BALLISTA_SDK_ABI) "\0kind\0" KIND    \
-      "\0name\0" NAME "\0version\0" VERSION "\0summary\0" SUMMARY "\0torch\0" TORCH;           \
-  }
 
 #define BALLISTA_PLUGIN(NAME, VERSION, SUMMARY, DEFINE)                                    \
-  BALLISTA_PLUGIN_MANIFEST("model", NAME, VERSION, SUMMARY, TORCH_VERSION)                 \
+  BALLISTA_PLUGIN_MANIFEST(BALLISTA_MANIFEST_KIND_MODEL, NAME, VERSION, SUMMARY, TORCH_VERSION)                 \
   namespace ballista_export {                                                              \
   extern const ::ballista_plugin_descriptor descriptor;                                    \
   const ::ballista_plugin_descriptor descriptor{BALLISTA_SDK_ABI, TORCH_VERSION, NAME,     \
@@ -83,7 +72,7 @@ BALLISTA_NAMESPACE_END
   BOOST_DLL_ALIAS_SECTIONED(ballista_export::definition, BALLISTA_DEFINITION_SYMBOL, ballista)
 
 #define BALLISTA_SOURCE_PLUGIN(NAME, VERSION, SUMMARY, DEFINE)                             \
-  BALLISTA_PLUGIN_MANIFEST("source", NAME, VERSION, SUMMARY, TORCH_VERSION)                \
+  BALLISTA_PLUGIN_MANIFEST(BALLISTA_MANIFEST_KIND_SOURCE, NAME, VERSION, SUMMARY, TORCH_VERSION)                \
   namespace ballista_export {                                                              \
   extern const ::ballista_plugin_descriptor descriptor;                                    \
   const ::ballista_plugin_descriptor descriptor{BALLISTA_SDK_ABI, TORCH_VERSION, NAME,     \

@@ -1,0 +1,219 @@
+// Training and evaluation of every model (see pipeline_runner.hpp).
+#include "pipeline_runner.hpp"
+
+#include "data_generator.hpp"
+#include "diagnostics.hpp"
+#include "host_context.hpp"
+#include "evaluator.hpp"
+#include "model_file.hpp"
+#include "plot_grids.hpp"
+
+#include <torch/torch.h>
+
+#include <chrono>
+
+namespace ballista::host {
+
+namespace {
+
+// The host's side of the SDK Context for one model.
+class RunContext final : public HostContext {
+ public:
+  RunContext(std::string model, std::uint64_t seed, ModelResult& result, const RunHooks& hooks)
+      : HostContext(seed), model_(std::move(model)), result_(result), hooks_(hooks) {}
+
+  void report_progress(std::int64_t step, std::int64_t total, double loss) override {
+    result_.loss_curve.push_back(loss);
+    if (hooks_.step) {
+      hooks_.step(model_, step, total, loss);
+    }
+  }
+  void log(LogLevel level, std::string_view message) override {
+    result_.messages.push_back({level, std::string(message), {}});
+    if (hooks_.message) {
+      hooks_.message(model_, result_.messages.back());
+    }
+  }
+  void report_value(std::string_view name, double value) override { result_.fit_values[std::string(name)] = value; }
+
+ private:
+  std::string model_;
+  ModelResult& result_;
+  const RunHooks& hooks_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::vector<double> row(const torch::Tensor& tensor, std::int64_t index) {
+  const auto values = tensor.select(0, index).to(torch::kFloat64).contiguous();
+  return {values.data_ptr<double>(), values.data_ptr<double>() + values.numel()};
+}
+
+// The probes as one [probes, d_in] tensor.
+torch::Tensor probe_points(const EvaluationSpec& evaluation) {
+  std::vector<double> flat;
+  for (const auto& probe : evaluation.probes) {
+    flat.insert(flat.end(), probe.point.begin(), probe.point.end());
+  }
+  return torch::tensor(flat, torch::kFloat64).reshape({static_cast<std::int64_t>(evaluation.probes.size()), -1});
+}
+
+void check_predictions(const torch::Tensor& predictions, const torch::Tensor& inputs, std::int64_t outputs) {
+  if (predictions.dim() != 2 || predictions.size(0) != inputs.size(0) || predictions.size(1) != outputs) {
+    throw std::runtime_error("predict() returned shape " + c10::str(predictions.sizes()) + ", expected [" +
+                             std::to_string(inputs.size(0)) + ", " + std::to_string(outputs) + "]");
+  }
+}
+
+// Model::explain's line for each probe. A model that cannot explain keeps its results:
+// the failure becomes the explanation.
+void explain_probes(const Model& model, const torch::Tensor& points, ModelResult& result) {
+  try {
+    const auto lines = model.explain(points);
+    for (std::size_t i = 0; i < lines.size() && i < result.probes.size(); ++i) {
+      result.probes[i].explanation = lines[i];
+    }
+  } catch (const std::exception& error) {
+    const auto message = first_line(error.what());
+    for (auto& probe : result.probes) {
+      probe.explanation = "(explain() failed: " + message + ")";
+    }
+  } catch (...) {
+    for (auto& probe : result.probes) {
+      probe.explanation = "(explain() failed: " + non_standard_exception() + ")";
+    }
+  }
+}
+
+void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, const ModelSpec& spec,
+                        const std::filesystem::path& model_directory, RunResult& run, ModelResult& result,
+                        const RunHooks& hooks) {
+  const auto* plugin = catalog.find(spec.plugin);
+  auto model = plugin->definition.create(spec.parameters);
+  const auto& train = run.sets.at(pipeline.train_set);
+  RunContext context(spec.name, spec.seed, result, hooks);
+  const auto fit_start = std::chrono::steady_clock::now();
+  model->fit(train, context);
+  result.fit_seconds = seconds_since(fit_start);
+  if (cancellation_flag().load()) {
+    result.status = ModelStatus::interrupted;
+    return;
+  }
+  result.description = model->describe();
+  result.parameter_count = model->parameter_count();
+  const auto outputs = train.targets.size(1);
+  const auto predict_start = std::chrono::steady_clock::now();
+  for (const auto& set_name : pipeline.evaluation.sets) {
+    const auto& set = run.sets.at(set_name);
+    const auto predictions = model->predict(set.inputs).to(torch::kCPU).to(torch::kFloat64);
+    check_predictions(predictions, set.inputs, outputs);
+    result.set_predictions[set_name] = predictions;
+    for (const auto& metric : pipeline.evaluation.metrics) {
+      result.metrics[set_name][metric] = compute_metric(metric, predictions, set.targets);
+      for (std::int64_t t = 0; outputs > 1 && t < outputs; ++t) {
+        result.metrics_per_target[set_name][set.target_names[static_cast<std::size_t>(t)]][metric] =
+            compute_metric(metric, predictions.slice(1, t, t + 1), set.targets.slice(1, t, t + 1));
+      }
+    }
+  }
+  if (!pipeline.evaluation.probes.empty()) {
+    const auto points = probe_points(pipeline.evaluation);
+    const auto predictions = model->predict(points).to(torch::kCPU).to(torch::kFloat64);
+    check_predictions(predictions, points, outputs);
+    for (std::int64_t i = 0; i < points.size(0); ++i) {
+      result.probes.push_back({row(points, i), row(predictions, i), {}});
+    }
+    explain_probes(*model, points, result);
+  }
+  result.predict_seconds = seconds_since(predict_start);
+  for (const auto& grid : run.grids) {
+    const auto predictions = model->predict(grid.inputs).to(torch::kCPU).to(torch::kFloat64);
+    check_predictions(predictions, grid.inputs, outputs);
+    result.grid_predictions[grid.name] = predictions;
+  }
+  if (!model_directory.empty()) {
+    std::filesystem::create_directories(model_directory);
+    const auto file = model_directory / (spec.name + ".pt");
+    try {
+      save_model_file(file, spec, *plugin, *model, train.input_names, train.target_names);
+    } catch (const std::exception& error) {
+      throw std::runtime_error("trained and evaluated, but saving " + file.string() + " failed: " + error.what());
+    }
+    result.model_file = file;
+  }
+  result.status = ModelStatus::ok;
+}
+
+}  // namespace
+
+RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
+                       const std::filesystem::path& model_directory, const RunHooks& hooks) {
+  RunResult run;
+  // A source plugin's messages, with what it was computing when it sent them.
+  const std::string source = "source " + pipeline.data.source.name();
+  std::string during = "drawing the data";
+  const SourceLogScope source_log([&](LogLevel level, std::string_view text) {
+    run.source_messages.push_back({level, std::string(text), during});
+    if (hooks.message) {
+      hooks.message(source, run.source_messages.back());
+    }
+  });
+  run.sets = generate_sets(pipeline.data);
+  if (!pipeline.evaluation.probes.empty()) {
+    during = "the truth at the probes";
+    const auto points = probe_points(pipeline.evaluation);
+    // A csv source has no truth between its rows: its probes show predictions only.
+    if (const auto truth = true_targets(pipeline.data.source, points)) {
+      for (std::int64_t i = 0; i < points.size(0); ++i) {
+        run.probe_truth.push_back({row(points, i), row(*truth, i), {}});
+      }
+    }
+  }
+  during = "the truth on the plot grids";
+  run.grids = plot_grids(pipeline, run.sets.at(pipeline.train_set));
+  for (const auto& spec : pipeline.models) {
+    ModelResult result;
+    result.name = spec.name;
+    result.plugin = spec.plugin;
+    run.models.push_back(result);
+  }
+  const auto progress = [&] {
+    if (hooks.progress) {
+      hooks.progress(run);
+    }
+  };
+  progress();
+  for (std::size_t i = 0; i < pipeline.models.size(); ++i) {
+    auto& result = run.models[i];
+    if (cancellation_flag().load()) {
+      result.status = ModelStatus::skipped;
+      continue;
+    }
+    try {
+      if (hooks.executor) {
+        hooks.executor(pipeline.models[i], result);
+      } else {
+        train_and_evaluate(pipeline, catalog, pipeline.models[i], model_directory, run, result, hooks);
+      }
+    } catch (const std::exception& error) {
+      result.status = ModelStatus::failed;
+      result.error = error.what();
+      result.error = first_line(result.error);  // LibTorch's go on with a C++ backtrace
+    } catch (...) {
+      // `throw 42` from a plugin: that model fails, the run goes on.
+      result.status = ModelStatus::failed;
+      result.error = non_standard_exception();
+    }
+    // Another process's messages arrive with its result (or what it wrote before dying).
+    for (std::size_t m = 0; hooks.executor && hooks.message && m < result.messages.size(); ++m) {
+      hooks.message(result.name, result.messages[m]);
+    }
+    progress();
+  }
+  run.interrupted = cancellation_flag().load();
+  return run;
+}
+
+}  // namespace ballista::host
