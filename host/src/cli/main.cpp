@@ -111,10 +111,10 @@ int main(int argc, char** argv) {
       }
       options.insert(options.end(), {"--threads", std::to_string(threads)});
       if (line.allow_insecure_plugins) {
-        options.push_back("--allow-insecure-plugins");
+        options.emplace_back("--allow-insecure-plugins");
       }
       if (verbosity != Verbosity::normal) {
-        options.push_back(verbosity == Verbosity::quiet ? "--quiet" : "--verbose");
+        options.emplace_back(verbosity == Verbosity::quiet ? "--quiet" : "--verbose");
       }
       isolate_options->timeout_seconds = line.model_timeout;
     }

@@ -58,18 +58,19 @@ std::pair<std::uint32_t, std::uint32_t> png_size(const std::string& bytes) {
 class Environment {
  public:
   Environment(std::string name, const std::string& value) : name_(std::move(name)) {
-    const char* old = std::getenv(name_.c_str());
+    // The tests run on one thread.
+    const char* old = std::getenv(name_.c_str());  // NOLINT(concurrency-mt-unsafe)
     had_ = old != nullptr;
     old_ = had_ ? old : "";
-    ::setenv(name_.c_str(), value.c_str(), 1);
+    ::setenv(name_.c_str(), value.c_str(), 1);  // NOLINT(concurrency-mt-unsafe)
   }
   Environment(const Environment&) = delete;
   Environment& operator=(const Environment&) = delete;
   ~Environment() {
     if (had_) {
-      ::setenv(name_.c_str(), old_.c_str(), 1);
+      ::setenv(name_.c_str(), old_.c_str(), 1);  // NOLINT(concurrency-mt-unsafe)
     } else {
-      ::unsetenv(name_.c_str());
+      ::unsetenv(name_.c_str());  // NOLINT(concurrency-mt-unsafe)
     }
   }
 
