@@ -90,7 +90,8 @@ Options:
                                plugin that crashes (segfault, abort) fails only its
                                model; the others finish and are reported
   --model-timeout SECONDS      with run: a model still training or evaluating after
-                               SECONDS fails ("did not finish within ..."); its
+                               SECONDS (counted from when its process has drawn the
+                               sets) fails ("did not finish within ..."); its
                                process is killed and the run goes on (implies
                                --isolate, since only a process can be stopped at
                                any point)

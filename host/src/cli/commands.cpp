@@ -229,6 +229,15 @@ int run_one_model_command(const PluginCatalog& catalog, const std::filesystem::p
     ProgressDisplay display(std::cerr, isatty(STDERR_FILENO) != 0, verbosity);
     std::ofstream messages(messages_file(result_file), std::ios::trunc);
     RunHooks hooks;
+    // The first progress call comes once the sets are drawn, just before the model
+    // starts: the parent's --model-timeout counts from this file.
+    bool started = false;
+    hooks.progress = [&](const RunResult&) {
+      if (!started) {
+        started = true;
+        std::ofstream{started_file(result_file)};
+      }
+    };
     hooks.step = [&](const std::string& name, std::int64_t step, std::int64_t total, double loss) {
       display.step(name, step, total, loss);
     };

@@ -92,6 +92,10 @@ std::filesystem::path messages_file(const std::filesystem::path& result_file) {
   return result_file.parent_path() / (result_file.filename().string() + ".messages");
 }
 
+std::filesystem::path started_file(const std::filesystem::path& result_file) {
+  return result_file.parent_path() / (result_file.filename().string() + ".started");
+}
+
 std::string message_line(const PluginMessage& message) {
   return json_text(json{{"level", log_level_name(message.level)}, {"text", message.text}}) + "\n";
 }
@@ -193,14 +197,15 @@ ModelResult load_model_result(const std::filesystem::path& file) {
 
 namespace {
 
-// Waits for `child`; with a timeout, kills it (SIGKILL) once that has passed. True if it
-// ended by itself, false if it was killed for the timeout.
-bool wait_for_child(pid_t child, int& status, const std::optional<double>& timeout_seconds) {
+// Waits for `child`; with a timeout, kills it (SIGKILL) once that has passed since the
+// child created `started` (its model began). Before that there is no deadline: the
+// child is loading the pipeline and drawing the sets, which this process has already
+// done with the same code and seeds. True if it ended by itself, false if it was
+// killed for the timeout.
+bool wait_for_child(pid_t child, int& status, const std::optional<double>& timeout_seconds,
+                    const std::filesystem::path& started) {
   using Clock = std::chrono::steady_clock;
-  const auto deadline =
-      timeout_seconds ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(*timeout_seconds))
-                      : Clock::time_point::max();
+  std::optional<Clock::time_point> deadline;
   for (;;) {
     // Ctrl-C reaches the child too (same process group): it stops its model and writes
     // what it has, so keep waiting (EINTR).
@@ -212,7 +217,12 @@ bool wait_for_child(pid_t child, int& status, const std::optional<double>& timeo
       throw std::runtime_error("--isolate: lost the model's process: " + std::generic_category().message(errno));
     }
     if (ended == 0) {
-      if (Clock::now() >= deadline) {
+      std::error_code ignored;
+      if (!deadline && std::filesystem::exists(started, ignored)) {
+        deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(*timeout_seconds));
+      }
+      if (deadline && Clock::now() >= *deadline) {
         (void)::kill(child, SIGKILL);
         while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
         }
@@ -242,6 +252,7 @@ ModelExecutor isolated_executor(const std::filesystem::path& resolved_pipeline,
     const auto result_file = scratch / ("model-" + std::to_string(++*started) + ".result");
     std::filesystem::remove(result_file);
     std::filesystem::remove(messages_file(result_file));
+    std::filesystem::remove(started_file(result_file));
     const std::string program = std::filesystem::path(boost::dll::program_location()).string();
     std::vector<std::string> arguments{program};
     arguments.insert(arguments.end(), options.begin(), options.end());
@@ -257,7 +268,8 @@ ModelExecutor isolated_executor(const std::filesystem::path& resolved_pipeline,
       throw std::runtime_error("--isolate: cannot start " + program + ": " + std::generic_category().message(failed));
     }
     int status = 0;
-    const bool finished = wait_for_child(child, status, isolate.timeout_seconds);
+    const bool finished = wait_for_child(child, status, isolate.timeout_seconds, started_file(result_file));
+    std::filesystem::remove(started_file(result_file));
     // What the model logged, kept whether it finished, crashed or was killed.
     auto messages = read_messages(messages_file(result_file));
     std::filesystem::remove(messages_file(result_file));

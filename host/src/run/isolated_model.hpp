@@ -25,13 +25,19 @@ ModelResult load_model_result(const std::filesystem::path& file);
 // logged, one message_line each, so that what a model logged survives its process's
 // crash; the parent reads it whatever became of the child.
 std::filesystem::path messages_file(const std::filesystem::path& result_file);
+// The file the child creates once its sets are drawn, just before the model starts: the
+// parent's --model-timeout counts from then, not from the process's start (loading
+// LibTorch, the pipeline and drawing the sets again take seconds on a loaded machine
+// and are not the model's time).
+std::filesystem::path started_file(const std::filesystem::path& result_file);
 // One message as that file holds it: a line of JSON {"level", "text"}.
 std::string message_line(const PluginMessage& message);
 
 // How `run --isolate` starts its children.
 struct IsolateOptions {
   std::vector<std::string> child_options;  // before the subcommand: --plugin-path and the like
-  std::optional<double> timeout_seconds;   // --model-timeout: a child still running then is killed
+  std::optional<double> timeout_seconds;   // --model-timeout: a model still running this long after
+                                           // its child starts it (started_file) is killed
 };
 
 // The parent's side: an executor for run_pipeline that trains `spec` in a child process
