@@ -1,7 +1,10 @@
 // The Ballista side of bench/bench.py: one case, timed in this process, printed as one
 // JSON line. The data is the cannon's, drawn by the pipeline machinery from seed 0, so
 // NumPy's np.random.seed(0) gives the peers the same rows.
-//   ballista_bench CASE N [M]     CASE: mlp | basis | linear | knn | knn_brute | basis_adam
+//   ballista_bench CASE N [M]     CASE: mlp | basis | linear | knn | knn_brute | basis_adam | ode | ode_universal
+// The ode cases time training epochs through the integrator: fit_seconds is per epoch
+// (their fit runs kOdeEpochs Adam epochs after one forward and backward pass at the
+// initial parameters, so it is divided by kOdeEpochs + 1).
 #include "data_generator.hpp"
 #include "pipeline_loader.hpp"
 #include "plugin_catalog.hpp"
@@ -30,13 +33,15 @@ class QuietContext final : public ballista::Context {
   std::map<std::string, double> values;
 };
 
+constexpr int kOdeEpochs = 5;
+
 double seconds(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: ballista_bench mlp|basis|linear|knn|knn_brute|basis_adam N [QUERIES]\n";
+    std::cerr << "usage: ballista_bench mlp|basis|linear|knn|knn_brute|basis_adam|ode|ode_universal N [QUERIES]\n";
     return 2;
   }
   const std::string name = argv[1];
@@ -51,7 +56,16 @@ int main(int argc, char** argv) {
                      "v*sin(2*theta), v^2*sin(theta), v^2*sin(2*theta)]}"},
       {"linear", "{plugin: linear}"},
       {"knn", "{plugin: knn, k: 5}"},
-      {"knn_brute", "{plugin: knn, k: 5, algorithm: brute}"}};
+      {"knn_brute", "{plugin: knn, k: 5, algorithm: brute}"},
+      // The article's shell with quadratic drag, k from 0.01; RK4 at dt 0.01, float64.
+      {"ode", "{plugin: ode, state: ['x = 0', 'y = 0', 'ux = v*cos(theta)', 'uy = v*sin(theta)'], "
+              "define: ['speed = sqrt(ux^2 + uy^2)'], rhs: [\"x' = ux\", \"y' = uy\", \"ux' = -k*speed*ux\", "
+              "\"uy' = -g - k*speed*uy\"], fit: ['k = 0.01'], until: ['y = 0 falling'], output: ['s = x'], "
+              "dt: 0.01, lr: 0.001, epochs: " + std::to_string(kOdeEpochs) + ", lbfgs_steps: 0, validation: 0}"},
+      {"ode_universal", "{plugin: ode, state: ['x = 0', 'y = 0', 'ux = v*cos(theta)', 'uy = v*sin(theta)'], "
+                        "rhs: [\"x' = ux\", \"y' = uy\", \"ux' = net1\", \"uy' = -g + net2\"], net_inputs: [ux, uy], "
+                        "net_outputs: 2, net_hidden: [32, 32], until: ['y = 0 falling'], output: ['s = x'], "
+                        "dt: 0.01, lr: 0.001, epochs: " + std::to_string(kOdeEpochs) + ", lbfgs_steps: 0, validation: 0}"}};
   if (models.count(name) == 0) {
     std::cerr << "ballista_bench: unknown case '" << name << "'\n";
     return 2;
@@ -70,7 +84,8 @@ int main(int argc, char** argv) {
   QuietContext context;
   const auto fit_start = Clock::now();
   model->fit(train, context);
-  const double fit = seconds(fit_start);
+  const bool per_epoch = name.rfind("ode", 0) == 0;
+  const double fit = seconds(fit_start) / (per_epoch ? kOdeEpochs + 1 : 1);
   // The training error on (at most) the first 1000 rows: brute-force knn on all 10^6
   // training rows would be 10^12 distances.
   const auto rows_for_error = std::min<std::int64_t>(rows, 1000);
@@ -89,6 +104,10 @@ int main(int argc, char** argv) {
     result["predict_seconds"] = seconds(predict_start);
     result["queries"] = queries;
     result["prediction_sum"] = predictions.sum().item<double>();
+  }
+  if (per_epoch) {
+    result["epochs"] = kOdeEpochs;
+    result["loss"] = context.values.at("initial_loss");
   }
   if (!context.values.empty()) {
     result["fit_values"] = context.values;

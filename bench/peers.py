@@ -13,12 +13,20 @@ and the prediction, printed as one JSON line.
     knn        brute        KNeighborsRegressor(5, algorithm="brute")
     basis_adam torch        the article's Adam fit of the six features: lr 0.1, 5000 epochs
     sgemm      torch        float32 2048x2048 matrix products: the machine's GEMM rate (GFLOP/s)
+    ode        torch        the ode plugin's grey box (quadratic drag k, from 0.01), float64: one epoch =
+                            RK4 with dt 0.01 over the N shots to their landing, backward through the
+                            integrator and the event time, one Adam step (lr 0.001)
+    ode_universal torch     the same with the drag term a 2-32-32-2 tanh network (seed 0)
+The ode cases run tests/reference/ode_reference.py (the plugin's spec, written in PyTorch) and
+report fit_seconds PER EPOCH (the mean of 5 epochs after one warm-up) and the loss of the first
+epoch (the warm-up's, from the initial parameters).
 
 Every result names the OpenBLAS kernels that ran ("blas_core"): a ratio measured on
 AVX2 kernels is not comparable with one measured on AVX-512 kernels.
 """
 import json
 import math
+import os
 import sys
 import time
 
@@ -59,6 +67,42 @@ def blas_core():
         corename.restype = ctypes.c_char_p
         return corename().decode()
     return None
+
+
+ODE_EPOCHS = 5
+
+
+def ode_epochs(case, v, theta, s, result):
+    """Times ODE_EPOCHS training epochs through the integrator after one warm-up."""
+    import torch
+    # The reference implementation of the plugin's spec; imported as a module it leaves
+    # the thread counts to the benchmark (its OPENBLAS_NUM_THREADS=1 is for its own runs).
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
+    import ode_reference as ode
+    if case == "ode":
+        params = [torch.tensor(0.01, dtype=torch.float64)]
+    else:
+        params = ode.init_network(0, [2, 32, 32, 2])
+    for p in params:
+        p.requires_grad_(True)
+    rhs = ode.grey_rhs(params[0]) if case == "ode" else ode.universal_rhs(params, "tanh")
+    v, theta, s = (torch.tensor(column, dtype=torch.float64) for column in (v, theta, s))
+    optimizer = torch.optim.Adam(params, lr=0.001)
+
+    def epoch():
+        optimizer.zero_grad()
+        loss = ode.mse(ode.predicted_ranges(rhs, v, theta, 0.01), s)
+        loss.backward()
+        optimizer.step()
+        return float(loss)
+
+    result["loss"] = epoch()
+    start = time.perf_counter()
+    for _ in range(ODE_EPOCHS):
+        epoch()
+    result["fit_seconds"] = (time.perf_counter() - start) / ODE_EPOCHS
+    result["epochs"] = ODE_EPOCHS
+    result["threads"] = torch.get_num_threads()
 
 
 def main(argv):
@@ -119,6 +163,8 @@ def main(argv):
             predicted = model.predict(design)
         result["fit_seconds"] = time.perf_counter() - start
         result["train_mse"] = float(((predicted[:1000] - s[:1000]) ** 2).mean())  # as ballista_bench: first 1000 rows
+    elif case in ("ode", "ode_universal"):
+        ode_epochs(case, v, theta, s, result)
     elif case == "knn":
         from sklearn.neighbors import KNeighborsRegressor
         x = np.stack([v, theta], axis=1)

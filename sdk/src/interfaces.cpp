@@ -16,6 +16,8 @@ Context::~Context() = default;
 void Context::report_value(std::string_view /*name*/, double /*value*/) {}
 Model::~Model() = default;
 std::vector<std::string> Model::explain(const torch::Tensor& /*inputs*/) const { return {}; }
+std::vector<std::string> Model::required_inputs() const { return {}; }
+std::vector<std::string> Model::required_targets() const { return {}; }
 
 void require_finite(const torch::Tensor& values, const std::string& what) {
   // A sum is finite only if every term is (NaN and ±inf propagate through it): one

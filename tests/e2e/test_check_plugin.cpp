@@ -1,6 +1,7 @@
 // `ballista check-plugin` on source plugins (the bundled projectile passes, the
-// sloppy_source fixture fails each check it breaks), `--range`, and the lines that say
-// which parameter values the `parameters` check tried.
+// sloppy_source fixture fails each check it breaks), `--range`, the lines that say
+// which parameter values the `parameters` check tried, and a model that reads its
+// inputs by name.
 #include "test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -58,6 +59,24 @@ BOOST_AUTO_TEST_CASE(the_bundled_projectile_passes_every_source_check) {
   const auto unit = test::run_command(ballista_command("check-plugin projectile"));
   BOOST_TEST(unit.exit_code == 0, unit.output);
   expect_lines(unit, {"  inputs drawn uniformly from v in [0, 1], theta in [0, 1]", "6 checks: 6 passed"});
+}
+
+// The bundled ode model reads v and theta and predicts s by name (its default system is
+// the article's cannon without drag): the checks run on those columns, and a number at
+// its bound that leaves the model unable to fit (max_steps = 1) is a refusal with the
+// model's message, not a failure.
+BOOST_AUTO_TEST_CASE(the_bundled_ode_passes_on_the_columns_it_reads) {
+  const auto result = test::run_command(ballista_command("check-plugin ode --range v=1,10 --range theta=0.2,1.4"));
+  BOOST_TEST(result.exit_code == 0, result.output);
+  expect_lines(result, {"  inputs drawn uniformly from v in [1, 10], theta in [0.2, 1.4]",
+                        "  ok    shapes              fit on 64 rows and predict [17, 1], finite, for inputs v, theta × "
+                        "targets s",
+                        "  skip  input counts        skipped: the model reads inputs v, theta by name",
+                        "  ok    save and load       a fresh instance loaded from save() predicts the same bits",
+                        "  ok    thread count        fit() and predict() at 1 and 3 threads give the same bits",
+                        "  max_steps: tried 1000000 (default), 1 (lower bound, refused by the plugin: when fitted: "
+                        "ode: the event 'y = 0 falling' did not occur within max_steps = 1 for 5 of 5 samples",
+                        "\n11 checks: 9 passed, 2 skipped\n"});
 }
 
 BOOST_AUTO_TEST_CASE(the_sloppy_source_fails_each_check_it_breaks) {
@@ -144,6 +163,51 @@ BOOST_AUTO_TEST_CASE(range_is_checked_before_any_check_runs) {
   const auto fine = test::run_command(ballista_command("check-plugin projectile --range v=1e-3,2.5E1"));
   BOOST_TEST(fine.exit_code == 0, fine.output);
   BOOST_TEST(fine.output.find("v in [0.001, 25], theta in [0, 1]") != std::string::npos, fine.output);
+}
+
+// A model that reads inputs and predicts targets by name (the fixture named_inputs: b, a
+// → c, d) is checked on exactly those columns, in its order: the shape checks that vary
+// their number are skipped with the reason, every other check runs and passes. What it
+// reads follows the parameters under check (--set), and --range sets those inputs.
+BOOST_AUTO_TEST_CASE(a_model_that_reads_inputs_by_name_is_checked_on_them) {
+  const auto named = [](const std::string& arguments) {
+    return test::run_command(ballista_command("--plugin-path " + test::shell_quote(test::named_plugin_dir()) +
+                                              " check-plugin named_inputs" + arguments));
+  };
+  // The model checks' names are padded to the longest, "predict before fit".
+  const auto line = [](const std::string& status, const std::string& name, const std::string& detail) {
+    return "\n  " + status + std::string(6 - status.size(), ' ') + name + std::string(18 - name.size(), ' ') + "  " +
+           detail;
+  };
+  const auto result = named("");
+  BOOST_TEST(result.exit_code == 0, result.output);
+  expect_lines(result, {"\n  inputs drawn uniformly from b in [0, 1], a in [0, 1] (--range NAME=LOW,HIGH): the model "
+                        "reads them by name\n",
+                        "\n  targets c, d: the model predicts them by name\n",
+                        line("ok", "shapes", "fit on 64 rows and predict [17, 2], finite, for inputs b, a × targets c, "
+                                             "d\n"),
+                        line("skip", "input counts", "skipped: the model reads inputs b, a by name, so it is checked on "
+                                                     "those alone (not on 1, 2 and 10 inputs)\n"),
+                        line("skip", "output counts", "skipped: the model predicts targets c, d by name, so it is "
+                                                      "checked on those alone (not on 1 and 3 outputs)\n"),
+                        line("ok", "one training row", "fit on a single row, then predicts [3, 2], finite\n"),
+                        line("ok", "predict before fit", "predict() refused"), line("ok", "same seed", ""),
+                        line("ok", "save and load", ""), line("ok", "non-finite inputs", ""),
+                        line("ok", "concurrent predict", ""), line("ok", "thread count", ""),
+                        line("ok", "parameters", "1 declared;"),
+                        "\n  b_name: tried b (default), w (choice)\n", "\n11 checks: 9 passed, 2 skipped\n"});
+  BOOST_TEST(result.output.find("FAIL") == std::string::npos, result.output);
+  // --set changes what the model reads, and --range sets the inputs it reads.
+  const auto renamed = named(" --set b_name=w --range a=-2,0.5");
+  BOOST_TEST(renamed.exit_code == 0, renamed.output);
+  expect_lines(renamed, {"\n  inputs drawn uniformly from w in [0, 1], a in [-2, 0.5] (--range NAME=LOW,HIGH)",
+                         "skipped: the model reads inputs w, a by name", "\n11 checks: 9 passed, 2 skipped\n"});
+  // --range names one of the inputs the model reads, as it would a source's.
+  const auto unread = named(" --range w=0,1");
+  BOOST_TEST(unread.exit_code == 2, unread.output);
+  BOOST_TEST(unread.output.find("--range w=0,1: named_inputs reads no input 'w' by name") != std::string::npos,
+             unread.output);
+  BOOST_TEST(unread.output.find("checks:") == std::string::npos, unread.output);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

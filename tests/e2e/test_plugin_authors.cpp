@@ -3,7 +3,8 @@
 // model's entry and "source_messages" in metrics.json, the report) and the terminal
 // (debug only with --verbose); `run --quiet` prints the table alone; `--set KEY=null`
 // removes a key as `null` does in a file that extends another; `plugin NAME` says which
-// LibTorch version it reports.
+// LibTorch version it reports. And a model that reads its inputs by name gets them, or
+// the pipeline is refused (SDK ABI 7).
 #include "test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -284,6 +285,62 @@ BOOST_AUTO_TEST_CASE(plugin_says_which_libtorch_version_it_reports) {
                                         " (the TORCH_VERSION its LibTorch headers declare; a package may be numbered "
                                         "otherwise)\n"),
              shown.output);
+}
+
+// A model that reads inputs and predicts targets by name (Model::required_inputs and
+// required_targets; the fixture named_inputs reads b, a and predicts c = a + 2b and
+// d = a - b): `validate` refuses a pipeline whose data lacks one of them, at the model,
+// and `run` refuses it before drawing anything; with inputs (a, b, z) and target d, in
+// orders of the pipeline's own, it runs on the columns it named and predicts exactly.
+BOOST_AUTO_TEST_CASE(a_model_gets_the_inputs_it_reads_by_name_or_the_pipeline_is_refused) {
+  const test::TemporaryDirectory work;
+  const auto named = [](const std::string& arguments) {
+    return test::run_command(test::shell_quote(test::ballista_binary().string()) + " --plugin-path " +
+                             quoted(test::named_plugin_dir()) + " " + arguments);
+  };
+  std::ofstream(work.path() / "missing.yaml") << R"yaml(data:
+  inputs: {a: "uniform(0, 1)", z: "uniform(0, 1)"}
+  targets: {c: a + z}
+  sets: {train: {rows: 20}}
+models:
+  grey_box: {plugin: named_inputs}
+)yaml";
+  const std::string refusal = (work.path() / "missing.yaml").string() +
+                              ":6:13: error: model 'grey_box': plugin named_inputs needs input 'b', which the data "
+                              "does not have (its inputs: a, z)";
+  const auto validated = named("validate " + quoted(work.path() / "missing.yaml"));
+  BOOST_TEST(validated.exit_code == 2, validated.output);
+  BOOST_TEST(contains(validated.output, refusal), validated.output);
+  const auto refused = named("run " + quoted(work.path() / "missing.yaml") + " --out " + quoted(work.path() / "no"));
+  BOOST_TEST(refused.exit_code == 2, refused.output);
+  BOOST_TEST(contains(refused.output, refusal), refused.output);
+  BOOST_TEST(!std::filesystem::exists(work.path() / "no"));
+
+  std::ofstream(work.path() / "p.yaml") << R"yaml(data:
+  inputs: {a: "uniform(0, 2)", b: "uniform(-3, 3)", z: "uniform(0, 1)"}
+  targets: {d: a - b}
+  sets: {train: {rows: 40}, test: {rows: 25}}
+models:
+  grey_box: {plugin: named_inputs}
+evaluate:
+  metrics: [mse, max_error]
+  probes: [{a: 1, b: 0.25, z: 7}]
+)yaml";
+  const auto run = named("run " + quoted(work.path() / "p.yaml") + " --quiet --out " + quoted(work.path() / "run"));
+  BOOST_REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+  const auto metrics = json::parse(read_text(work.path() / "run/metrics.json"));
+  const auto& model = test::model_entry(metrics, "grey_box");
+  BOOST_TEST(model.at("status") == "ok", model.dump());
+  BOOST_TEST(model.at("describe") == "d = a - b", model.dump());
+  for (const auto* set : {"train", "test"}) {
+    BOOST_TEST(model.at("metrics").at(set).at("mse").get<double>() == 0.0, boost::test_tools::tolerance(1e-12));
+    BOOST_TEST(model.at("metrics").at(set).at("max_error").get<double>() == 0.0, boost::test_tools::tolerance(1e-12));
+  }
+  BOOST_TEST(model.at("probes").at(0).at("prediction").at("d").get<double>() == 0.75);
+  // The saved model predicts with the same columns, given in any order.
+  const auto predicted = named("predict " + quoted(work.path() / "run/models/grey_box.pt") + " --at z=7,b=0.25,a=1");
+  BOOST_TEST(predicted.exit_code == 0, predicted.output);
+  BOOST_TEST(predicted.output == "d = 0.75\n", predicted.output);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

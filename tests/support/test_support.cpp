@@ -21,6 +21,7 @@ std::filesystem::path conformance_plugin_dir() { return BALLISTA_TEST_CONFORMANC
 std::filesystem::path hostile_plugin_dir() { return BALLISTA_TEST_HOSTILE_PLUGIN_DIR; }
 std::filesystem::path forged_plugin_dir() { return BALLISTA_TEST_FORGED_PLUGIN_DIR; }
 std::filesystem::path chatty_plugin_dir() { return BALLISTA_TEST_CHATTY_PLUGIN_DIR; }
+std::filesystem::path named_plugin_dir() { return BALLISTA_TEST_NAMED_PLUGIN_DIR; }
 std::filesystem::path ballista_binary() { return BALLISTA_TEST_BINARY; }
 std::filesystem::path build_dir() { return BALLISTA_TEST_BUILD_DIR; }
 std::string cmake_command() { return shell_quote(BALLISTA_TEST_CMAKE); }

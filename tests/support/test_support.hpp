@@ -28,6 +28,8 @@ std::filesystem::path hostile_plugin_dir();
 std::filesystem::path forged_plugin_dir();
 // The fixtures that log through their Context: model "chatty", source "chatty_source".
 std::filesystem::path chatty_plugin_dir();
+// The fixture model "named_inputs": reads inputs b, a and predicts c = a + 2b, d = a - b by name.
+std::filesystem::path named_plugin_dir();
 std::filesystem::path ballista_binary();
 std::filesystem::path build_dir();
 // "cmake" as configured, with the generator of this build: "/usr/bin/cmake -G Ninja".

@@ -449,17 +449,17 @@ std::optional<double> finite_decimal(const std::string& text) {
 
 }  // namespace
 
-std::vector<InputRange> input_ranges(const LoadedPlugin& plugin, const std::vector<std::string>& texts) {
-  if (plugin.kind != PluginKind::source) {
+std::vector<InputRange> input_ranges(const LoadedPlugin& plugin, const std::vector<std::string>& names,
+                                     const std::vector<std::string>& texts) {
+  if (plugin.kind != PluginKind::source && names.empty()) {
     if (texts.empty()) {
       return {};
     }
     throw std::invalid_argument("--range " + printable(texts.front()) + ": '" + plugin.name + "' is a " +
                                 plugin_kind_name(plugin.kind) +
                                 " plugin; --range sets the inputs of a source plugin (a model plugin is checked on "
-                                "synthetic inputs in [-1, 1])");
+                                "synthetic inputs in [-1, 1], unless it reads inputs by name)");
   }
-  const auto& names = plugin.source.inputs;
   std::vector<InputRange> ranges(names.size(), {0.0, 1.0});
   std::set<std::string> given;
   for (const auto& text : texts) {
@@ -473,7 +473,9 @@ std::vector<InputRange> input_ranges(const LoadedPlugin& plugin, const std::vect
     const auto name = text.substr(0, equals);
     const auto found = std::find(names.begin(), names.end(), name);
     if (found == names.end()) {
-      throw std::invalid_argument(option + plugin.name + " has no input '" + printable(name) + "'" +
+      throw std::invalid_argument(option + plugin.name +
+                                  (plugin.kind == PluginKind::source ? " has no input '" : " reads no input '") +
+                                  printable(name) + "'" + (plugin.kind == PluginKind::source ? "" : " by name") +
                                   suggest(name, names));
     }
     const auto low = finite_decimal(text.substr(equals + 1, comma - equals - 1));

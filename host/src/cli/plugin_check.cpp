@@ -21,6 +21,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ballista::host {
@@ -79,10 +80,13 @@ std::vector<CheckOutcome> run_checks(const std::vector<NamedCheck>& checks, std:
   }
   std::vector<CheckOutcome> outcomes;
   for (const auto& check : checks) {
-    CheckOutcome outcome{check.name, false, {}};
+    CheckOutcome outcome{check.name, false, false, {}};
     try {
       outcome.detail = check.body();
       outcome.passed = true;
+    } catch (const Skipped& skipped) {
+      outcome.skipped = true;
+      outcome.detail = std::string("skipped: ") + skipped.what();
     } catch (const Failure& failure) {
       outcome.detail = failure.what();
     } catch (const std::exception& error) {
@@ -90,7 +94,7 @@ std::vector<CheckOutcome> run_checks(const std::vector<NamedCheck>& checks, std:
     } catch (...) {
       outcome.detail = "unexpected exception: " + non_standard_exception();
     }
-    out << "  " << (outcome.passed ? "ok    " : "FAIL  ") << outcome.name << std::string(width - outcome.name.size(), ' ')
+    out << "  " << (outcome.passed ? "ok    " : outcome.skipped ? "skip  " : "FAIL  ") << outcome.name << std::string(width - outcome.name.size(), ' ')
         << "  " << outcome.detail << '\n'
         << std::flush;
     outcomes.push_back(outcome);
@@ -173,9 +177,14 @@ int check_plugin_command(const PluginCatalog& catalog, const std::string& name,
   }
   std::map<std::string, ParameterValue> values;
   std::vector<plugin_checks::InputRange> input_range;
+  plugin_checks::NamedColumns named;
   try {
     values = check_values(*plugin, overrides);
-    input_range = plugin_checks::input_ranges(*plugin, ranges);
+    if (plugin->kind == PluginKind::model) {
+      named = plugin_checks::named_columns(*plugin, values);
+    }
+    input_range = plugin_checks::input_ranges(
+        *plugin, plugin->kind == PluginKind::source ? plugin->source.inputs : named.inputs, ranges);
   } catch (const std::invalid_argument& error) {
     std::cerr << "ballista: " << error.what() << '\n';
     return 2;
@@ -185,18 +194,28 @@ int check_plugin_command(const PluginCatalog& catalog, const std::string& name,
     out << (i == 0 ? " with " : ", ") << overrides[i];
   }
   out << '\n';
-  if (plugin->kind == PluginKind::source) {
+  const auto& drawn = plugin->kind == PluginKind::source ? plugin->source.inputs : named.inputs;
+  if (!drawn.empty()) {
     out << "  inputs drawn uniformly from ";
     for (std::size_t j = 0; j < input_range.size(); ++j) {
-      out << (j == 0 ? "" : ", ") << plugin->source.inputs[j] << " in [" << shortest_text(input_range[j].first) << ", "
+      out << (j == 0 ? "" : ", ") << printable(drawn[j]) << " in [" << shortest_text(input_range[j].first) << ", "
           << shortest_text(input_range[j].second) << "]";
     }
-    out << " (--range NAME=LOW,HIGH)\n";
+    out << " (--range NAME=LOW,HIGH)" << (plugin->kind == PluginKind::model ? ": the model reads them by name" : "")
+        << '\n';
+  }
+  if (!named.targets.empty()) {
+    out << "  targets ";
+    for (std::size_t k = 0; k < named.targets.size(); ++k) {
+      out << (k == 0 ? "" : ", ") << printable(named.targets[k]);
+    }
+    out << ": the model predicts them by name\n";
   }
   out << std::flush;
+  named.ranges = input_range;
   const auto [outcomes, tried] = plugin->kind == PluginKind::source
                                      ? plugin_checks::check_source(*plugin, values, input_range, out)
-                                     : plugin_checks::check_model(*plugin, values, out);
+                                     : plugin_checks::check_model(*plugin, values, std::move(named), out);
   if (!tried.empty()) {
     out << "Parameter values the parameters check tried:\n";
   }
@@ -205,12 +224,18 @@ int check_plugin_command(const PluginCatalog& catalog, const std::string& name,
   }
   const auto passed = static_cast<std::size_t>(
       std::count_if(outcomes.begin(), outcomes.end(), [](const CheckOutcome& outcome) { return outcome.passed; }));
+  const auto skipped = static_cast<std::size_t>(
+      std::count_if(outcomes.begin(), outcomes.end(), [](const CheckOutcome& outcome) { return outcome.skipped; }));
+  const auto failed = outcomes.size() - passed - skipped;
   out << outcomes.size() << " checks: " << passed << " passed";
-  if (passed != outcomes.size()) {
-    out << ", " << outcomes.size() - passed << " failed";
+  if (failed != 0) {
+    out << ", " << failed << " failed";
+  }
+  if (skipped != 0) {
+    out << ", " << skipped << " skipped";
   }
   out << '\n';
-  return passed == outcomes.size() ? 0 : 1;
+  return failed == 0 ? 0 : 1;
 }
 
 }  // namespace ballista::host

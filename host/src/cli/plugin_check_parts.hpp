@@ -28,6 +28,12 @@ struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A check that does not apply to this plugin; what() says why ("the model reads inputs
+// v, theta by name"). Neither passed nor failed.
+struct Skipped : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 struct NamedCheck {
   std::string name;
   std::function<std::string()> body;  // the detail when it passes; throws Failure
@@ -35,7 +41,8 @@ struct NamedCheck {
 
 // Runs `checks` in order and prints each one's line as soon as it finishes, flushed: a
 // plugin that crashes the process leaves the lines of the checks before it, so the
-// next one in the list is the one that was running.
+// next one in the list is the one that was running. A check that throws Skipped prints
+// "skip" and "skipped: " its reason.
 std::vector<CheckOutcome> run_checks(const std::vector<NamedCheck>& checks, std::ostream& out);
 
 // The first line of what an exception says.
@@ -140,17 +147,36 @@ struct CheckReport {
   std::vector<std::string> tried;
 };
 
-// Runs the checks of a model plugin with its parameters `values`, printing each
-// check's line to `out` (check_model.cpp).
-CheckReport check_model(const LoadedPlugin& plugin, std::map<std::string, ParameterValue> values, std::ostream& out);
-
-// The range a source's input is drawn from: [low, high].
+// The range a source's input, or an input a model reads by name, is drawn from: [low, high].
 using InputRange = std::pair<double, double>;
 
-// The range each declared input of a source is drawn from: [0, 1], or `--range
-// NAME=LOW,HIGH`. Throws std::invalid_argument for a model plugin, a malformed range,
-// an input the source does not declare, or a name given twice (check_source.cpp).
-std::vector<InputRange> input_ranges(const LoadedPlugin& plugin, const std::vector<std::string>& texts);
+// The columns a model reads and predicts by name (Model::required_inputs and
+// required_targets of a model built from the parameters under check), in the order it
+// declares them; empty where it takes any. Named inputs are drawn from `ranges` (one
+// per input).
+struct NamedColumns {
+  std::vector<std::string> inputs;
+  std::vector<InputRange> ranges;
+  std::vector<std::string> targets;
+};
+
+// What a model of `plugin` built with the parameters `values` reads and predicts by
+// name, ranges left empty; empty lists when its factory or those methods throw (the
+// checks then say so) (check_model.cpp).
+NamedColumns named_columns(const LoadedPlugin& plugin, const std::map<std::string, ParameterValue>& values);
+
+// Runs the checks of a model plugin with its parameters `values`, printing each
+// check's line to `out`: on synthetic data x1, x2, ... → y1, y2, ..., or on the columns
+// `named` where the model reads or predicts particular ones (check_model.cpp).
+CheckReport check_model(const LoadedPlugin& plugin, std::map<std::string, ParameterValue> values, NamedColumns named,
+                        std::ostream& out);
+
+// The range each input in `names` (a source's declared inputs, or those a model reads
+// by name) is drawn from: [0, 1], or `--range NAME=LOW,HIGH`. Throws
+// std::invalid_argument for a model plugin that reads no inputs by name, a malformed
+// range, a name not in `names`, or a name given twice (check_source.cpp).
+std::vector<InputRange> input_ranges(const LoadedPlugin& plugin, const std::vector<std::string>& names,
+                                     const std::vector<std::string>& texts);
 
 // Runs the checks of a source plugin with its parameters `values`, each input drawn
 // from its range in `ranges`, printing each check's line to `out` (check_source.cpp).

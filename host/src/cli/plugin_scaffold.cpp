@@ -147,6 +147,16 @@ class @CLASS@ final : public ballista::Model {
     return std::vector<std::string>(static_cast<std::size_t>(inputs.size(0)), "a global linear fit: " + describe());
   }
 
+  // Optional: the inputs this model reads, and the targets it predicts, by name, when it
+  // needs particular ones (an ODE whose initial state reads v and theta). Known from the
+  // parameters alone: the host asks right after the factory, and refuses a pipeline
+  // whose data lacks one of these inputs or has a target not listed. fit() then finds
+  // its columns by name in train.input_names (the data may have more, in any order),
+  // predict() gets them in that same order, and the model predicts train.target_names
+  // in their order. The defaults, empty, take any inputs and targets, as ridge does.
+  // std::vector<std::string> required_inputs() const override { return {"v", "theta"}; }
+  // std::vector<std::string> required_targets() const override { return {"s"}; }
+
  private:
   torch::Tensor design(const torch::Tensor& inputs) const {
     const auto x = inputs.to(torch::kFloat64);

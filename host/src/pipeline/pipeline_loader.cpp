@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -336,8 +337,9 @@ class Loader {
     model.parameters = std::move(*parameters);
     // The plugin's own checks (an expression that does not parse, say), located where
     // the user wrote the parameter.
+    std::unique_ptr<Model> created;
     try {
-      (void)plugin.definition.create(model.parameters);
+      created = plugin.definition.create(model.parameters);
     } catch (const ParameterError& problem) {
       document_.error(view[problem.parameter()] ? view[problem.parameter()] : view.node,
                       what + " parameter '" + problem.parameter() + "': " + problem.what());
@@ -350,7 +352,71 @@ class Loader {
                       what + ": plugin " + plugin.name + " failed to build the model: " + non_standard_exception());
       return false;
     }
-    return expressions_read_the_data(view, plugin, what, data, model.parameters);
+    const bool expressions_fine = expressions_read_the_data(view, plugin, what, data, model.parameters);
+    const bool names_fine = created == nullptr || names_are_in_the_data(view, plugin, what, data, *created);
+    return expressions_fine && names_fine;
+  }
+
+  // A model that reads particular inputs, or predicts particular targets, by name
+  // (Model::required_inputs, required_targets) needs every one of those inputs in the
+  // data, and must predict every target of the data: otherwise its fit() would end the
+  // run. Names the data does not know yet (its own section failed) are not judged.
+  bool names_are_in_the_data(const ModelView& view, const LoadedPlugin& plugin, const std::string& what,
+                             const DataSpec& data, const Model& model) {
+    std::vector<std::string> needed;
+    std::vector<std::string> predicted;
+    try {
+      needed = model.required_inputs();
+      predicted = model.required_targets();
+    } catch (const std::exception& problem) {
+      document_.error(view.node, what + ": plugin " + plugin.name +
+                                     " failed to say which inputs and targets it needs: " + problem.what());
+      return false;
+    } catch (...) {
+      document_.error(view.node, what + ": plugin " + plugin.name +
+                                     " failed to say which inputs and targets it needs: " + non_standard_exception());
+      return false;
+    }
+    if (needed.empty() && predicted.empty()) {
+      return true;  // most plugins: any inputs and targets, so no lists of names to build per model
+    }
+    const auto shown = [](const std::vector<std::string>& names) {
+      std::string text;
+      for (const auto& name : names) {
+        text += (text.empty() ? "" : ", ") + printable(name);
+      }
+      return text;
+    };
+    bool fine = true;
+    // A needed name may also be one of the pipeline's constants (data.constants): the
+    // model reads those from Dataset::constants.
+    if (const auto inputs = data.input_names(); !needed.empty() && !inputs.empty()) {
+      const auto& constants = data.source.constants;
+      std::vector<std::string> constant_names;
+      for (const auto& constant : constants) {
+        constant_names.push_back(constant.first);
+      }
+      for (const auto& name : needed) {
+        if (std::find(inputs.begin(), inputs.end(), name) == inputs.end() &&
+            std::find(constant_names.begin(), constant_names.end(), name) == constant_names.end()) {
+          document_.error(view.node, what + ": plugin " + plugin.name + " needs input '" + printable(name) +
+                                         "', which the data does not have (its inputs: " + join(inputs) +
+                                         (constant_names.empty() ? "" : "; its constants: " + join(constant_names)) +
+                                         ")");
+          fine = false;
+        }
+      }
+    }
+    if (!predicted.empty()) {
+      for (const auto& name : data.target_names()) {
+        if (std::find(predicted.begin(), predicted.end(), name) == predicted.end()) {
+          document_.error(view.node, what + ": the data's target '" + name + "' is not one plugin " + plugin.name +
+                                         " predicts (it predicts: " + shown(predicted) + ")");
+          fine = false;
+        }
+      }
+    }
+    return fine;
   }
 
   // Parameters declared as expressions() read only the data's inputs and constants (and

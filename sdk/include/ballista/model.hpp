@@ -80,6 +80,21 @@ class BALLISTA_API Model {
   // the predictions. REQUIRES: fit() has returned. The default returns no lines (the
   // prediction speaks for itself, or there is nothing local to say).
   virtual std::vector<std::string> explain(const torch::Tensor& inputs) const;
+
+  // The input columns this model reads, by name, when it needs particular ones (an ODE whose
+  // initial state reads v and theta); empty (the default) when it takes any inputs.
+  // Known from the parameters alone: the host asks right after the factory, before fit().
+  // Contract: every name listed is one of the pipeline's data inputs (the host refuses the
+  // pipeline otherwise, at validation); the data may have more inputs, in any order. fit()
+  // finds its columns by name in Dataset::input_names, and predict() gets the columns in
+  // that same order. Return each name once.
+  virtual std::vector<std::string> required_inputs() const;
+  // The targets it can predict, by name, when it predicts particular ones; empty (the default) for any.
+  // Known from the parameters alone, like required_inputs(). Contract: every one of the
+  // pipeline's targets is one of these (the host refuses the pipeline otherwise); the model
+  // predicts the pipeline's targets, Dataset::target_names, in that order, so predict()
+  // returns [n, train.target_names.size()]; the others it could predict go unused.
+  virtual std::vector<std::string> required_targets() const;
 };
 
 // Throws std::invalid_argument when `values` holds a NaN or an infinity, naming `what`

@@ -4,8 +4,8 @@
 // a data source plugin (a simulator, see source.hpp) writes BALLISTA_SOURCE_PLUGIN(...).
 //
 // Both are exported through Boost.DLL aliases in the ELF section "ballista", under
-// names that carry the SDK ABI number (ballista_descriptor_v6, ballista_definition_v6;
-// a source plugin exports ballista_source_definition_v6 instead of the definition).
+// names that carry the SDK ABI number (ballista_descriptor_v7, ballista_definition_v7;
+// a source plugin exports ballista_source_definition_v7 instead of the definition).
 // The host lists that section's symbols without loading the library, so a plugin built
 // for another ABI is refused before any of its code (static initialisers included) runs.
 //

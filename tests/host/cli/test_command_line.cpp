@@ -163,7 +163,7 @@ BOOST_AUTO_TEST_CASE(schema_describes_pipelines_and_plugin_parameters) {
   BOOST_REQUIRE_EQUAL(schema.exit_code, 0);
   const auto document = read_json(directory.path() / "schema.json");
   const auto& model = document["$defs"]["model"];
-  BOOST_TEST(model["properties"]["plugin"]["enum"].size() == 4U);  // the model plugins, not the source
+  BOOST_TEST(model["properties"]["plugin"]["enum"].size() == 5U);  // the model plugins, not the source
   const auto write = [&](const std::string& name, const std::string& text) {
     std::ofstream(directory.path() / name) << text;
     return (directory.path() / name).string();

@@ -456,4 +456,69 @@ models:
                  "data.source 'knn' is a model plugin, not a data source"));
 }
 
+// A model that reads inputs and predicts targets by name (Model::required_inputs and
+// required_targets: the fixture named_inputs reads b, a and predicts c, d) needs those
+// inputs in the data and predicts every target of it, whatever the data's source; each
+// miss is said at the model, with what the data has or what the model predicts.
+BOOST_AUTO_TEST_CASE(models_that_read_names_are_checked_against_the_data) {
+  const PluginCatalog named({test::plugin_dir(), test::named_plugin_dir()});
+  const auto file = directory.path() / "named.yaml";
+  const auto diagnostics_of = [&](const std::string& text) {
+    std::ofstream(file) << text;
+    try {
+      (void)load_pipeline(file, named);
+    } catch (const InputError& error) {
+      return error.diagnostics();
+    }
+    return std::vector<Diagnostic>{};
+  };
+  const std::string model = "models:\n  grey_box: {plugin: named_inputs}\n";
+  // Formula data: the inputs and targets it declares.
+  const auto formula = diagnostics_of(R"yaml(data:
+  inputs: {a: "uniform(0, 1)", z: "uniform(0, 1)"}
+  targets: {c: a + z, h: a}
+  sets: {train: {rows: 5}}
+)yaml" + model);
+  BOOST_TEST(formula.size() == 2U);
+  BOOST_TEST(has(formula, 6, 13,
+                 "model 'grey_box': plugin named_inputs needs input 'b', which the data does not have (its inputs: a, "
+                 "z)"));
+  BOOST_TEST(has(formula, 6, 13,
+                 "model 'grey_box': the data's target 'h' is not one plugin named_inputs predicts (it predicts: c, d)"));
+  BOOST_TEST(formula.at(0).location.file == file);
+  // Data with more inputs than the model reads, in another order, and one of its targets: fine.
+  const std::string fitting = R"yaml(data:
+  inputs: {a: "uniform(0, 1)", b: "uniform(0, 1)", z: "uniform(0, 1)"}
+  targets: {d: a - b}
+  sets: {train: {rows: 5}}
+)yaml";
+  BOOST_TEST(diagnostics_of(fitting + model).empty());
+  // What the model needs follows its parameters, sweeps included: b_name: w reads w.
+  const auto swept = diagnostics_of(fitting + "models:\n  grey_box: {plugin: named_inputs, b_name: {sweep: [b, w]}}\n");
+  BOOST_TEST(swept.size() == 1U);
+  BOOST_TEST(has(swept, 6, 13,
+                 "model 'grey_box@b_name=w': plugin named_inputs needs input 'w', which the data does not have (its "
+                 "inputs: a, b, z)"));
+  // A csv file: the columns the pipeline names.
+  std::ofstream(directory.path() / "table.csv") << "z,a,c\n1,2,3\n4,5,6\n";
+  const auto csv = diagnostics_of("data:\n  source: csv\n  file: table.csv\n  inputs: [z, a]\n  targets: [c]\n" + model);
+  BOOST_TEST(csv.size() == 1U);
+  BOOST_TEST(has(csv, 7, 13,
+                 "model 'grey_box': plugin named_inputs needs input 'b', which the data does not have (its inputs: z, "
+                 "a)"));
+  // A source plugin: the inputs and targets it declares.
+  const auto source = diagnostics_of(
+      "data: {source: projectile, inputs: {v: \"uniform(0, 1)\", theta: \"uniform(0, 1)\"}, n: 5}\n" + model);
+  BOOST_TEST(source.size() == 3U);
+  BOOST_TEST(has(source, 3, 13, "plugin named_inputs needs input 'b', which the data does not have (its inputs: v, theta)"));
+  BOOST_TEST(has(source, 3, 13, "plugin named_inputs needs input 'a', which the data does not have (its inputs: v, theta)"));
+  BOOST_TEST(has(source, 3, 13, "the data's target 's' is not one plugin named_inputs predicts (it predicts: c, d)"));
+  // Data whose names are unknown (its source failed) gives no error of the model's.
+  const auto unknown = diagnostics_of("data: {source: nosuch, n: 5}\n" + model);
+  BOOST_TEST(!unknown.empty());
+  for (const auto& diagnostic : unknown) {
+    BOOST_TEST(diagnostic.message.find("named_inputs") == std::string::npos, diagnostic.str());
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
