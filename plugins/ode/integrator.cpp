@@ -53,9 +53,9 @@ Integrator::Integrator(const OdeSystem& system, IntegratorSettings settings)
     : system_(system), settings_(std::move(settings)) {}
 
 torch::Tensor Integrator::step(const torch::Tensor& t, const torch::Tensor& state, const torch::Tensor& h,
-                               Bindings& scope, const std::vector<torch::Tensor>& network, torch::Tensor* error) const {
+                               Bindings& scope, const LearnedTerm& learned, torch::Tensor* error) const {
   const auto f = [&](const torch::Tensor& time, const torch::Tensor& at) {
-    return system_.derivative(time, at, scope, network);
+    return system_.derivative(time, at, scope, learned);
   };
   const bool timed = system_.reads_time();
   const auto row_time = [&](const torch::Tensor& start, const torch::Tensor& length, double node) {
@@ -112,10 +112,10 @@ torch::Tensor Integrator::event_values(const torch::Tensor& t, const torch::Tens
 }
 
 std::pair<double, std::int64_t> Integrator::fastest_rate(const torch::Tensor& state, Bindings& scope,
-                                                         const std::vector<torch::Tensor>& network) const {
+                                                         const LearnedTerm& learned) const {
   const torch::AutoGradMode enabled(true);
   const auto at = state.detach().requires_grad_(true);
-  const auto rates = system_.derivative(torch::zeros({}, state.options()), at, scope, network);
+  const auto rates = system_.derivative(torch::zeros({}, state.options()), at, scope, learned);
   std::vector<torch::Tensor> rows;
   for (std::int64_t j = 0; j < rates.size(1); ++j) {
     auto gradient = torch::autograd::grad({rates.select(1, j).sum()}, {at}, {}, /*retain_graph=*/true,
@@ -135,8 +135,8 @@ std::pair<double, std::int64_t> Integrator::fastest_rate(const torch::Tensor& st
   return {magnitudes[row].item<double>(), row};
 }
 
-Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, const std::vector<torch::Tensor>& network,
-                              const std::function<bool()>& cancelled) const {
+Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, const LearnedTerm& learned,
+                              const std::function<bool()>& cancelled, const Observer& observe) const {
   const auto rows = initial.size(0);
   const auto options = initial.options();
   const auto& events = system_.events();
@@ -203,8 +203,11 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
       now = torch::full({}, static_cast<double>(count) * dt, options);
       length = torch::full({}, dt, options);
     }
+    if (observe) {
+      observe(now, state.detach(), active);
+    }
     torch::Tensor error;
-    const auto next = step(now, state, length, scope, network, adaptive ? &error : nullptr);
+    const auto next = step(now, state, length, scope, learned, adaptive ? &error : nullptr);
     auto accept = active;
     torch::Tensor next_h;
     if (adaptive) {
@@ -290,7 +293,7 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
       const auto height = [&](const torch::Tensor& length) {
         const auto safe = torch::where(mask, length, torch::zeros_like(length));
         const auto value =
-            sigma * event_values(start_time + safe, step(start_time, start, safe.unsqueeze(1), scope, network), scope,
+            sigma * event_values(start_time + safe, step(start_time, start, safe.unsqueeze(1), scope, learned), scope,
                                  end_times)
                         .select(1, e);
         return torch::where(launch, value / length, value);
@@ -339,7 +342,7 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
   if (torch::GradMode::is_enabled()) {
     const auto sigma = sign.gather(1, winner.unsqueeze(1)).squeeze(1);
     const auto residual = [&](const torch::Tensor& from, const torch::Tensor& length) {
-      return sigma * event_values(start_time + length, step(start_time, from, length.unsqueeze(1), scope, network),
+      return sigma * event_values(start_time + length, step(start_time, from, length.unsqueeze(1), scope, learned),
                                   scope, end_times)
                          .gather(1, winner.unsqueeze(1))
                          .squeeze(1);
@@ -352,7 +355,7 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
     crossing = first_tau + torch::where(usable, (r.detach() - r) / torch::where(usable, slope, torch::ones_like(slope)),
                                         torch::zeros_like(r));
   }
-  auto end = step(start_time, state, crossing.unsqueeze(1), scope, network);
+  auto end = step(start_time, state, crossing.unsqueeze(1), scope, learned);
   const auto bad = ~torch::isfinite(end.detach()).all(1);
   if (bad.any().item<bool>()) {
     const auto first = bad.nonzero()[0][0].item<std::int64_t>();

@@ -47,12 +47,17 @@ class Integrator {
   Integrator(const OdeSystem& system, IntegratorSettings settings);
 
   // Integrates `initial` [n, m] from t = 0 until each row's first event. `scope` holds
-  // the inputs ([n] tensors), constants and fitted constants; `network` the network's
-  // weights (empty without one). With autograd enabled, the outcome carries the graph
-  // back to `initial`, the fitted constants and the weights. `cancelled` is polled
-  // every step. Throws IntegrationError.
-  Outcome integrate(const torch::Tensor& initial, Bindings& scope, const std::vector<torch::Tensor>& network,
-                    const std::function<bool()>& cancelled = {}) const;
+  // the inputs ([n] tensors), constants and fitted constants; `learned` the network's
+  // weights or the formula distilled from it (neither without a learned term). With
+  // autograd enabled, the outcome carries the graph back to `initial`, the fitted
+  // constants and the learned term's parameters. `cancelled` is polled every step.
+  // `observe`, when given, sees every step's starting point: the time (0-dim, or [n]
+  // for dopri5), the state [n, m] and which rows are still integrating [n] (the
+  // trajectories a network term is distilled along). Throws IntegrationError.
+  using Observer = std::function<void(const torch::Tensor& time, const torch::Tensor& state,
+                                      const torch::Tensor& active)>;
+  Outcome integrate(const torch::Tensor& initial, Bindings& scope, const LearnedTerm& learned,
+                    const std::function<bool()>& cancelled = {}, const Observer& observe = {}) const;
 
   // RK4's stability limit on the negative real axis, |λ|·dt ≤ 2.785: a larger step
   // amplifies a decaying mode instead of damping it.
@@ -60,13 +65,13 @@ class Integrator {
   // The largest |eigenvalue| of the right-hand side's Jacobian over the rows of `state`
   // (the fastest rate of the system there, 1/s), and the row where it occurs.
   std::pair<double, std::int64_t> fastest_rate(const torch::Tensor& state, Bindings& scope,
-                                               const std::vector<torch::Tensor>& network) const;
+                                               const LearnedTerm& learned) const;
 
  private:
   // One step of length h ([n, 1] or a scalar) from (t, state); with `error`, dopri5
   // also writes its embedded error estimate (y5 − y4).
   torch::Tensor step(const torch::Tensor& t, const torch::Tensor& state, const torch::Tensor& h, Bindings& scope,
-                     const std::vector<torch::Tensor>& network, torch::Tensor* error = nullptr) const;
+                     const LearnedTerm& learned, torch::Tensor* error = nullptr) const;
   // The values of every event function at (t, state): [n, events] (time events as T − t).
   torch::Tensor event_values(const torch::Tensor& t, const torch::Tensor& state, Bindings& scope,
                              const torch::Tensor& end_times) const;

@@ -8,6 +8,7 @@
 // Training is the universal-differential-equation recipe: full-batch Adam, then L-BFGS
 // (strong-Wolfe line search), keeping the parameters with the lowest loss on a held-out
 // validation share (early stopping).
+#include "distil.hpp"
 #include "integrator.hpp"
 #include "ode_system.hpp"
 
@@ -25,6 +26,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -54,6 +56,29 @@ IntegratorSettings settings_from(const ballista::Parameters& parameters) {
   return settings;
 }
 
+// distil, distil_degree, distil_norm, distil_threshold, distil_steps.
+struct DistilSettings {
+  bool enabled = false;
+  std::int64_t degree = 2;
+  bool norm = false;
+  double threshold = 0.1;
+  std::int64_t steps = 30;
+};
+
+DistilSettings distil_settings_from(const ballista::Parameters& parameters, const OdeSystem& system) {
+  DistilSettings settings;
+  settings.enabled = parameters.get<bool>("distil");
+  settings.degree = parameters.get<std::int64_t>("distil_degree");
+  settings.norm = parameters.get<bool>("distil_norm");
+  settings.threshold = parameters.get<double>("distil_threshold");
+  settings.steps = parameters.get<std::int64_t>("distil_steps");
+  if (settings.enabled && system.network().inputs.empty()) {
+    throw ballista::ParameterError("distil", "distilling replaces the network by a formula: give the network's "
+                                             "inputs (net_inputs) and use net1 … netK in the right-hand side");
+  }
+  return settings;
+}
+
 class OdeModel final : public ballista::Model {
  public:
   explicit OdeModel(const ballista::Parameters& parameters)
@@ -65,6 +90,7 @@ class OdeModel final : public ballista::Model {
         validation_(parameters.get<double>("validation")),
         patience_(parameters.get<std::int64_t>("patience")),
         gradient_check_(parameters.get<bool>("gradient_check")),
+        distil_(distil_settings_from(parameters, system_)),
         device_(ballista::chosen_device(parameters)),
         dtype_(parameters.get<std::string>("dtype") == "float32" ? torch::kFloat32 : torch::kFloat64) {}
 
@@ -97,37 +123,33 @@ class OdeModel final : public ballista::Model {
     for (auto& weight : system_.initial_network(generator, dtype_)) {
       network_.push_back(weight.to(device_).requires_grad_(true));
     }
+    formula_.reset();
     fitted_ = true;
 
-    auto x = train.inputs.to(torch::kFloat64);
-    auto y = train.targets.to(options());
-    torch::Tensor x_valid;
-    torch::Tensor y_valid;
-    const auto n = x.size(0);
-    const auto held = validation_ > 0 && n >= 2
-                          ? std::clamp<std::int64_t>(std::llround(validation_ * static_cast<double>(n)), 1, n - 1)
-                          : 0;
-    if (held > 0) {
+    Split data;
+    data.x = train.inputs.to(torch::kFloat64);
+    data.y = train.targets.to(options());
+    const auto n = data.x.size(0);
+    data.held = validation_ > 0 && n >= 2
+                    ? std::clamp<std::int64_t>(std::llround(validation_ * static_cast<double>(n)), 1, n - 1)
+                    : 0;
+    if (data.held > 0) {
       const auto order = torch::randperm(n, generator);
-      x_valid = x.index({order.slice(0, 0, held)});
-      y_valid = y.index({order.slice(0, 0, held)});
-      x = x.index({order.slice(0, held)});
-      y = y.index({order.slice(0, held)});
+      data.x_valid = data.x.index({order.slice(0, 0, data.held)});
+      data.y_valid = data.y.index({order.slice(0, 0, data.held)});
+      data.x = data.x.index({order.slice(0, data.held)});
+      data.y = data.y.index({order.slice(0, data.held)});
     }
-    check_stability(x);
+    check_stability(data.x);
 
     std::vector<torch::Tensor> parameters = fitted_values_;
     parameters.insert(parameters.end(), network_.begin(), network_.end());
-    const auto total = (parameters.empty() ? 0 : epochs_ + lbfgs_steps_);
-    const auto cancelled = [&context] { return context.cancelled(); };
-    const auto loss_at = [&](const torch::Tensor& inputs, const torch::Tensor& targets) {
-      return (forward(inputs, cancelled) - targets).square().mean();
-    };
     if (parameters.empty()) {
       return;  // nothing to learn: a simulator as a model
     }
+    const auto cancelled = [&context] { return context.cancelled(); };
     try {
-      auto loss = loss_at(x, y);
+      auto loss = loss_at(data.x, data.y, cancelled);
       const auto gradients = torch::autograd::grad({loss}, parameters);
       double squared = 0.0;
       for (std::size_t i = 0; i < gradients.size(); ++i) {
@@ -139,7 +161,7 @@ class OdeModel final : public ballista::Model {
       context.report_value("initial_loss", loss.item<double>());
       context.report_value("initial_gradient_norm", std::sqrt(squared));
       if (gradient_check_) {
-        check_gradient(parameters, gradients, [&] { return loss_at(x, y); }, context);
+        check_gradient(parameters, gradients, [&] { return loss_at(data.x, data.y, cancelled); }, context);
       }
     } catch (const IntegrationError& error) {
       if (context.cancelled()) {
@@ -148,95 +170,11 @@ class OdeModel final : public ballista::Model {
       throw std::runtime_error(std::string("ode: at the initial parameters: ") + error.what());
     }
 
-    // Early stopping: the parameters with the lowest validation loss (the training loss
-    // without a validation share) are kept.
-    double best = std::numeric_limits<double>::infinity();
-    std::vector<torch::Tensor> best_values;
-    std::int64_t since_best = 0;
-    const auto remember = [&](double training_loss) {
-      double score = training_loss;
-      if (held > 0) {
-        const torch::NoGradGuard no_gradient;
-        score = loss_at(x_valid, y_valid).item<double>();
-      }
-      if (score < best) {
-        best = score;
-        best_values.clear();
-        for (const auto& parameter : parameters) {
-          best_values.push_back(parameter.detach().clone());
-        }
-        since_best = 0;
-      } else {
-        ++since_best;
-      }
-    };
-    const auto project = [&] {
-      const torch::NoGradGuard no_gradient;
-      for (std::size_t i = 0; i < fitted_values_.size(); ++i) {
-        const auto& constant = system_.fitted()[i];
-        fitted_values_[i].clamp_(constant.lower, constant.upper);
-      }
-    };
-    // An optimiser step may land where the integration blows up or never reaches its
-    // event (a line search trying a negative drag, say): training stops there and keeps
-    // the best parameters so far, with a warning; only the initial parameters failing
-    // fails the model (above).
-    const auto stopped = [&](const std::string& phase, std::int64_t at, const IntegrationError& error) {
-      context.log(ballista::LogLevel::warning, "ode: " + phase + " stopped at step " + std::to_string(at) +
-                                                   " (the best parameters so far are kept): " + error.what());
-    };
-    std::int64_t step = 0;
-    torch::optim::Adam adam(parameters, torch::optim::AdamOptions(learning_rate_));
-    try {
-      for (std::int64_t epoch = 1; epoch <= epochs_ && !context.cancelled(); ++epoch) {
-        adam.zero_grad();
-        auto loss = loss_at(x, y);
-        loss.backward();
-        adam.step();
-        project();
-        const double value = loss.item<double>();
-        context.report_progress(++step, total, value);
-        remember(value);
-        if (held > 0 && since_best >= patience_) {
-          break;
-        }
-      }
-    } catch (const IntegrationError& error) {
-      if (context.cancelled()) {
-        restore(parameters, best_values);
-        return;
-      }
-      stopped("Adam", step + 1, error);
+    Progress progress{0, epochs_ + lbfgs_steps_ + (distil_.enabled ? kDistilRounds * distil_.steps : 0)};
+    optimise(parameters, epochs_, lbfgs_steps_, data, progress, context);
+    if (distil_.enabled && !context.cancelled()) {
+      distil(data, progress, context);
     }
-    step = epochs_;
-    restore(parameters, best_values);
-    torch::optim::LBFGS lbfgs(parameters, torch::optim::LBFGSOptions(1.0).max_iter(1).line_search_fn("strong_wolfe"));
-    since_best = 0;
-    try {
-      for (std::int64_t iteration = 1; iteration <= lbfgs_steps_ && !context.cancelled(); ++iteration) {
-        const auto loss = lbfgs.step([&] {
-          lbfgs.zero_grad();
-          auto value = loss_at(x, y);
-          value.backward();
-          return value;
-        });
-        project();
-        const double value = loss.item<double>();
-        context.report_progress(++step, total, value);
-        if (!std::isfinite(value)) {
-          break;
-        }
-        remember(value);
-        if (held > 0 && since_best >= patience_) {
-          break;
-        }
-      }
-    } catch (const IntegrationError& error) {
-      if (!context.cancelled()) {
-        stopped("L-BFGS", step - epochs_ + 1, error);
-      }
-    }
-    restore(parameters, best_values);
     for (std::size_t i = 0; i < fitted_values_.size(); ++i) {
       context.report_value(system_.fitted()[i].name, fitted_values_[i].item<double>());
     }
@@ -285,13 +223,26 @@ class OdeModel final : public ballista::Model {
       }
       summary = "net(" + inputs + "): " + layers + " " + network.activation;
     }
-    return system_.describe(values, summary);
+    if (!formula_) {
+      return system_.describe(values, summary);
+    }
+    std::vector<std::string> formulas;
+    std::string names;
+    for (std::int64_t k = 0; k < formula_->kept.size(1); ++k) {
+      formulas.push_back(ballista_ode::formula_text(formula_->texts, formula_->coefficients().detach().cpu(),
+                                                    formula_->kept.cpu(), k));
+      names += (k == 0 ? "" : ", ") + network.output_names()[static_cast<std::size_t>(k)];
+    }
+    return system_.describe(values, names + " distilled from " + summary, formulas);
   }
 
   std::int64_t parameter_count() const override {
     std::int64_t count = static_cast<std::int64_t>(fitted_values_.size());
     for (const auto& weight : network_) {
       count += weight.numel();
+    }
+    if (formula_) {
+      count += static_cast<std::int64_t>(formula_->kept.sum().item<double>());
     }
     return count;
   }
@@ -315,6 +266,12 @@ class OdeModel final : public ballista::Model {
       fitted.push_back(value.item<double>());
     }
     archive.write("fitted", torch::tensor(fitted, torch::kFloat64));
+    archive.write("distilled", torch::tensor(formula_ ? 1 : 0, torch::kInt64));
+    if (formula_) {
+      ballista::write_strings(archive, "formula_terms", formula_->texts);
+      archive.write("formula_coefficients", formula_->coefficients().detach().to(torch::kCPU, torch::kFloat64));
+      archive.write("formula_kept", formula_->kept.to(torch::kCPU, torch::kFloat64));
+    }
     for (std::size_t i = 0; i < network_.size(); ++i) {
       archive.write("network" + std::to_string(i), network_[i].detach().cpu());
     }
@@ -348,21 +305,264 @@ class OdeModel final : public ballista::Model {
     for (std::int64_t i = 0; i < fitted.size(0); ++i) {
       fitted_values_.push_back(torch::full({}, fitted[i].item<double>(), options()));
     }
-    auto generator = at::make_generator<at::CPUGeneratorImpl>(0);
-    const auto shapes = system_.initial_network(generator, dtype_);
+    const auto distilled = ballista::read_tensor(archive, "distilled");
+    require(distilled.scalar_type() == torch::kInt64 && distilled.dim() == 0, "distilled is " +
+                                                                                   ballista::stored_shape(distilled));
     network_.clear();
-    for (std::size_t i = 0; i < shapes.size(); ++i) {
-      const auto weight = ballista::read_tensor(archive, "network" + std::to_string(i));
-      require(weight.scalar_type() == dtype_ && weight.sizes() == shapes[i].sizes(),
-              "network" + std::to_string(i) + " is " + ballista::stored_shape(weight) + ", the parameters give " +
-                  ballista::stored_shape(shapes[i]));
-      network_.push_back(weight.to(device_));
+    formula_.reset();
+    if (distilled.item<std::int64_t>() != 0) {
+      ballista_ode::Formula formula;
+      formula.texts = ballista::read_strings(archive, "formula_terms");
+      for (const auto& text : formula.texts) {
+        formula.terms.push_back(ballista::Expression::parse(text));
+      }
+      const auto coefficients = ballista::read_tensor(archive, "formula_coefficients");
+      const auto kept = ballista::read_tensor(archive, "formula_kept");
+      const auto terms = static_cast<std::int64_t>(formula.texts.size());
+      const auto outputs = system_.network().outputs;
+      for (const auto& [name, tensor] : {std::pair{"formula_coefficients", coefficients}, std::pair{"formula_kept", kept}}) {
+        require(tensor.scalar_type() == torch::kFloat64 && tensor.dim() == 2 && tensor.size(0) == terms &&
+                    tensor.size(1) == outputs,
+                std::string(name) + " is " + ballista::stored_shape(tensor) + " for " + std::to_string(terms) +
+                    " terms and " + std::to_string(outputs) + " network outputs");
+      }
+      formula.weights = coefficients.to(options());
+      formula.scale = torch::ones_like(formula.weights);
+      formula.kept = kept.to(options());
+      formula_ = std::move(formula);
+    } else {
+      auto generator = at::make_generator<at::CPUGeneratorImpl>(0);
+      const auto shapes = system_.initial_network(generator, dtype_);
+      for (std::size_t i = 0; i < shapes.size(); ++i) {
+        const auto weight = ballista::read_tensor(archive, "network" + std::to_string(i));
+        require(weight.scalar_type() == dtype_ && weight.sizes() == shapes[i].sizes(),
+                "network" + std::to_string(i) + " is " + ballista::stored_shape(weight) + ", the parameters give " +
+                    ballista::stored_shape(shapes[i]));
+        network_.push_back(weight.to(device_));
+      }
     }
     fitted_ = true;
   }
 
  private:
+  // The training rows, and the validation share held out of them (held rows; none if 0).
+  struct Split {
+    torch::Tensor x, y, x_valid, y_valid;
+    std::int64_t held = 0;
+  };
+  // The steps reported so far, of all the optimiser's phases, and their planned total.
+  struct Progress {
+    std::int64_t step;
+    std::int64_t total;
+  };
+  // Rounds of refitting a distilled formula through the solver and dropping the terms
+  // that no longer contribute.
+  static constexpr std::int64_t kDistilRounds = 3;
+
   torch::TensorOptions options() const { return torch::TensorOptions().dtype(dtype_).device(device_); }
+
+  ballista_ode::LearnedTerm learned_term() const { return {network_, formula_ ? &*formula_ : nullptr}; }
+
+  torch::Tensor loss_at(const torch::Tensor& inputs, const torch::Tensor& targets,
+                        const std::function<bool()>& cancelled) const {
+    return (forward(inputs, cancelled) - targets).square().mean();
+  }
+
+  // Full-batch Adam for `epochs` steps, then L-BFGS (strong-Wolfe line search) for
+  // `lbfgs_steps`, projecting the fitted constants into their bounds after each step.
+  // Early stopping: the parameters with the lowest validation loss (the training loss
+  // without a validation share) are kept, and a phase ends after `patience_` steps
+  // without a better one.
+  void optimise(std::vector<torch::Tensor>& parameters, std::int64_t epochs, std::int64_t lbfgs_steps,
+                const Split& data, Progress& progress, ballista::Context& context) {
+    const auto cancelled = [&context] { return context.cancelled(); };
+    // The starting point is kept unless a step does better: a phase whose first step
+    // fails leaves the parameters where they were, not at the step's trial point.
+    double best = std::numeric_limits<double>::infinity();
+    std::vector<torch::Tensor> best_values;
+    for (const auto& parameter : parameters) {
+      best_values.push_back(parameter.detach().clone());
+    }
+    std::int64_t since_best = 0;
+    const auto remember = [&](double training_loss) {
+      double score = training_loss;
+      if (data.held > 0) {
+        const torch::NoGradGuard no_gradient;
+        score = loss_at(data.x_valid, data.y_valid, cancelled).item<double>();
+      }
+      if (score < best) {
+        best = score;
+        best_values.clear();
+        for (const auto& parameter : parameters) {
+          best_values.push_back(parameter.detach().clone());
+        }
+        since_best = 0;
+      } else {
+        ++since_best;
+      }
+    };
+    const auto project = [&] {
+      const torch::NoGradGuard no_gradient;
+      for (std::size_t i = 0; i < fitted_values_.size(); ++i) {
+        const auto& constant = system_.fitted()[i];
+        fitted_values_[i].clamp_(constant.lower, constant.upper);
+      }
+    };
+    // An optimiser step may land where the integration blows up or never reaches its
+    // event (a line search trying a negative drag, say): the phase stops there and keeps
+    // the best parameters so far, with a warning; only the initial parameters failing
+    // fails the model (in fit).
+    const auto stopped = [&](const std::string& phase, std::int64_t at, const IntegrationError& error) {
+      context.log(ballista::LogLevel::warning, "ode: " + phase + " stopped at step " + std::to_string(at) +
+                                                   " (the best parameters so far are kept): " + error.what());
+    };
+    const auto report = [&](double value) { context.report_progress(++progress.step, progress.total, value); };
+    const auto adam_start = progress.step;
+    std::int64_t step = 0;
+    if (epochs > 0) {
+      torch::optim::Adam adam(parameters, torch::optim::AdamOptions(learning_rate_));
+      try {
+        for (step = 1; step <= epochs && !context.cancelled(); ++step) {
+          adam.zero_grad();
+          auto loss = loss_at(data.x, data.y, cancelled);
+          loss.backward();
+          adam.step();
+          project();
+          const double value = loss.item<double>();
+          report(value);
+          remember(value);
+          if (data.held > 0 && since_best >= patience_) {
+            break;
+          }
+        }
+      } catch (const IntegrationError& error) {
+        if (context.cancelled()) {
+          restore(parameters, best_values);
+          return;
+        }
+        stopped("Adam", step, error);
+      }
+      progress.step = adam_start + epochs;
+      restore(parameters, best_values);
+    }
+    if (lbfgs_steps == 0 || context.cancelled()) {
+      return;
+    }
+    torch::optim::LBFGS lbfgs(parameters, torch::optim::LBFGSOptions(1.0).max_iter(1).line_search_fn("strong_wolfe"));
+    since_best = 0;
+    try {
+      for (step = 1; step <= lbfgs_steps && !context.cancelled(); ++step) {
+        const auto loss = lbfgs.step([&] {
+          lbfgs.zero_grad();
+          auto value = loss_at(data.x, data.y, cancelled);
+          value.backward();
+          return value;
+        });
+        project();
+        const double value = loss.item<double>();
+        report(value);
+        if (!std::isfinite(value)) {
+          break;
+        }
+        remember(value);
+        if (data.held > 0 && since_best >= patience_) {
+          break;
+        }
+      }
+    } catch (const IntegrationError& error) {
+      if (!context.cancelled()) {
+        stopped("L-BFGS", step, error);
+      }
+    }
+    restore(parameters, best_values);
+  }
+
+  // Replaces the trained network by a sparse formula: the library of its inputs
+  // (distil_degree, distil_norm) is evaluated along the training trajectories and fitted
+  // to the network's outputs there by STLSQ; the formula then stands in for the network
+  // and its coefficients (with the fitted constants) are refitted through the solver by
+  // L-BFGS, dropping the terms that no longer contribute, for up to kDistilRounds
+  // rounds. If the trajectories cannot be integrated, the network is kept (a warning).
+  void distil(const Split& data, Progress& progress, ballista::Context& context) {
+    const auto& network = system_.network();
+    const auto library = ballista_ode::candidate_library(network.inputs, distil_.degree, distil_.norm);
+    std::vector<torch::Tensor> feature_parts;
+    std::vector<torch::Tensor> output_parts;
+    try {
+      const torch::NoGradGuard no_gradient;
+      auto scope = scope_for(data.x);
+      const auto rows = data.x.size(0);
+      const auto start = initial_state(scope, rows);
+      const Integrator integrator(system_, settings_);
+      const auto learned = learned_term();
+      const auto observe = [&](const torch::Tensor& time, const torch::Tensor& state, const torch::Tensor& active) {
+        auto at = scope;  // a copy: the integrator's own bindings are left as they are
+        system_.bind_state(time, state, at);
+        const auto chosen = active.nonzero().squeeze(1);
+        std::vector<torch::Tensor> columns;
+        columns.reserve(library.terms.size());
+        for (const auto& term : library.terms) {
+          columns.push_back(term.evaluate(at).to(torch::kFloat64).expand({rows}));
+        }
+        feature_parts.push_back(torch::stack(columns, 1).index_select(0, chosen).cpu());
+        output_parts.push_back(
+            system_.learned_output(learned, at, rows).index_select(0, chosen).to(torch::kCPU, torch::kFloat64));
+      };
+      integrator.integrate(start, scope, learned, [&context] { return context.cancelled(); }, observe);
+    } catch (const IntegrationError& error) {
+      if (!context.cancelled()) {
+        context.log(ballista::LogLevel::warning,
+                    std::string("ode: the network is kept, not distilled: its training trajectories failed: ") +
+                        error.what());
+      }
+      return;
+    }
+    const auto features = torch::cat(feature_parts);
+    const auto outputs = torch::cat(output_parts);
+    const auto sparse = ballista_ode::sequential_thresholding(features, outputs, distil_.threshold);
+    const auto residual = (features.matmul(sparse.coefficients) - outputs).square().mean().sqrt() /
+                          outputs.square().mean().sqrt().clamp_min(std::numeric_limits<double>::min());
+    context.report_value("distil_samples", static_cast<double>(features.size(0)));
+    context.report_value("distil_relative_residual", residual.item<double>());
+
+    auto kept = sparse.kept;
+    auto coefficients = sparse.coefficients;
+    // Each coefficient's unit: its output's root-mean-square over its term's, along the
+    // trajectories (1 where either is 0).
+    const auto term_size = features.square().mean(0).sqrt();
+    const auto output_size = outputs.square().mean(0).sqrt();
+    auto scale = output_size.unsqueeze(0) / term_size.unsqueeze(1);
+    scale = torch::where(torch::isfinite(scale) & (scale > 0), scale, torch::ones_like(scale));
+    for (std::int64_t round = 1; round <= kDistilRounds; ++round) {
+      const auto rows = kept.any(1).nonzero().squeeze(1);
+      ballista_ode::Formula formula;
+      for (std::int64_t i = 0; i < rows.numel(); ++i) {
+        const auto j = static_cast<std::size_t>(rows[i].item<std::int64_t>());
+        formula.texts.push_back(library.texts[j]);
+        formula.terms.push_back(library.terms[j]);
+      }
+      formula.scale = scale.index_select(0, rows).to(options());
+      formula.weights = (coefficients.index_select(0, rows).to(options()) / formula.scale).requires_grad_(true);
+      formula.kept = kept.index_select(0, rows).to(options());
+      formula_ = std::move(formula);
+      std::vector<torch::Tensor> parameters = fitted_values_;
+      parameters.push_back(formula_->weights);
+      optimise(parameters, 0, distil_.steps, data, progress, context);
+      if (context.cancelled()) {
+        break;
+      }
+      auto refitted = torch::zeros_like(coefficients);
+      refitted.index_copy_(0, rows, formula_->coefficients().detach().to(torch::kCPU, torch::kFloat64));
+      const auto still = ballista_ode::significant_terms(features, outputs, refitted, distil_.threshold) & kept;
+      if (torch::equal(still, kept)) {
+        break;
+      }
+      kept = still;
+      coefficients = refitted * kept;
+    }
+    network_.clear();
+    context.report_value("distil_terms", formula_->kept.sum().item<double>());
+  }
 
   // Which input column each name the equations read comes from (or which constant of
   // the pipeline), and which output each target is.
@@ -428,7 +628,7 @@ class OdeModel final : public ballista::Model {
     const auto rows = inputs.size(0);
     const auto start = initial_state(scope, rows);
     const Integrator integrator(system_, settings_);
-    const auto outcome = integrator.integrate(start, scope, network_, cancelled);
+    const auto outcome = integrator.integrate(start, scope, learned_term(), cancelled);
     system_.bind_state(outcome.time, outcome.state, scope);
     std::vector<torch::Tensor> columns;
     for (const auto index : outputs_) {
@@ -447,7 +647,7 @@ class OdeModel final : public ballista::Model {
     auto scope = scope_for(inputs);
     const auto start = initial_state(scope, inputs.size(0));
     const Integrator integrator(system_, settings_);
-    const auto [rate, row] = integrator.fastest_rate(start, scope, network_);
+    const auto [rate, row] = integrator.fastest_rate(start, scope, learned_term());
     if (rate * settings_.dt > Integrator::kRk4StabilityLimit) {
       throw std::invalid_argument(
           "ode: dt = " + format_number(settings_.dt) + " s is too large for stability: the system's fastest rate at "
@@ -513,6 +713,7 @@ class OdeModel final : public ballista::Model {
   double validation_;
   std::int64_t patience_;
   bool gradient_check_;
+  DistilSettings distil_;
   torch::Device device_;
   torch::Dtype dtype_;
 
@@ -523,7 +724,8 @@ class OdeModel final : public ballista::Model {
   std::vector<std::pair<std::string, std::int64_t>> columns_;
   std::vector<std::size_t> outputs_;
   std::vector<torch::Tensor> fitted_values_;  // 0-dim, in the order of parameter fit
-  std::vector<torch::Tensor> network_;        // weight, bias, weight, … (see OdeSystem)
+  std::vector<torch::Tensor> network_;        // weight, bias, weight, … (see OdeSystem); empty once distilled
+  std::optional<ballista_ode::Formula> formula_;  // the network's stand-in once distilled
 };
 
 ballista::PluginDefinition define_ode() {
@@ -561,6 +763,24 @@ ballista::PluginDefinition define_ode() {
           ParameterSpec::integer_list("net_hidden", {32, 32}, "the network's hidden layer sizes").at_least(1),
           ParameterSpec::choice("net_activation", "tanh", {"tanh", "sigmoid", "softplus"},
                                 "the hidden layers' activation"),
+          ParameterSpec::boolean("distil", false,
+                                 "after training, replace the network by a sparse formula: STLSQ over a library "
+                                 "of its inputs, fitted to its outputs along the training trajectories, then the "
+                                 "formula's coefficients refitted through the solver (describe shows it)"),
+          ParameterSpec::integer("distil_degree", 2, "the library's terms: products and powers of the network's "
+                                                     "inputs up to this total degree (and a constant)")
+              .at_least(1)
+              .at_most(4),
+          ParameterSpec::boolean("distil_norm", false,
+                                 "add the norm of the network's inputs, sqrt(a^2 + b^2 + ...), to the library's "
+                                 "primitives (to the first power)"),
+          ParameterSpec::real("distil_threshold", 0.1,
+                              "a term is kept only while it contributes more than this share of its output's "
+                              "root-mean-square along the trajectories")
+              .at_least(0)
+              .at_most(1),
+          ParameterSpec::integer("distil_steps", 30, "L-BFGS steps of each refit of the formula through the solver")
+              .at_least(1),
           ParameterSpec::choice("method", "rk4", {"rk4", "dopri5"},
                                 "rk4: classic Runge–Kutta with fixed step dt; dopri5: adaptive Dormand–Prince 5(4) "
                                 "with rtol, atol"),

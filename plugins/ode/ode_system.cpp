@@ -393,16 +393,33 @@ void OdeSystem::bind_state(const torch::Tensor& t, const torch::Tensor& state, B
   }
 }
 
+torch::Tensor OdeSystem::network_inputs(const Bindings& scope, std::int64_t rows) const {
+  std::vector<torch::Tensor> columns;
+  columns.reserve(network_.inputs.size());
+  for (const auto& name : network_.inputs) {
+    columns.push_back(scope.at(name).expand({rows}));
+  }
+  return torch::stack(columns, 1);
+}
+
+torch::Tensor OdeSystem::learned_output(const LearnedTerm& learned, const Bindings& scope, std::int64_t rows) const {
+  if (learned.formula == nullptr) {
+    return network_output(learned.network, network_inputs(scope, rows));
+  }
+  const auto& formula = *learned.formula;
+  std::vector<torch::Tensor> columns;
+  columns.reserve(formula.terms.size());
+  for (const auto& term : formula.terms) {
+    columns.push_back(term.evaluate(scope).to(formula.weights.dtype()).expand({rows}));
+  }
+  return torch::stack(columns, 1).matmul(formula.coefficients());
+}
+
 torch::Tensor OdeSystem::derivative(const torch::Tensor& t, const torch::Tensor& state, Bindings& scope,
-                                    const std::vector<torch::Tensor>& network_weights) const {
+                                    const LearnedTerm& learned) const {
   bind_state(t, state, scope);
   if (!network_.inputs.empty()) {
-    std::vector<torch::Tensor> columns;
-    columns.reserve(network_.inputs.size());
-    for (const auto& name : network_.inputs) {
-      columns.push_back(scope.at(name).expand({state.size(0)}));
-    }
-    const auto values = network_output(network_weights, torch::stack(columns, 1)).unbind(1);
+    const auto values = learned_output(learned, scope, state.size(0)).unbind(1);
     for (std::int64_t k = 0; k < network_.outputs; ++k) {
       scope[network_output_names_[static_cast<std::size_t>(k)]] = values[static_cast<std::size_t>(k)];
     }
@@ -420,8 +437,10 @@ torch::Tensor OdeSystem::derivative(const torch::Tensor& t, const torch::Tensor&
 
 namespace {
 
-// `text` with every name in `values` replaced by its value ("-k*speed*ux" → "-0.02013*speed*ux").
-std::string substituted(const std::string& text, const std::map<std::string, double>& values) {
+// `text` with every name in `values` replaced by its value ("-k*speed*ux" →
+// "-0.02013*speed*ux"), and every name in `texts` by that text, in parentheses.
+std::string substituted(const std::string& text, const std::map<std::string, double>& values,
+                        const std::map<std::string, std::string>& texts = {}) {
   std::string result;
   std::size_t i = 0;
   while (i < text.size()) {
@@ -448,7 +467,10 @@ std::string substituted(const std::string& text, const std::map<std::string, dou
       }
       const auto name = text.substr(start, i - start);
       const auto found = values.find(name);
-      if (found == values.end()) {
+      const auto replaced = texts.find(name);
+      if (replaced != texts.end()) {
+        result += "(" + replaced->second + ")";
+      } else if (found == values.end()) {
         result += name;
       } else {
         const auto value = format_number(found->second, 4);
@@ -464,14 +486,21 @@ std::string substituted(const std::string& text, const std::map<std::string, dou
 }  // namespace
 
 std::string OdeSystem::describe(const std::map<std::string, double>& fitted_values,
-                                const std::string& network_summary) const {
+                                const std::string& network_summary, const std::vector<std::string>& formulas) const {
+  std::map<std::string, std::string> texts;
+  for (std::size_t k = 0; k < formulas.size() && k < network_output_names_.size(); ++k) {
+    texts[network_output_names_[k]] = formulas[k];
+  }
   std::string text;
   for (const auto& definition : definitions_) {
     text += definition.name + " = " + substituted(definition.expression.text(), fitted_values) + "; ";
   }
   for (std::size_t i = 0; i < derivatives_.size(); ++i) {
+    const auto& written = derivatives_[i].expression.text();
+    const auto alone = texts.find(written);  // ux' = net1: the formula itself, without parentheses
     text += (i == 0 ? "" : "; ") + derivatives_[i].name + "' = " +
-            substituted(derivatives_[i].expression.text(), fitted_values);
+            (alone != texts.end() ? substituted(alone->second, fitted_values)
+                                  : substituted(written, fitted_values, texts));
   }
   if (!network_summary.empty()) {
     text += "; " + network_summary;

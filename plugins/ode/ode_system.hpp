@@ -50,6 +50,27 @@ struct NetworkShape {
   std::vector<std::string> output_names() const;  // net1 … netK
 };
 
+// A sparse formula standing in for the network once distilled: net_k = Σ_j term_j ·
+// c[j, k] over the terms some output keeps, c = weights · scale · kept. Training moves
+// the weights, in units of scale (each term's share of its output's size along the
+// trajectories), so a step of 1 is a change the size of the output whatever the
+// term's own scale.
+struct Formula {
+  std::vector<std::string> texts;
+  std::vector<ballista::Expression> terms;
+  torch::Tensor weights;  // [J, K], trained through the solver
+  torch::Tensor scale;    // [J, K]
+  torch::Tensor kept;     // [J, K], 1 where output k keeps term j, else 0 (the weights' dtype)
+  torch::Tensor coefficients() const { return weights * scale * kept; }
+};
+
+// The learned part of the right-hand side as it stands: the network's weights (weight
+// [out, in], then bias [out], layer by layer), or the formula distilled from it.
+struct LearnedTerm {
+  std::vector<torch::Tensor> network;
+  const Formula* formula = nullptr;  // when set, used instead of the network
+};
+
 // Name → value, as the expressions read them: [n] tensors for per-sample values,
 // 0-dimensional tensors for constants.
 using Bindings = ballista::Expression::TensorBindings;
@@ -78,11 +99,18 @@ class OdeSystem {
   // The network's outputs [n, K] at `inputs` [n, d].
   torch::Tensor network_output(const std::vector<torch::Tensor>& weights, const torch::Tensor& inputs) const;
 
+  // The network's inputs [n, d] from `scope` (after bind_state), in the order of
+  // net_inputs.
+  torch::Tensor network_inputs(const Bindings& scope, std::int64_t rows) const;
+  // The learned term's outputs net1 … netK [n, K] from `scope` (after bind_state).
+  torch::Tensor learned_output(const LearnedTerm& learned, const Bindings& scope, std::int64_t rows) const;
+
   // d(state)/dt [n, m] at `state` [n, m] and time `t` (a 0-dim or [n] tensor). `scope`
   // holds the inputs, constants and fitted constants; the state, t, the definitions
-  // and the network's outputs are bound in it here (it is reused to save allocations).
+  // and the learned term's outputs are bound in it here (it is reused to save
+  // allocations).
   torch::Tensor derivative(const torch::Tensor& t, const torch::Tensor& state, Bindings& scope,
-                           const std::vector<torch::Tensor>& network_weights) const;
+                           const LearnedTerm& learned) const;
   // Binds the state's variables, t and (unless `definitions` is false) the definitions
   // in `scope` (for events, outputs).
   void bind_state(const torch::Tensor& t, const torch::Tensor& state, Bindings& scope, bool definitions = true) const;
@@ -91,8 +119,10 @@ class OdeSystem {
   // Whether an event reads a definition (else checking events skips computing them).
   bool events_read_definitions() const { return events_read_definitions_; }
 
-  // The equations with fitted values written in ("ux' = -0.02013*speed*ux; ...").
-  std::string describe(const std::map<std::string, double>& fitted_values, const std::string& network_summary) const;
+  // The equations with fitted values written in ("ux' = -0.02013*speed*ux; ..."), and
+  // net1 … netK replaced by `formulas` (their texts) when distilled.
+  std::string describe(const std::map<std::string, double>& fitted_values, const std::string& network_summary,
+                       const std::vector<std::string>& formulas = {}) const;
 
  private:
   std::vector<std::string> state_names_;

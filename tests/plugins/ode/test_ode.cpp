@@ -288,6 +288,55 @@ BOOST_AUTO_TEST_CASE(grey_box_recovers_the_drag_constant) {
   BOOST_TEST(model->parameter_count() == 1);
 }
 
+// Distilling: a network learns the decay rate of u' = −0.7·u from the values at the end
+// times alone; STLSQ over {1, u, u²} along the trajectories, refitted through the
+// solver, gives back −0.7·u alone, which then extrapolates to starting values 2.5× the
+// training ones where the network did not (closed form u0·exp(−0.7·T)).
+BOOST_AUTO_TEST_CASE(distilling_turns_the_network_into_the_law) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(21);
+  const auto decay = [](const torch::Tensor& inputs) {
+    return (inputs.select(1, 0) * torch::exp(-0.7 * inputs.select(1, 1))).unsqueeze(1);
+  };
+  const auto inputs = torch::stack({0.5 + 1.5 * torch::rand({200}, generator, torch::kFloat64),
+                                    0.2 + 1.8 * torch::rand({200}, generator, torch::kFloat64)},
+                                   1);
+  const Overrides learned{{"state", strings({"u = u0"})},
+                          {"rhs", strings({"u' = net1"})},
+                          {"until", strings({"t = T"})},
+                          {"output", strings({"z = u"})},
+                          {"net_inputs", strings({"u"})},
+                          {"net_hidden", ParameterValue{std::vector<std::int64_t>{8}}},
+                          {"dt", real(0.05)},
+                          {"epochs", integer(200)},
+                          {"lr", real(0.02)},
+                          {"lbfgs_steps", integer(20)},
+                          {"validation", real(0.0)}};
+  const Strings names{"u0", "T"};
+  auto network = test::make_model(plugin(), learned);
+  test::RecordingContext network_context(5);
+  network->fit(dataset(inputs, decay(inputs), names, {"z"}), network_context);
+  auto model = test::make_model(plugin(), with(learned, {{"distil", ParameterValue{true}}}));
+  test::RecordingContext context(5);
+  model->fit(dataset(inputs, decay(inputs), names, {"z"}), context);
+
+  const auto& description = model->describe();
+  BOOST_TEST(has(description, "u' = -0.7"), description);
+  BOOST_TEST(!has(description, "u^2"), description);
+  BOOST_TEST(model->parameter_count() == 1);
+  BOOST_TEST(context.values().at("distil_terms") == 1.0);
+  BOOST_TEST(context.values().at("distil_relative_residual") < 0.05);
+  const auto far = torch::stack({2.0 + 3.0 * torch::rand({100}, generator, torch::kFloat64),
+                                 0.2 + 1.8 * torch::rand({100}, generator, torch::kFloat64)},
+                                1);
+  const double distilled = (model->predict(far) - decay(far)).square().mean().item<double>();
+  const double raw = (network->predict(far) - decay(far)).square().mean().item<double>();
+  BOOST_TEST(distilled < 1e-10, "far MSE of the formula " << distilled);
+  BOOST_TEST(distilled < raw / 100, "far MSE of the formula " << distilled << ", of the network " << raw);
+  // The distilled model saves and loads like any other.
+  test::check_save_load_round_trip(plugin(), with(learned, {{"distil", ParameterValue{true}}, {"epochs", integer(20)}}),
+                                   dataset(inputs, decay(inputs), names, {"z"}), far);
+}
+
 BOOST_AUTO_TEST_CASE(save_and_load_give_the_same_bits) {
   const auto inputs = shots(60, 10.0, 14).slice(0, 2);
   const auto targets = projectile_ranges(inputs, 0.02);
