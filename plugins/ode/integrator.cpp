@@ -1,7 +1,10 @@
 #include "integrator.hpp"
 
+#include <ballista/expression_program.hpp>
+
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <utility>
@@ -50,7 +53,24 @@ torch::Tensor stage_time(const torch::Tensor& t, const torch::Tensor& h, double 
 }  // namespace
 
 Integrator::Integrator(const OdeSystem& system, IntegratorSettings settings)
-    : system_(system), settings_(std::move(settings)) {}
+    : system_(system), settings_(std::move(settings)) {
+  // "y = 0": the event's value is a column of the state, read without evaluating.
+  using Step = ballista::ExpressionStep;
+  const auto& names = system_.state_names();
+  for (const auto& event : system_.events()) {
+    std::int64_t column = -1;
+    if (event.kind == Event::Kind::crossing) {
+      const auto steps = ballista::postfix_program(event.function);
+      if (steps.size() == 3 && steps[0].kind == Step::Kind::name && steps[1].kind == Step::Kind::number &&
+          steps[1].value == 0.0 && steps[2].kind == Step::Kind::subtract) {
+        const auto found = std::find(names.begin(), names.end(), steps[0].name);
+        column = found == names.end() ? -1 : found - names.begin();
+      }
+    }
+    event_columns_.push_back(column);
+  }
+  state_columns_only_ = std::find(event_columns_.begin(), event_columns_.end(), -1) == event_columns_.end();
+}
 
 torch::Tensor Integrator::step(const torch::Tensor& t, const torch::Tensor& state, const torch::Tensor& h,
                                Bindings& scope, const LearnedTerm& learned, torch::Tensor* error) const {
@@ -61,6 +81,17 @@ torch::Tensor Integrator::step(const torch::Tensor& t, const torch::Tensor& stat
   const auto row_time = [&](const torch::Tensor& start, const torch::Tensor& length, double node) {
     return timed ? stage_time(start, length, node) : start;
   };
+  if (settings_.method == "rk4" && h.dim() == 0 && !h.requires_grad()) {
+    // The main loop's fixed step: the stages as fused multiply-adds (state + c·k, one
+    // operation and one autograd node each).
+    const double length = h.item<double>();
+    const auto mid = timed ? t + length / 2 : t;
+    const auto k1 = f(t, state);
+    const auto k2 = f(mid, torch::add(state, k1, length / 2));
+    const auto k3 = f(mid, torch::add(state, k2, length / 2));
+    const auto k4 = f(timed ? t + length : t, torch::add(state, k3, length));
+    return torch::add(state, torch::add(torch::add(k1, k2, 2), k3, 2).add(k4), length / 6);
+  }
   if (settings_.method == "rk4") {
     const auto half = h / 2;
     const auto k1 = f(t, state);
@@ -97,12 +128,19 @@ torch::Tensor Integrator::step(const torch::Tensor& t, const torch::Tensor& stat
 
 torch::Tensor Integrator::event_values(const torch::Tensor& t, const torch::Tensor& state, Bindings& scope,
                                        const torch::Tensor& end_times) const {
-  system_.bind_state(t, state, scope, system_.events_read_definitions());
+  if (state_columns_only_ && event_columns_.size() == 1) {
+    return state.select(1, event_columns_[0]).unsqueeze(1);
+  }
+  if (!state_columns_only_) {
+    system_.bind_state(t, state, scope, system_.events_read_definitions());
+  }
   const auto rows = state.size(0);
   std::vector<torch::Tensor> values;
   const auto& events = system_.events();
   for (std::size_t i = 0; i < events.size(); ++i) {
-    if (events[i].kind == Event::Kind::time) {
+    if (event_columns_[i] >= 0) {
+      values.push_back(state.select(1, event_columns_[i]));
+    } else if (events[i].kind == Event::Kind::time) {
       values.push_back((end_times.select(1, static_cast<std::int64_t>(i)) - t).expand({rows}));
     } else {
       values.push_back(events[i].function.evaluate(scope).to(state.options()).expand({rows}));
@@ -167,6 +205,13 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
   const auto end_times = torch::stack(ends, 1);
   const auto direction = torch::tensor(directions, torch::TensorOptions().dtype(torch::kInt64).device(options.device()));
   const auto bool_options = torch::TensorOptions().dtype(torch::kBool).device(options.device());
+
+  // RK4 with only falling crossings (y = 0 falling: a shell landing) keeps lighter
+  // books after its first step (below).
+  bool falling_only = !adaptive;
+  for (const auto& event : events) {
+    falling_only = falling_only && event.kind == Event::Kind::crossing && event.direction == -1;
+  }
 
   auto state = initial;
   auto values = event_values(torch::zeros({}, options), state, scope, end_times);  // [n, events]
@@ -240,6 +285,24 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
     }
     const auto later = adaptive ? t + h : torch::full({}, static_cast<double>(count + 1) * dt, options);
     const auto next_values = event_values(later, next.detach(), scope, end_times).detach();
+    if (falling_only && count > 0) {
+      // RK4 after the first step, every event a falling crossing: no launch, no
+      // rejected step, no sign to keep. A row fires when an event's value falls from
+      // > 0 to <= 0; it keeps the state at the start of that step.
+      const auto fires = (next_values <= 0) & (values > 0) & active.unsqueeze(1);
+      const auto newly = event_count == 1 ? fires.squeeze(1) : fires.any(1);
+      const auto advance = active & ~newly;
+      state = torch::where(advance.unsqueeze(1), next, state);
+      if (event_count > 1) {
+        fired = torch::where(newly.unsqueeze(1), fires, fired);
+      } else {
+        fired = fired | fires;
+      }
+      values = torch::where(advance.unsqueeze(1), next_values, values);
+      start_time = torch::where(newly, static_cast<double>(count) * dt, start_time);
+      active = advance;
+      continue;
+    }
     const auto launch = at_launch.unsqueeze(1) & (values == 0);
     const auto falling = (next_values <= 0) & ((values > 0) | (launch & (next_values < 0)));
     const auto rising = (next_values >= 0) & ((values < 0) | (launch & (next_values > 0)));

@@ -78,6 +78,8 @@ class Integrator {
 
   const OdeSystem& system_;
   IntegratorSettings settings_;
+  std::vector<std::int64_t> event_columns_;  // per event: the state column it reads as "NAME = 0", else −1
+  bool state_columns_only_ = false;          // every event is such a column
 };
 
 }  // namespace ballista_ode

@@ -803,6 +803,9 @@ ballista::PluginDefinition define_ode() {
           ParameterSpec::boolean("gradient_check", false,
                                  "before training, compare the gradient through the solver with finite "
                                  "differences (fit value gradient_check_max_relative_error)"),
+          ParameterSpec::boolean("fused", true,
+                                 "evaluate the right-hand side as one compiled kernel with its own backward "
+                                 "(CPU, float64; faster); false: operation by operation in LibTorch"),
           ParameterSpec::choice("dtype", "float64", {"float64", "float32"}, "the integration's precision"),
           ballista::device_parameter(),
       },

@@ -307,6 +307,14 @@ OdeSystem::OdeSystem(const ballista::Parameters& parameters) {
           "the right-hand side cannot read");
   }
   network_output_names_ = network_.output_names();
+  for (const auto& definition : definitions_) {
+    network_reads_definitions_ =
+        network_reads_definitions_ ||
+        std::find(network_.inputs.begin(), network_.inputs.end(), definition.name) != network_.inputs.end();
+  }
+  if (parameters.get<bool>("fused")) {
+    fused_.emplace(state_names_, definitions_, derivatives_);
+  }
   reads_time_ = std::find(network_.inputs.begin(), network_.inputs.end(), "t") != network_.inputs.end();
   for (const auto* equations : {&derivatives_, &definitions_}) {
     for (const auto& equation : *equations) {
@@ -417,6 +425,32 @@ torch::Tensor OdeSystem::learned_output(const LearnedTerm& learned, const Bindin
 
 torch::Tensor OdeSystem::derivative(const torch::Tensor& t, const torch::Tensor& state, Bindings& scope,
                                     const LearnedTerm& learned) const {
+  if (fused_ && state.scalar_type() == torch::kFloat64 && state.device().is_cpu()) {
+    const auto rows = state.size(0);
+    if (network_.inputs.empty()) {
+      scope["t"] = t;
+    } else {
+      bind_state(t, state, scope, network_reads_definitions_);
+      const auto values = learned_output(learned, scope, rows).unbind(1);
+      for (std::int64_t k = 0; k < network_.outputs; ++k) {
+        scope[network_output_names_[static_cast<std::size_t>(k)]] = values[static_cast<std::size_t>(k)];
+      }
+    }
+    std::vector<torch::Tensor> values;
+    values.reserve(fused_->reads().size());
+    bool usable = true;
+    for (const auto& read : fused_->reads()) {
+      const auto found = scope.find(read.name);
+      auto value = found != scope.end() ? found->second
+                                        : torch::scalar_tensor(read.fallback.value_or(0.0), torch::kFloat64);
+      usable = usable && value.scalar_type() == torch::kFloat64 && value.device().is_cpu() &&
+               (value.dim() == 0 || (value.dim() == 1 && value.size(0) == rows));
+      values.push_back(std::move(value));
+    }
+    if (usable) {
+      return (*fused_)(state, values);
+    }
+  }
   bind_state(t, state, scope);
   if (!network_.inputs.empty()) {
     const auto values = learned_output(learned, scope, state.size(0)).unbind(1);

@@ -4,6 +4,8 @@
 // outputs taken at that moment. Also evaluates the right-hand side on a batch.
 #pragma once
 
+#include "fused_rates.hpp"
+
 #include <ballista/expression.hpp>
 #include <ballista/parameters.hpp>
 
@@ -12,6 +14,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -138,6 +141,8 @@ class OdeSystem {
   std::vector<std::string> free_names_;
   bool events_read_definitions_ = false;
   bool reads_time_ = false;
+  bool network_reads_definitions_ = false;
+  std::optional<FusedRates> fused_;  // the right-hand side compiled (parameter fused)
 };
 
 // The shortest text that reads back as `value` ("0.02", "9.81"); with `digits`, that

@@ -1,5 +1,6 @@
 // Recursive-descent parser and evaluator for the expression language of expression.hpp.
 #include <ballista/expression.hpp>
+#include <ballista/expression_program.hpp>
 
 #include <torch/torch.h>
 
@@ -393,6 +394,55 @@ std::vector<std::string> Expression::names() const {
   std::vector<std::string> result;
   collect_names(*root_, result);
   return result;
+}
+
+namespace {
+
+void append_steps(const Node& node, std::vector<ExpressionStep>& steps) {
+  std::visit(
+      [&](const auto& kind) {
+        using K = std::decay_t<decltype(kind)>;
+        using Kind = ExpressionStep::Kind;
+        if constexpr (std::is_same_v<K, Node::Number>) {
+          steps.push_back({Kind::number, kind.value, {}});
+        } else if constexpr (std::is_same_v<K, Node::Name>) {
+          steps.push_back({Kind::name, 0.0, kind.name});
+        } else if constexpr (std::is_same_v<K, Node::Negate>) {
+          append_steps(*kind.operand, steps);
+          steps.push_back({Kind::negate, 0.0, {}});
+        } else if constexpr (std::is_same_v<K, Node::Call>) {
+          append_steps(*kind.argument, steps);
+          constexpr std::array<Kind, 7> kinds{Kind::sin, Kind::cos, Kind::tan, Kind::exp,
+                                              Kind::log, Kind::sqrt, Kind::abs};
+          steps.push_back({kinds.at(static_cast<std::size_t>(kind.function)), 0.0, {}});
+        } else if constexpr (std::is_same_v<K, Node::Chain>) {
+          append_steps(*kind.first, steps);
+          for (const auto& [op, operand] : kind.rest) {
+            append_steps(*operand, steps);
+            steps.push_back({op == '+'   ? Kind::add
+                             : op == '-' ? Kind::subtract
+                             : op == '*' ? Kind::multiply
+                                         : Kind::divide,
+                             0.0,
+                             {}});
+          }
+        } else {
+          append_steps(*kind.base, steps);
+          append_steps(*kind.exponent, steps);
+          steps.push_back({Kind::power, 0.0, {}});
+        }
+      },
+      node.kind);
+}
+
+}  // namespace
+
+std::vector<ExpressionStep> postfix_program(const Expression& expression) {
+  // Parsed again from its text: the tree is private to Expression, and this runs once
+  // per compiled expression.
+  std::vector<ExpressionStep> steps;
+  append_steps(*Parser(expression.text()).parse(), steps);
+  return steps;
 }
 
 torch::Tensor Expression::evaluate(const TensorBindings& bindings) const {

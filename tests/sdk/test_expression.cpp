@@ -1,11 +1,16 @@
 // The expression language against closed forms evaluated with <cmath>.
 #include <ballista/expression.hpp>
+#include <ballista/expression_program.hpp>
 
 #include <boost/test/unit_test.hpp>
 #include <torch/torch.h>
 
 #include <cmath>
+#include <map>
 #include <numbers>
+#include <string>
+#include <utility>
+#include <vector>
 
 using ballista::Expression;
 using ballista::ExpressionError;
@@ -148,6 +153,67 @@ BOOST_AUTO_TEST_CASE(hexadecimal_numbers_are_refused) {
   BOOST_TEST(error_column("0X1p-3") == 1U);
   BOOST_TEST(eval("0.5e1") == 5.0);
   BOOST_TEST(eval("10") == 10.0);
+}
+
+// The postfix program: the steps written out by hand for two expressions, then a stack
+// machine over the steps gives cmath's values for every operation and function.
+BOOST_AUTO_TEST_CASE(postfix_programs_list_operands_before_their_operation) {
+  using Kind = ballista::ExpressionStep::Kind;
+  const auto kinds = [](const std::string& text) {
+    std::vector<Kind> result;
+    std::string names;
+    for (const auto& step : ballista::postfix_program(ballista::Expression::parse(text))) {
+      result.push_back(step.kind);
+      names += step.kind == Kind::name ? step.name + " " : step.kind == Kind::number ? std::to_string(step.value) + " " : "";
+    }
+    return std::make_pair(result, names);
+  };
+  const auto drag = kinds("-k*speed*ux");  // the minus on the first factor: (-k)*speed*ux
+  BOOST_TEST((drag.first == std::vector<Kind>{Kind::name, Kind::negate, Kind::name, Kind::multiply, Kind::name,
+                                               Kind::multiply}));
+  BOOST_TEST(drag.second == "k speed ux ");
+  const auto square = kinds("x^2 + sin(y)/3");
+  BOOST_TEST((square.first == std::vector<Kind>{Kind::name, Kind::number, Kind::power, Kind::name, Kind::sin,
+                                                 Kind::number, Kind::divide, Kind::add}));
+
+  const std::map<std::string, double> at{{"a", 0.7}, {"b", 1.9}};
+  const auto run = [&](const std::string& text) {
+    std::vector<double> stack;
+    const auto pop = [&] {
+      const double top = stack.back();
+      stack.pop_back();
+      return top;
+    };
+    for (const auto& step : ballista::postfix_program(ballista::Expression::parse(text))) {
+      switch (step.kind) {
+        case Kind::number: stack.push_back(step.value); break;
+        case Kind::name: stack.push_back(step.name == "pi" ? std::numbers::pi : at.at(step.name)); break;
+        case Kind::negate: stack.push_back(-pop()); break;
+        case Kind::add: { const double b = pop(); stack.push_back(pop() + b); break; }
+        case Kind::subtract: { const double b = pop(); stack.push_back(pop() - b); break; }
+        case Kind::multiply: { const double b = pop(); stack.push_back(pop() * b); break; }
+        case Kind::divide: { const double b = pop(); stack.push_back(pop() / b); break; }
+        case Kind::power: { const double b = pop(); stack.push_back(std::pow(pop(), b)); break; }
+        case Kind::sin: stack.push_back(std::sin(pop())); break;
+        case Kind::cos: stack.push_back(std::cos(pop())); break;
+        case Kind::tan: stack.push_back(std::tan(pop())); break;
+        case Kind::exp: stack.push_back(std::exp(pop())); break;
+        case Kind::log: stack.push_back(std::log(pop())); break;
+        case Kind::sqrt: stack.push_back(std::sqrt(pop())); break;
+        case Kind::abs: stack.push_back(std::abs(pop())); break;
+      }
+    }
+    BOOST_REQUIRE(stack.size() == 1U);
+    return stack.front();
+  };
+  const double a = 0.7;
+  const double b = 1.9;
+  BOOST_TEST(run("a - b - 1") == a - b - 1);
+  BOOST_TEST(run("a / b * 3") == a / b * 3);
+  BOOST_TEST(run("-a^b^2") == -std::pow(a, std::pow(b, 2)));
+  BOOST_TEST(run("sin(a) + cos(b) - tan(a)") == std::sin(a) + std::cos(b) - std::tan(a));
+  BOOST_TEST(run("exp(a) * log(b) / sqrt(b) + abs(-a) + pi") ==
+             std::exp(a) * std::log(b) / std::sqrt(b) + std::abs(-a) + std::numbers::pi);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -337,6 +337,61 @@ BOOST_AUTO_TEST_CASE(distilling_turns_the_network_into_the_law) {
                                    dataset(inputs, decay(inputs), names, {"z"}), far);
 }
 
+// The fused right-hand side (one compiled node with its own backward) against the same
+// equations evaluated op by op by LibTorch, whose autograd gives the reference
+// derivatives: the loss and its gradient for every function the expressions know, a
+// variable exponent, pi, and a network's outputs read by the rates.
+BOOST_AUTO_TEST_CASE(the_fused_right_hand_side_matches_libtorchs_autograd) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(31);
+  const auto inputs = torch::stack({0.2 + torch::rand({40}, generator, torch::kFloat64),
+                                    0.3 + torch::rand({40}, generator, torch::kFloat64)},
+                                   1);
+  const auto targets = torch::rand({40, 1}, generator, torch::kFloat64);
+  const Overrides functions{
+      {"state", strings({"a = a0", "b = 1"})},
+      {"define", strings({"q = sqrt(a^2 + b^2)"})},
+      {"rhs", strings({"a' = -k1*sin(a)*cos(b) + exp(-k2*b)/(1 + abs(a - 0.5)) - q/10",
+                       "b' = -k3*tan(0.3*b) + log(2 + a^2)*b^k4 - pi/100"})},
+      {"fit", strings({"k1 = 0.7", "k2 = 0.4", "k3 = 0.9", "k4 = 1.3"})},
+      {"until", strings({"t = T"})},
+      {"output", strings({"z = a + b"})},
+      {"dt", real(0.05)},
+      {"epochs", integer(0)},
+      {"lbfgs_steps", integer(0)},
+      {"validation", real(0.0)}};
+  const Overrides network = with(drag({"g = 9.81"}, {"k = 0.01"}),
+                                 {{"rhs", strings({"x' = ux", "y' = uy", "ux' = -k*speed*ux + net1",
+                                                   "uy' = -g - k*speed*uy + net2/2"})},
+                                  {"net_inputs", strings({"ux", "speed"})},
+                                  {"net_outputs", integer(2)},
+                                  {"net_hidden", ParameterValue{std::vector<std::int64_t>{6}}},
+                                  {"epochs", integer(0)},
+                                  {"lbfgs_steps", integer(0)}});
+  const auto shells = shots(52, 10.0, 32).slice(0, 2);  // v > 0: the speed's sqrt has a derivative
+  const auto ranges = projectile_ranges(shells, 0.02);
+  const auto fitted = [&](const Overrides& base, bool fused, const ballista::Dataset& data) {
+    auto model = test::make_model(plugin(), with(base, {{"fused", ParameterValue{fused}}}));
+    test::RecordingContext context;
+    model->fit(data, context);
+    return context.values();
+  };
+  const auto relative = [](double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-300); };
+  const auto equations = dataset(inputs, targets, {"a0", "T"}, {"z"});
+  const auto fused = fitted(functions, true, equations);
+  const auto reference = fitted(functions, false, equations);
+  for (const auto* name : {"initial_loss", "initial_gradient_k1", "initial_gradient_k2", "initial_gradient_k3",
+                           "initial_gradient_k4", "initial_gradient_norm"}) {
+    BOOST_TEST(relative(fused.at(name), reference.at(name)) < 1e-12,
+               name << ": fused " << fused.at(name) << ", op by op " << reference.at(name));
+  }
+  const auto with_network = fitted(network, true, dataset(shells, ranges));
+  const auto network_reference = fitted(network, false, dataset(shells, ranges));
+  for (const auto* name : {"initial_loss", "initial_gradient_k", "initial_gradient_norm"}) {
+    BOOST_TEST(relative(with_network.at(name), network_reference.at(name)) < 1e-12,
+               name << ": fused " << with_network.at(name) << ", op by op " << network_reference.at(name));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(save_and_load_give_the_same_bits) {
   const auto inputs = shots(60, 10.0, 14).slice(0, 2);
   const auto targets = projectile_ranges(inputs, 0.02);
