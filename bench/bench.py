@@ -49,7 +49,7 @@ CASES = [
     # One training epoch through the integrator (forward, backward, Adam step): 1000
     # shots, RK4 at dt 0.01, float64; the peer is the same loop in Python PyTorch.
     ("ode epoch N=1e3", "ode", 1000, 0, [("ode", "torch")], 0.5, "fit"),
-    ("ode universal epoch N=1e3", "ode_universal", 1000, 0, [("ode_universal", "torch")], None, "fit"),
+    ("ode universal epoch N=1e3", "ode_universal", 1000, 0, [("ode_universal", "torch")], 0.5, "fit"),
 ]
 QUICK = {"mlp N=1e4", "basis N=1e7", "knn N=1e6 M=1e5", "knn brute N=1e6 M=1e3"}
 

@@ -267,6 +267,71 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
   }
 };
 
+// The network as one autograd node (fused_network).
+struct NetworkFunction : public torch::autograd::Function<NetworkFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* context, const std::string& activation,
+                               const torch::Tensor& inputs, at::TensorList weights) {
+    std::vector<torch::Tensor> saved{inputs};
+    auto h = inputs;
+    for (std::size_t layer = 0; layer + 1 < weights.size(); layer += 2) {
+      auto z = torch::addmm(weights[layer + 1], h, weights[layer].t());
+      if (layer + 2 < weights.size()) {
+        if (activation == "tanh") {
+          z.tanh_();
+        } else if (activation == "sigmoid") {
+          z.sigmoid_();
+        } else {
+          saved.push_back(z);  // softplus' derivative reads its input
+          z = torch::softplus(z);
+        }
+        saved.push_back(z);
+      }
+      h = z;
+    }
+    saved.insert(saved.end(), weights.begin(), weights.end());
+    context->save_for_backward(saved);
+    context->saved_data["activation"] = activation;
+    return h;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 torch::autograd::variable_list gradients) {
+    const auto activation = context->saved_data["activation"].toStringRef();
+    const auto saved = context->get_saved_variables();
+    const bool softplus = activation == "softplus";
+    // Saved: the inputs, (z and) h of each hidden layer, W and b of each layer: 3·L
+    // tensors for L layers, 4·L − 1 with softplus.
+    const auto layers = softplus ? (saved.size() + 1) / 4 : saved.size() / 3;
+    const auto hidden = layers - 1;
+    const auto per_hidden = softplus ? 2U : 1U;
+    const auto weights_at = 1 + hidden * per_hidden;
+    const auto layer_input = [&](std::size_t layer) {
+      return layer == 0 ? saved[0] : saved[1 + (layer - 1) * per_hidden + (per_hidden - 1)];
+    };
+    torch::autograd::variable_list out(2 + 2 * layers);  // activation, inputs, then W, b per layer
+    auto g = gradients[0];
+    for (std::size_t layer = layers; layer-- > 0;) {
+      const auto& weight = saved[weights_at + 2 * layer];
+      const auto& input = layer_input(layer);
+      out[2 + 2 * layer] = g.t().mm(input);
+      out[3 + 2 * layer] = g.sum(0);
+      if (layer == 0 && !context->needs_input_grad(0)) {
+        break;
+      }
+      g = g.mm(weight);
+      if (layer > 0) {
+        const auto& h = layer_input(layer);
+        g = activation == "tanh"      ? torch::tanh_backward(g, h)
+            : activation == "sigmoid" ? torch::sigmoid_backward(g, h)
+                                      : torch::softplus_backward(g, saved[1 + (layer - 1) * 2], 1.0, 20.0);
+      } else {
+        out[1] = g;
+      }
+    }
+    return out;
+  }
+};
+
 }  // namespace
 
 FusedRates::FusedRates(const std::vector<std::string>& state, const std::vector<Equation>& definitions,
@@ -342,6 +407,15 @@ FusedRates::FusedRates(const std::vector<std::string>& state, const std::vector<
 
 torch::Tensor FusedRates::operator()(const torch::Tensor& state, const std::vector<torch::Tensor>& values) const {
   return FusedFunction::apply(this, state.contiguous(), at::TensorList(values));
+}
+
+}  // namespace ballista_ode
+
+namespace ballista_ode {
+
+torch::Tensor fused_network(const std::vector<torch::Tensor>& weights, const torch::Tensor& inputs,
+                            const std::string& activation) {
+  return NetworkFunction::apply(activation, inputs, at::TensorList(weights));
 }
 
 }  // namespace ballista_ode

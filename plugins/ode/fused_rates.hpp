@@ -75,4 +75,13 @@ class FusedRates {
   std::vector<std::int64_t> outputs_;  // the slot of each state variable's rate
 };
 
+// The network net(inputs) [n, K] of `weights` (weight [out, in], bias [out], layer by
+// layer; `activation` tanh, sigmoid or softplus between layers) as one autograd node:
+// its forward is the layers' matrix products with the activations applied in place,
+// its backward the layers' products in reverse with the activation's derivative from
+// the saved activations. The same arithmetic as LibTorch's autograd through addmm and
+// the activations, with one node instead of one per operation.
+torch::Tensor fused_network(const std::vector<torch::Tensor>& weights, const torch::Tensor& inputs,
+                            const std::string& activation);
+
 }  // namespace ballista_ode

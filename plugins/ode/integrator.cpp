@@ -225,6 +225,42 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
   auto h = torch::full({rows}, dt, options);                  // dopri5's next step per row
   auto t = torch::zeros({rows}, options);                     // dopri5's time per row
   auto timed_out = torch::zeros({rows}, bool_options);
+  // Compaction (RK4 shells, when nothing observes the trajectories): once a quarter of
+  // the rows being stepped have met their event, those rows are set aside (their state,
+  // event values, flags and step start) and the rest stepped on alone, so a batch of
+  // short and long flights costs what its flights cost, not the longest one's times n.
+  // `batch_rows` holds the original row of each row stepped (undefined: all, in order),
+  // `batch_scope` their per-row bindings.
+  const bool compaction = falling_only && !observe;
+  torch::Tensor batch_rows;
+  Bindings batch_scope;
+  Bindings* in_use = &scope;
+  struct SetAside {
+    torch::Tensor rows, state, values, fired, start_time, active;
+  };
+  std::vector<SetAside> set_aside;
+  const auto original_rows = [&] {
+    return batch_rows.defined() ? batch_rows
+                                : torch::arange(state.size(0), torch::TensorOptions().dtype(torch::kInt64));
+  };
+  const auto compact = [&] {
+    const auto done = (~active).nonzero().squeeze(1);
+    const auto keep = active.nonzero().squeeze(1);
+    const auto original = original_rows();
+    set_aside.push_back({original.index_select(0, done), state.index_select(0, done), values.index_select(0, done),
+                         fired.index_select(0, done), start_time.index_select(0, done), active.index_select(0, done)});
+    batch_rows = original.index_select(0, keep);
+    state = state.index_select(0, keep);
+    values = values.index_select(0, keep);
+    fired = fired.index_select(0, keep);
+    start_time = start_time.index_select(0, keep);
+    active = active.index_select(0, keep);
+    batch_scope.clear();
+    for (const auto& [name, value] : scope) {  // the full bindings: per-row ones are [rows]
+      batch_scope[name] = value.dim() == 1 && value.size(0) == rows ? value.index_select(0, batch_rows) : value;
+    }
+    in_use = &batch_scope;
+  };
   std::int64_t count = 0;
   for (;; ++count) {
     if (cancelled && cancelled()) {
@@ -252,7 +288,7 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
       observe(now, state.detach(), active);
     }
     torch::Tensor error;
-    const auto next = step(now, state, length, scope, learned, adaptive ? &error : nullptr);
+    const auto next = step(now, state, length, *in_use, learned, adaptive ? &error : nullptr);
     auto accept = active;
     torch::Tensor next_h;
     if (adaptive) {
@@ -276,7 +312,7 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
     } else if (count % kFiniteCheckEvery == kFiniteCheckEvery - 1) {
       const auto bad = active & ~torch::isfinite(next.detach()).all(1);
       if (bad.any().item<bool>()) {
-        const auto first = bad.nonzero()[0][0].item<std::int64_t>();
+        const auto first = original_rows()[bad.nonzero()[0][0].item<std::int64_t>()].item<std::int64_t>();
         throw IntegrationError("the integration blew up (NaN or inf in the state) for " +
                                count_text(bad.sum().item<std::int64_t>(), rows, first) + " at t = " +
                                format_number(static_cast<double>(count) * dt, 4) + " s; dt = " + format_number(dt) +
@@ -284,7 +320,7 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
       }
     }
     const auto later = adaptive ? t + h : torch::full({}, static_cast<double>(count + 1) * dt, options);
-    const auto next_values = event_values(later, next.detach(), scope, end_times).detach();
+    const auto next_values = event_values(later, next.detach(), *in_use, end_times).detach();
     if (falling_only && count > 0) {
       // RK4 after the first step, every event a falling crossing: no launch, no
       // rejected step, no sign to keep. A row fires when an event's value falls from
@@ -301,6 +337,12 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
       values = torch::where(advance.unsqueeze(1), next_values, values);
       start_time = torch::where(newly, static_cast<double>(count) * dt, start_time);
       active = advance;
+      if (compaction) {
+        const auto remaining = active.sum().item<std::int64_t>();
+        if (remaining > 0 && 4 * remaining <= 3 * active.size(0)) {
+          compact();
+        }
+      }
       continue;
     }
     const auto launch = at_launch.unsqueeze(1) & (values == 0);
@@ -325,6 +367,31 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
     }
     at_launch = at_launch & ~accept;
     active = active & ~newly;
+  }
+  if (batch_rows.defined()) {  // every row back in its place
+    set_aside.push_back({batch_rows, state, values, fired, start_time, active});
+    std::vector<torch::Tensor> order;
+    std::vector<torch::Tensor> states;
+    std::vector<torch::Tensor> value_parts;
+    std::vector<torch::Tensor> fired_parts;
+    std::vector<torch::Tensor> time_parts;
+    std::vector<torch::Tensor> active_parts;
+    for (const auto& part : set_aside) {
+      order.push_back(part.rows);
+      states.push_back(part.state);
+      value_parts.push_back(part.values);
+      fired_parts.push_back(part.fired);
+      time_parts.push_back(part.start_time);
+      active_parts.push_back(part.active);
+    }
+    const auto places = torch::cat(order);
+    auto inverse = torch::empty_like(places);
+    inverse.index_put_({places}, torch::arange(rows, places.options()));
+    state = torch::cat(states).index_select(0, inverse);
+    values = torch::cat(value_parts).index_select(0, inverse);
+    fired = torch::cat(fired_parts).index_select(0, inverse);
+    start_time = torch::cat(time_parts).index_select(0, inverse);
+    active = torch::cat(active_parts).index_select(0, inverse);
   }
   const auto missing = active | timed_out;
   if (missing.any().item<bool>()) {
@@ -361,6 +428,19 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
                         .select(1, e);
         return torch::where(launch, value / length, value);
       };
+      // The same for the rows `pending` only, whose lengths are `length`: the iterations
+      // below step only the rows whose root is not found yet.
+      const auto pending_height = [&](const torch::Tensor& pending, const torch::Tensor& length) {
+        Bindings subset;
+        for (const auto& [name, value] : scope) {
+          subset[name] = value.dim() == 1 && value.size(0) == rows ? value.index_select(0, pending) : value;
+        }
+        const auto from_time = start_time.index_select(0, pending);
+        const auto next = step(from_time, start.index_select(0, pending), length.unsqueeze(1), subset, learned);
+        const auto value = sigma.index_select(0, pending) *
+                           event_values(from_time + length, next, subset, end_times.index_select(0, pending)).select(1, e);
+        return torch::where(launch.index_select(0, pending), value / length, value);
+      };
       auto a = torch::zeros({rows}, options);
       auto b = step_length.clone();
       auto ya = torch::where(launch, height(step_length * std::ldexp(1.0, -20)), sigma * values.select(1, e));
@@ -375,7 +455,11 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
       for (int iteration = 0; iteration < kRootIterations && !done.all().item<bool>(); ++iteration) {
         const auto c = b - fb * (b - a) / (fb - fa);
         done = done | ~((c > a) & (c < b));
-        const auto yc = height(torch::where(done, b, c));
+        const auto pending = (~done).nonzero().squeeze(1);
+        auto yc = yb.clone();  // rows that are done keep any value: only pending ones are read
+        if (pending.numel() > 0) {
+          yc.index_put_({pending}, pending_height(pending, c.index_select(0, pending)));
+        }
         const auto above = ~done & (yc > 0);
         const auto below = ~done & ~(yc > 0);
         const auto was_above = kept == 1;

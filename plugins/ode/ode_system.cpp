@@ -374,6 +374,9 @@ std::vector<torch::Tensor> OdeSystem::initial_network(at::Generator& generator, 
 }
 
 torch::Tensor OdeSystem::network_output(const std::vector<torch::Tensor>& weights, const torch::Tensor& inputs) const {
+  if (fused_) {
+    return fused_network(weights, inputs, network_.activation);
+  }
   auto h = inputs;
   for (std::size_t layer = 0; layer + 1 < weights.size(); layer += 2) {
     h = torch::addmm(weights[layer + 1], h, weights[layer].t());

@@ -340,7 +340,8 @@ BOOST_AUTO_TEST_CASE(distilling_turns_the_network_into_the_law) {
 // The fused right-hand side (one compiled node with its own backward) against the same
 // equations evaluated op by op by LibTorch, whose autograd gives the reference
 // derivatives: the loss and its gradient for every function the expressions know, a
-// variable exponent, pi, and a network's outputs read by the rates.
+// variable exponent, pi, and a network's outputs read by the rates (the network itself
+// fused too, for each activation).
 BOOST_AUTO_TEST_CASE(the_fused_right_hand_side_matches_libtorchs_autograd) {
   auto generator = at::make_generator<at::CPUGeneratorImpl>(31);
   const auto inputs = torch::stack({0.2 + torch::rand({40}, generator, torch::kFloat64),
@@ -384,11 +385,16 @@ BOOST_AUTO_TEST_CASE(the_fused_right_hand_side_matches_libtorchs_autograd) {
     BOOST_TEST(relative(fused.at(name), reference.at(name)) < 1e-12,
                name << ": fused " << fused.at(name) << ", op by op " << reference.at(name));
   }
-  const auto with_network = fitted(network, true, dataset(shells, ranges));
-  const auto network_reference = fitted(network, false, dataset(shells, ranges));
-  for (const auto* name : {"initial_loss", "initial_gradient_k", "initial_gradient_norm"}) {
-    BOOST_TEST(relative(with_network.at(name), network_reference.at(name)) < 1e-12,
-               name << ": fused " << with_network.at(name) << ", op by op " << network_reference.at(name));
+  for (const auto* activation : {"tanh", "sigmoid", "softplus"}) {
+    const auto net = with(network, {{"net_activation", ParameterValue{std::string(activation)}},
+                                    {"net_hidden", ParameterValue{std::vector<std::int64_t>{6, 5}}}});
+    const auto with_network = fitted(net, true, dataset(shells, ranges));
+    const auto network_reference = fitted(net, false, dataset(shells, ranges));
+    for (const auto* name : {"initial_loss", "initial_gradient_k", "initial_gradient_norm"}) {
+      BOOST_TEST(relative(with_network.at(name), network_reference.at(name)) < 1e-12,
+                 activation << " " << name << ": fused " << with_network.at(name) << ", op by op "
+                            << network_reference.at(name));
+    }
   }
 }
 
