@@ -124,6 +124,12 @@ double* scratch(std::vector<double>& buffer, std::size_t size) {
   return buffer.data();
 }
 
+// The program a node was built from, kept in the node's saved data.
+struct ProgramReference : public torch::CustomClassHolder {
+  explicit ProgramReference(const FusedRates* of) : program(of) {}
+  const FusedRates* program;
+};
+
 // The program as one autograd node: forward runs it; backward runs it again (cheaper
 // than keeping every intermediate column of every stage alive in the graph) and then
 // its reverse sweep. LibTorch's derivatives: pow's base 0 where the exponent is 0, its
@@ -147,7 +153,7 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
     saved.insert(saved.end(), values.begin(), values.end());
     context->save_for_backward(saved);
     // The program outlives every graph built from it: it belongs to the model's system.
-    context->saved_data["program"] = reinterpret_cast<std::int64_t>(program);
+    context->saved_data["program"] = c10::IValue::make_capsule(c10::make_intrusive<ProgramReference>(program));
     return rates;
   }
 
@@ -155,7 +161,8 @@ struct FusedFunction : public torch::autograd::Function<FusedFunction> {
                                                  torch::autograd::variable_list gradients) {
     thread_local std::vector<double> result_buffer;
     thread_local std::vector<double> adjoint_buffer;
-    const auto* program = reinterpret_cast<const FusedRates*>(context->saved_data["program"].toInt());
+    const auto* program =
+        c10::static_intrusive_pointer_cast<ProgramReference>(context->saved_data["program"].toCapsule())->program;
     const auto saved = context->get_saved_variables();
     const auto& state = saved[0];
     const std::vector<torch::Tensor> values(saved.begin() + 1, saved.end());

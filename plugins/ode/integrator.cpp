@@ -240,8 +240,9 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
   };
   std::vector<SetAside> set_aside;
   const auto original_rows = [&] {
-    return batch_rows.defined() ? batch_rows
-                                : torch::arange(state.size(0), torch::TensorOptions().dtype(torch::kInt64));
+    return batch_rows.defined()
+               ? batch_rows
+               : torch::arange(state.size(0), torch::TensorOptions().dtype(torch::kInt64).device(options.device()));
   };
   const auto compact = [&] {
     const auto done = (~active).nonzero().squeeze(1);

@@ -1,5 +1,5 @@
-// GPU check for the plugins that take `device: cuda` (knn, mlp): each is trained and
-// queried on the CPU and on the GPU, and the answers are compared. Built and run by
+// GPU check for the plugins that take `device: cuda` (knn, mlp, ode): each is trained
+// and queried on the CPU and on the GPU, and the answers are compared. Built and run by
 // tests/device/run_cuda_check.sh on a machine with a CUDA build of LibTorch; not part
 // of the CTest suite (CI has no GPU).
 #include <ballista/plugin.hpp>
@@ -79,8 +79,8 @@ Outcome run(const ballista::PluginDefinition& definition, std::map<std::string, 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::cerr << "usage: cuda_check KNN_PLUGIN.so MLP_PLUGIN.so\n";
+  if (argc != 4) {
+    std::cerr << "usage: cuda_check KNN_PLUGIN.so MLP_PLUGIN.so ODE_PLUGIN.so\n";
     return 2;
   }
   std::cout << "CUDA available: " << torch::cuda::is_available() << ", devices: " << torch::cuda::device_count()
@@ -135,6 +135,45 @@ int main(int argc, char** argv) {
       const double mse_gpu = (gpu.predictions - s).square().mean().item<double>();
       std::printf("mlp 2-256-256-1, 1000 epochs, seed %llu: cpu fit %.2f s (MSE %.3g), cuda fit %.2f s (MSE %.3g)\n",
                   static_cast<unsigned long long>(seed), cpu.fit_seconds, mse_cpu, gpu.fit_seconds, mse_gpu);
+    }
+  }
+  {
+    // The ode plugin in float64: the grey box (k fitted) and a small universal network,
+    // trained through the integrator on each device. The CPU runs the fused kernels,
+    // the GPU LibTorch's operations: the same arithmetic to rounding, so the fitted
+    // models agree closely.
+    const auto ode = load_definition(argv[3]);
+    const auto v = 1 + torch::rand({300, 1}, torch::kFloat64) * 9;
+    const auto theta = 0.1 + torch::rand({300, 1}, torch::kFloat64) * 1.4;
+    const auto inputs = torch::cat({v, theta}, 1);
+    auto simulator = make(ode, {{"define", std::vector<std::string>{"speed = sqrt(ux^2 + uy^2)"}},
+                                {"rhs", std::vector<std::string>{"x' = ux", "y' = uy", "ux' = -0.02*speed*ux",
+                                                                 "uy' = -9.81 - 0.02*speed*uy"}},
+                                {"dt", 0.001}});
+    QuietContext quiet;
+    simulator->fit({inputs, torch::zeros({300, 1}, torch::kFloat64), {"v", "theta"}, {"s"}, {}}, quiet);
+    const auto ranges = simulator->predict(inputs);
+    const ballista::Dataset data{inputs, ranges, {"v", "theta"}, {"s"}, {}};
+    const std::map<std::string, ballista::ParameterValue> grey{
+        {"define", std::vector<std::string>{"speed = sqrt(ux^2 + uy^2)"}},
+        {"rhs", std::vector<std::string>{"x' = ux", "y' = uy", "ux' = -k*speed*ux", "uy' = -9.81 - k*speed*uy"}},
+        {"fit", std::vector<std::string>{"k = 0.01 in [0, inf]"}},
+        {"epochs", std::int64_t{10}},
+        {"lbfgs_steps", std::int64_t{10}}};
+    const std::map<std::string, ballista::ParameterValue> universal{
+        {"rhs", std::vector<std::string>{"x' = ux", "y' = uy", "ux' = net1", "uy' = -9.81 + net2"}},
+        {"net_inputs", std::vector<std::string>{"ux", "uy"}},
+        {"net_outputs", std::int64_t{2}},
+        {"net_hidden", std::vector<std::int64_t>{16, 16}},
+        {"epochs", std::int64_t{20}},
+        {"lbfgs_steps", std::int64_t{0}}};
+    for (const auto& [name, options] : {std::pair{"grey box", grey}, std::pair{"universal", universal}}) {
+      const auto cpu = run(ode, options, "cpu", data, inputs);
+      const auto gpu = run(ode, options, "cuda", data, inputs);
+      const double gap = (cpu.predictions - gpu.predictions).abs().max().item<double>();
+      std::printf("ode %s, 300 shots: cpu fit %.2f s, cuda fit %.2f s; max |cpu - cuda| range %.3g m\n", name,
+                  cpu.fit_seconds, gpu.fit_seconds, gap);
+      ok = ok && gap < 1e-6;
     }
   }
   std::cout << (ok ? "cuda check: ok\n" : "cuda check: FAILED\n");

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the SDK, the knn and mlp plugins and tests/device/cuda_check.cpp against the
+# Builds the SDK, the knn, mlp and ode plugins and tests/device/cuda_check.cpp against the
 # CUDA LibTorch of the Python `torch` package found on a GPU machine, and runs the
 # check. Headers LibTorch does not ship (Boost.DLL, nanoflann) come from DEPS_INCLUDE,
 # a copy of the few Debian headers needed (see the README, Development).
@@ -23,7 +23,9 @@ g++ "${flags[@]}" -shared -fvisibility=hidden -o "$work/knn.so" plugins/knn/knn_
 knn=$!
 g++ "${flags[@]}" -shared -fvisibility=hidden -o "$work/mlp.so" plugins/mlp/mlp_model.cpp "${sdk_sources[@]}" "${libs[@]}" &
 mlp=$!
+g++ "${flags[@]}" -shared -fvisibility=hidden -o "$work/ode.so" plugins/ode/*.cpp "${sdk_sources[@]}" "${libs[@]}" &
+ode=$!
 g++ "${flags[@]}" -o "$work/cuda_check" tests/device/cuda_check.cpp "${sdk_sources[@]}" "${libs[@]}" -ldl &
 check=$!
-wait "$knn" && wait "$mlp" && wait "$check"
-"$work/cuda_check" "$work/knn.so" "$work/mlp.so"
+wait "$knn" && wait "$mlp" && wait "$ode" && wait "$check"
+"$work/cuda_check" "$work/knn.so" "$work/mlp.so" "$work/ode.so"

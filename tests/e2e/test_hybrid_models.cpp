@@ -154,7 +154,7 @@ BOOST_AUTO_TEST_CASE(drag_hybrid_meets_its_targets) {
   std::smatch found;
   const std::regex formula(R"(ux' = \((-[0-9.e-]+)\*speed\)\*ux; uy' = -g \+ \((-[0-9.e-]+)\*speed\)\*uy;)");
   const bool matched = std::regex_search(description, found, formula);
-  BOOST_REQUIRE_MESSAGE(matched, description);
+  BOOST_REQUIRE_MESSAGE(matched, "describe: " << description);
   BOOST_TEST(found[1].str() == found[2].str());
   const double distilled_k = -std::stod(found[1].str());
   BOOST_TEST(std::abs(distilled_k - 0.02) < 0.02 * 0.02, "distilled k = " << distilled_k);

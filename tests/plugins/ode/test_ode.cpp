@@ -89,9 +89,9 @@ std::unique_ptr<ballista::Model> simulator(const Overrides& overrides, const tor
                                            Strings input_names = {"v", "theta"}, Strings targets = {"s"}) {
   auto model = test::make_model(plugin(), overrides);
   test::RecordingContext context;
-  model->fit(dataset(inputs, torch::zeros({inputs.size(0), static_cast<std::int64_t>(targets.size())},
-                                          torch::kFloat64),
-                     std::move(input_names), std::move(targets)),
+  const auto columns = static_cast<std::int64_t>(targets.size());
+  model->fit(dataset(inputs, torch::zeros({inputs.size(0), columns}, torch::kFloat64), std::move(input_names),
+                     std::move(targets)),
              context);
   return model;
 }
