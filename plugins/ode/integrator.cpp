@@ -44,6 +44,16 @@ std::string count_text(std::int64_t count, std::int64_t rows, std::int64_t first
   return std::to_string(count) + " of " + std::to_string(rows) + " samples (first: row " + std::to_string(first) + ")";
 }
 
+// `scope` for the rows `index` of its `rows`: the per-row bindings ([rows]) selected,
+// the others (constants, fitted constants) as they are.
+Bindings rows_of(const Bindings& scope, std::int64_t rows, const torch::Tensor& index) {
+  Bindings subset;
+  for (const auto& [name, value] : scope) {
+    subset[name] = value.dim() == 1 && value.size(0) == rows ? value.index_select(0, index) : value;
+  }
+  return subset;
+}
+
 // The time as a row vector for rows with per-row step lengths.
 torch::Tensor stage_time(const torch::Tensor& t, const torch::Tensor& h, double node) {
   const auto h_row = h.dim() == 2 ? h.squeeze(1) : h;
@@ -256,10 +266,7 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
     fired = fired.index_select(0, keep);
     start_time = start_time.index_select(0, keep);
     active = active.index_select(0, keep);
-    batch_scope.clear();
-    for (const auto& [name, value] : scope) {  // the full bindings: per-row ones are [rows]
-      batch_scope[name] = value.dim() == 1 && value.size(0) == rows ? value.index_select(0, batch_rows) : value;
-    }
+    batch_scope = rows_of(scope, rows, batch_rows);
     in_use = &batch_scope;
   };
   std::int64_t count = 0;
@@ -432,10 +439,7 @@ Outcome Integrator::integrate(const torch::Tensor& initial, Bindings& scope, con
       // The same for the rows `pending` only, whose lengths are `length`: the iterations
       // below step only the rows whose root is not found yet.
       const auto pending_height = [&](const torch::Tensor& pending, const torch::Tensor& length) {
-        Bindings subset;
-        for (const auto& [name, value] : scope) {
-          subset[name] = value.dim() == 1 && value.size(0) == rows ? value.index_select(0, pending) : value;
-        }
+        auto subset = rows_of(scope, rows, pending);
         const auto from_time = start_time.index_select(0, pending);
         const auto next = step(from_time, start.index_select(0, pending), length.unsqueeze(1), subset, learned);
         const auto value = sigma.index_select(0, pending) *
