@@ -14,6 +14,8 @@ BALLISTA_NAMESPACE_BEGIN
 
 Context::~Context() = default;
 void Context::report_value(std::string_view /*name*/, double /*value*/) {}
+void Context::report_table(std::string_view /*name*/, const std::vector<std::string>& /*columns*/,
+                           const std::vector<std::vector<std::string>>& /*rows*/) {}
 Model::~Model() = default;
 std::vector<std::string> Model::explain(const torch::Tensor& /*inputs*/) const { return {}; }
 std::vector<std::string> Model::required_inputs() const { return {}; }

@@ -4,7 +4,7 @@
 // (debug only with --verbose); `run --quiet` prints the table alone; `--set KEY=null`
 // removes a key as `null` does in a file that extends another; `plugin NAME` says which
 // LibTorch version it reports. And a model that reads its inputs by name gets them, or
-// the pipeline is refused (SDK ABI 7).
+// the pipeline is refused (SDK ABI 7; 8 added Dataset::units and Context::report_table).
 #include "test_support.hpp"
 
 #include <boost/test/unit_test.hpp>

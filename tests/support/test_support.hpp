@@ -98,11 +98,21 @@ class RecordingContext final : public Context {
   std::uint64_t seed() const override { return seed_; }
   void log(LogLevel /*level*/, std::string_view /*message*/) override {}
   void report_value(std::string_view name, double value) override { values_[std::string(name)] = value; }
+  struct Table {
+    std::vector<std::string> columns;
+    std::vector<std::vector<std::string>> rows;
+  };
+  void report_table(std::string_view name, const std::vector<std::string>& columns,
+                    const std::vector<std::vector<std::string>>& rows) override {
+    tables_[std::string(name)] = {columns, rows};
+  }
   const std::vector<double>& losses() const { return losses_; }
   const std::map<std::string, double>& values() const { return values_; }
+  const std::map<std::string, Table>& tables() const { return tables_; }
   std::int64_t last_total() const { return last_total_; }
 
  private:
+  std::map<std::string, Table> tables_;
   std::uint64_t seed_;
   std::vector<double> losses_;
   std::int64_t last_total_ = 0;

@@ -33,7 +33,7 @@ namespace {
 // can fit something of them. Where a model reads or predicts particular columns by name
 // (`named`), those columns instead, their number in place of `inputs` or `outputs`: a
 // named input drawn uniformly from its range, the targets the same smooth functions of
-// the inputs mapped onto [-1, 1].
+// the inputs mapped onto [-1, 1]. Every column is dimensionless (Dataset::units: "1").
 Dataset synthetic(const NamedColumns& named, std::int64_t rows, std::int64_t inputs, std::int64_t outputs,
                   std::uint64_t seed) {
   if (!named.inputs.empty()) {
@@ -69,6 +69,13 @@ Dataset synthetic(const NamedColumns& named, std::int64_t rows, std::int64_t inp
     }
   } else {
     data.target_names = named.targets;
+  }
+  // Pure numbers: every column's unit is 1, so a model that checks dimensions (basis with
+  // `units: strict`) has them and finds every term consistent.
+  for (const auto* names : {&data.input_names, &data.target_names}) {
+    for (const auto& name : *names) {
+      data.units.emplace_back(name, "1");
+    }
   }
   return data;
 }

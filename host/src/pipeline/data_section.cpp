@@ -545,7 +545,8 @@ class DataSectionReader {
     return data;
   }
 
-  // `units: {v: m/s, theta: rad, s: m}`: labels for plots and reports, nothing else.
+  // `units: {v: m/s, theta: rad, s: m, g: m/s^2}`: labels for plots and reports, and the
+  // dimensions a model may check (the basis plugin's `units: strict`). Constants may have units.
   void load_units(const YAML::Node& node, DataSpec& data) {
     if (!document_.expect_map(node, "data.units")) {
       return;
@@ -553,11 +554,15 @@ class DataSectionReader {
     auto known = data.input_names();
     const auto targets = data.target_names();
     known.insert(known.end(), targets.begin(), targets.end());
+    for (const auto& [constant, value] : data.source.constants) {
+      known.push_back(constant);
+    }
     for (const auto& entry : node) {
       const std::string name = entry.first.Scalar();
       if (std::find(known.begin(), known.end(), name) == known.end()) {
-        document_.error(entry.first, "data.units: '" + name + "' is neither an input nor a target" +
-                                         suggest(name, known) + " (inputs and targets: " + join(known) + ")");
+        document_.error(entry.first, "data.units: '" + name + "' is neither an input, a target nor a constant" +
+                                         suggest(name, known) + " (inputs, targets and constants: " + join(known) +
+                                         ")");
         continue;
       }
       const std::string unit = document_.scalar_string(entry.second, "the unit of '" + name + "'");

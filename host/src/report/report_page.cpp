@@ -210,6 +210,19 @@ std::vector<Block> document(const Pipeline& pipeline, const RunResult& run, cons
     }
   }
   blocks.push_back(list(items));
+  // What the models reported about their fits as tables (a Pareto front, the terms'
+  // inclusion frequencies), after the models' one-line descriptions.
+  for (const auto& model : run.models) {
+    for (const auto& [name, table] : model.fit_tables) {
+      blocks.push_back(heading(3, model.name + ": " + name));
+      Block block;
+      block.kind = Block::Kind::table;
+      block.table.header = table.columns;
+      block.table.rows = table.rows;
+      block.table.bold.assign(table.rows.size(), std::vector<bool>(table.columns.size(), false));
+      blocks.push_back(block);
+    }
+  }
 
   blocks.push_back(heading(2, "Plots"));
   std::vector<std::string> missing;

@@ -239,6 +239,11 @@ std::string metrics_json_entry(const Pipeline& pipeline, const ModelResult& mode
   entry["describe"] = model.description;
   entry["final_loss"] = model.loss_curve.empty() ? json(nullptr) : json(model.loss_curve.back());
   entry["fit_values"] = model.fit_values;
+  json tables = json::object();
+  for (const auto& [name, table] : model.fit_tables) {
+    tables[name] = {{"columns", table.columns}, {"rows", table.rows}};
+  }
+  entry["fit_tables"] = tables;
   json messages = json::array();
   for (const auto& message : model.messages) {
     messages.push_back({{"level", log_level_name(message.level)}, {"message", message.text}});

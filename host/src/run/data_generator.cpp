@@ -210,7 +210,15 @@ Dataset source_table(const SourceSpec& source, std::uint32_t seed, const std::st
   return draw_rows(source, source.rows, seed, {}, set_name);
 }
 
-Dataset generate_set(const DataSpec& data, const SetSpec& set) {
+namespace {
+
+// data.units travel with every set (Dataset::units), for models that check dimensions.
+Dataset with_units(Dataset set, const DataSpec& data) {
+  set.units.assign(data.units.begin(), data.units.end());
+  return set;
+}
+
+Dataset generate_set_without_units(const DataSpec& data, const SetSpec& set) {
   switch (set.origin) {
     case SetSpec::Origin::all:
       return source_table(data.source, data.seed, set.name);
@@ -226,6 +234,10 @@ Dataset generate_set(const DataSpec& data, const SetSpec& set) {
   throw std::logic_error("unknown set origin");
 }
 
+}  // namespace
+
+Dataset generate_set(const DataSpec& data, const SetSpec& set) { return with_units(generate_set_without_units(data, set), data); }
+
 std::map<std::string, Dataset> generate_sets(const DataSpec& data) {
   std::map<std::string, Dataset> sets;
   // The table is drawn (or read) once, and shuffled once, for `all` and every split.
@@ -240,9 +252,10 @@ std::map<std::string, Dataset> generate_sets(const DataSpec& data) {
       table = source_table(data.source, data.seed, "all");
       order = split_order(data, table->inputs.size(0));
     }
-    sets.emplace(set.name, set.origin == SetSpec::Origin::all
-                               ? *table
-                               : take_rows(*table, order.slice(0, set.begin, set.begin + set.rows)));
+    sets.emplace(set.name, with_units(set.origin == SetSpec::Origin::all
+                                          ? *table
+                                          : take_rows(*table, order.slice(0, set.begin, set.begin + set.rows)),
+                                      data));
   }
   return sets;
 }

@@ -130,6 +130,11 @@ void save_model_result(const ModelResult& result, const std::filesystem::path& f
   text["probes"] = probes;
   text["loss_curve"] = numbers(result.loss_curve);
   text["fit_values"] = metric_map(result.fit_values);
+  json tables = json::object();
+  for (const auto& [name, table] : result.fit_tables) {
+    tables[name] = {{"columns", table.columns}, {"rows", table.rows}};
+  }
+  text["fit_tables"] = tables;
   std::vector<std::string> set_names;
   std::vector<std::string> grid_names;
   torch::serialize::OutputArchive archive;
@@ -183,6 +188,10 @@ ModelResult load_model_result(const std::filesystem::path& file) {
   }
   result.loss_curve = numbers(text.at("loss_curve"));
   result.fit_values = metric_map(text.at("fit_values"));
+  for (const auto& [name, table] : text.at("fit_tables").items()) {
+    result.fit_tables[name] = {table.at("columns").get<std::vector<std::string>>(),
+                               table.at("rows").get<std::vector<std::vector<std::string>>>()};
+  }
   result.model_file = read_strings(archive, "model_file").at(0);
   std::size_t index = 0;
   for (const auto& name : read_strings(archive, "set_predictions")) {

@@ -17,6 +17,26 @@ namespace ballista::host {
 namespace {
 
 // The host's side of the SDK Context for one model.
+// A plugin's table as a report can show it: at most kMaxRows rows of as many cells as
+// there are columns (missing cells empty, extra ones dropped), each one line of
+// printable text of at most 200 characters.
+FitTable fit_table(const std::vector<std::string>& columns, const std::vector<std::vector<std::string>>& rows) {
+  constexpr std::size_t kMaxRows = 1000;
+  constexpr std::size_t kMaxColumns = 20;
+  FitTable table;
+  for (std::size_t c = 0; c < columns.size() && c < kMaxColumns; ++c) {
+    table.columns.push_back(printable(columns[c], 200));
+  }
+  for (std::size_t r = 0; r < rows.size() && r < kMaxRows; ++r) {
+    std::vector<std::string> cells;
+    for (std::size_t c = 0; c < table.columns.size(); ++c) {
+      cells.push_back(c < rows[r].size() ? printable(rows[r][c], 200) : std::string());
+    }
+    table.rows.push_back(std::move(cells));
+  }
+  return table;
+}
+
 class RunContext final : public HostContext {
  public:
   RunContext(std::string model, std::uint64_t seed, ModelResult& result, const RunHooks& hooks)
@@ -35,6 +55,10 @@ class RunContext final : public HostContext {
     }
   }
   void report_value(std::string_view name, double value) override { result_.fit_values[std::string(name)] = value; }
+  void report_table(std::string_view name, const std::vector<std::string>& columns,
+                    const std::vector<std::vector<std::string>>& rows) override {
+    result_.fit_tables[printable(name, 200)] = fit_table(columns, rows);
+  }
 
  private:
   std::string model_;

@@ -92,6 +92,13 @@ inline std::optional<ModelStatus> model_status_from_name(std::string_view name) 
   return std::nullopt;
 }
 
+// A table a model reported about its fit (Context::report_table): a search's Pareto
+// front, the terms' inclusion frequencies. Cells are text, one per column.
+struct FitTable {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+};
+
 struct ModelResult {
   std::string name;
   std::string plugin;
@@ -107,6 +114,7 @@ struct ModelResult {
   std::vector<ProbeResult> probes;
   std::vector<double> loss_curve;  // one entry per reported step
   std::map<std::string, double> fit_values;  // Context::report_value: optimum_mse, ...
+  std::map<std::string, FitTable> fit_tables;  // Context::report_table: pareto_front, inclusion, ...
   std::vector<PluginMessage> messages;       // Context::log, every level, in order
   std::map<std::string, torch::Tensor> set_predictions;   // evaluation set → [n, d_out]
   std::map<std::string, torch::Tensor> grid_predictions;  // plot grid → [m, d_out]

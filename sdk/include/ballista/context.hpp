@@ -8,7 +8,9 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 BALLISTA_NAMESPACE_BEGIN
 
@@ -43,6 +45,13 @@ class BALLISTA_API Context {
   // metrics.json (fit_values) and shows them in the report. A later value for the same
   // name replaces the earlier one. The default ignores them (a source's context).
   virtual void report_value(std::string_view name, double value);
+  // Records a named table about the fit, e.g. a search's Pareto front of complexity
+  // against error, or each term's inclusion frequency over bootstrap fits: column headers,
+  // then rows of cells as text (one cell per column). The host writes these to
+  // metrics.json (fit_tables) and shows them in the report. A later table of the same
+  // name replaces the earlier one. The default ignores them.
+  virtual void report_table(std::string_view name, const std::vector<std::string>& columns,
+                            const std::vector<std::vector<std::string>>& rows);
 };
 
 BALLISTA_NAMESPACE_END

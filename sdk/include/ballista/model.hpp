@@ -32,6 +32,9 @@ struct BALLISTA_API Dataset {
   std::vector<std::string> target_names;
   // Named constants of the pipeline (g = 9.81), usable in a model's expressions.
   std::vector<std::pair<std::string, double>> constants;
+  // The pipeline's `data.units`: name (an input, a target or a constant) → unit text
+  // ("m/s"), only the names it gives. Read with <ballista/units.hpp> (parse_units).
+  std::vector<std::pair<std::string, std::string>> units{};
 };
 
 // One trained (or trainable) model. Created by the plugin's factory from validated

@@ -106,7 +106,7 @@ BOOST_AUTO_TEST_CASE(units_label_inputs_and_targets_and_only_those) {
   BOOST_TEST(partial.data.label("v") == "v");  // no unit given: the bare name
   const auto diagnostics =
       errors(std::string(kValidData) + "  units: {vv: m/s, s: [m]}\nmodels:\n  line: {plugin: linear}\n");
-  BOOST_TEST(has(diagnostics, 10, 11, "data.units: 'vv' is neither an input nor a target (did you mean 'v'?)"));
+  BOOST_TEST(has(diagnostics, 10, 11, "data.units: 'vv' is neither an input, a target nor a constant (did you mean 'v'?)"));
   BOOST_TEST(has(diagnostics, 10, 23, "the unit of 's'"));
 }
 
@@ -154,12 +154,13 @@ BOOST_AUTO_TEST_CASE(plugin_checks_are_located_at_the_parameter) {
   BOOST_TEST(has(diagnostics, 13, 16, "functions[1] 'v^2*sin(2theta)': expected ')' to close the call of sin at column 10"));
 }
 
-BOOST_AUTO_TEST_CASE(required_parameters_are_demanded) {
+BOOST_AUTO_TEST_CASE(a_basis_model_needs_functions_or_a_library) {
+  // The factory's ParameterError, at the model's `plugin` line.
   const auto diagnostics = errors(std::string(kValidData) + R"(models:
   m:
     plugin: basis
 )");
-  BOOST_TEST(has(diagnostics, 12, 5, "model 'm' needs parameter 'functions'"));
+  BOOST_TEST(has(diagnostics, 12, 5, "model 'm' parameter 'functions': give `functions`, a `library`, or both"));
 }
 
 BOOST_AUTO_TEST_CASE(data_errors_are_located) {
