@@ -1,6 +1,12 @@
 // A weighted sum of basis functions written as expressions over the input names,
 // y = Σ wᵢ·fᵢ(x). With the article's six functions it discovers s ≈ 0.1019·v²·sin(2θ),
-// i.e. v²·sin(2θ)/g: the model with the right structure, which extrapolates.
+// i.e. v²·sin(2θ)/g: the model with the right structure, which extrapolates. Without
+// handed functions, a `library` generates the candidates from primitives (optionally only
+// the dimensionally consistent ones), and STLSQ picks the law from them, its threshold by
+// cross-validation and its terms' support by bootstrap resampling if asked.
+#include "sparse_regression.hpp"
+#include "term_library.hpp"
+
 #include <ballista/archive.hpp>
 #include <ballista/expression.hpp>
 #include <ballista/linear_solvers.hpp>
@@ -11,6 +17,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -24,16 +32,29 @@ class BasisModel final : public ballista::Model {
         fit_intercept_(parameters.get<bool>("fit_intercept")),
         learning_rate_(parameters.get<double>("lr")),
         epochs_(parameters.get<std::int64_t>("epochs")),
-        threshold_(parameters.get<double>("threshold")) {
+        threshold_(parameters.get<double>("threshold")),
+        auto_threshold_(parameters.get<bool>("auto_threshold")),
+        folds_(parameters.get<std::int64_t>("cv_folds")),
+        resamples_(parameters.get<std::int64_t>("ensemble")),
+        share_(parameters.get<double>("ensemble_share")),
+        ridge_(parameters.get<double>("ridge")),
+        strict_units_(parameters.get<std::string>("units") == "strict") {
+    library_.functions = parameters.get<std::vector<std::string>>("library");
+    library_.degree = parameters.get<std::int64_t>("library_degree");
+    library_.multiples = parameters.get<std::int64_t>("library_multiples");
+    library_.products = parameters.get<std::int64_t>("library_products");
     const auto& texts = parameters.get<std::vector<std::string>>("functions");
     for (std::size_t i = 0; i < texts.size(); ++i) {
       try {
-        functions_.push_back(ballista::Expression::parse(texts[i]));
+        handed_.push_back(ballista::Expression::parse(texts[i]));
       } catch (const ballista::ExpressionError& error) {
         throw ballista::ParameterError(
             "functions", "functions[" + std::to_string(i) + "] '" + texts[i] + "': " + error.what());
       }
     }
+    functions_empty_ = handed_.empty();
+    functions_ = handed_;
+    check_options();
   }
 
   void fit(const ballista::Dataset& train, ballista::Context& context) override {
@@ -46,6 +67,10 @@ class BasisModel final : public ballista::Model {
     input_names_ = train.input_names;
     target_names_ = train.target_names;
     const auto inputs = train.inputs.to(torch::kFloat64);
+    if (discovers()) {
+      fit_library(train, context);
+      return;
+    }
     if (solver_ == "lstsq") {
       // Features a slice at a time, folded into a QR factor: the [n, m] matrix of
       // features is never formed, and each slice's columns stay in cache.
@@ -108,6 +133,14 @@ class BasisModel final : public ballista::Model {
       throw std::logic_error("basis: save() called before fit()");
     }
     archive.write("weights", weights_);
+    if (discovers()) {
+      // The terms the fit kept: generated from the data's names, not from the parameters.
+      std::vector<std::string> terms;
+      for (const auto& function : functions_) {
+        terms.push_back(function.text());
+      }
+      ballista::write_strings(archive, "terms", terms);
+    }
     ballista::write_strings(archive, "input_names", input_names_);
     ballista::write_strings(archive, "target_names", target_names_);
     std::vector<std::string> constant_names;
@@ -134,6 +167,16 @@ class BasisModel final : public ballista::Model {
         throw std::runtime_error("basis: the stored model is inconsistent: " + message);
       }
     };
+    if (discovers()) {
+      functions_.clear();
+      for (const auto& text : ballista::read_strings(archive, "terms")) {
+        try {
+          functions_.push_back(ballista::Expression::parse(text));
+        } catch (const ballista::ExpressionError& error) {
+          require(false, "the stored term '" + text + "' does not parse: " + error.what());
+        }
+      }
+    }
     const auto terms = feature_count();
     const auto targets = static_cast<std::int64_t>(target_names_.size());
     require(weights_.scalar_type() == torch::kFloat64 && weights_.dim() == 2 && weights_.size(0) == terms &&
@@ -165,6 +208,246 @@ class BasisModel final : public ballista::Model {
   }
 
  private:
+  // A library, a chosen threshold or an ensemble: the terms come out of the fit.
+  bool discovers() const { return !library_.functions.empty() || auto_threshold_ || resamples_ > 0; }
+
+  void check_options() const {
+    const auto& known = basis::library_primitives();
+    for (const auto& primitive : library_.functions) {
+      if (std::find(known.begin(), known.end(), primitive) == known.end()) {
+        std::string list;
+        for (const auto& name : known) {
+          list += (list.empty() ? "" : ", ") + name;
+        }
+        throw ballista::ParameterError("library", "library: unknown primitive '" + primitive + "' (allowed: " + list + ")");
+      }
+    }
+    if (library_.functions.empty() && functions_empty_) {
+      throw ballista::ParameterError("functions", "give `functions`, a `library`, or both");
+    }
+    if ((auto_threshold_ || resamples_ > 0) && solver_ != "stlsq") {
+      throw ballista::ParameterError(auto_threshold_ ? "auto_threshold" : "ensemble",
+                                     std::string(auto_threshold_ ? "auto_threshold" : "ensemble") +
+                                         " chooses STLSQ's terms: it needs `solver: stlsq` (solver is " + solver_ +
+                                         ")");
+    }
+    if (strict_units_ && library_.functions.empty()) {
+      throw ballista::ParameterError("units", "units: strict filters the generated library: give a `library`");
+    }
+  }
+
+  // The candidates' texts and, per target, which of them it may use: every handed
+  // function, and the generated terms (under strict units, each target's consistent ones
+  // with the constants' powers written out).
+  struct Candidates {
+    std::vector<std::string> texts;
+    std::vector<std::vector<bool>> allowed;  // [term][target]
+    std::vector<bool> generated;
+  };
+
+  Candidates candidates(const ballista::Dataset& train) const {
+    Candidates result;
+    const auto targets = train.target_names.size();
+    const auto add = [&](const std::string& text, std::size_t target, bool generated) {
+      auto found = std::find(result.texts.begin(), result.texts.end(), text);
+      if (found == result.texts.end()) {
+        result.texts.push_back(text);
+        result.allowed.emplace_back(targets, false);
+        result.generated.push_back(generated);
+        found = result.texts.end() - 1;
+      }
+      const auto index = static_cast<std::size_t>(found - result.texts.begin());
+      if (target == targets) {
+        result.allowed[index].assign(targets, true);
+      } else {
+        result.allowed[index][target] = true;
+      }
+    };
+    for (const auto& function : handed_) {
+      add(function.text(), targets, false);
+    }
+    const auto generated = basis::generate_terms(train.input_names, library_);
+    if (!strict_units_) {
+      for (const auto& term : generated) {
+        add(term, targets, true);
+      }
+      return result;
+    }
+    ballista::UnitMap units;
+    try {
+      units = ballista::parse_units(train.units);
+    } catch (const ballista::UnitError& error) {
+      throw std::invalid_argument(std::string("basis: units: strict: ") + error.what());
+    }
+    std::vector<std::string> constants;
+    for (const auto& [name, value] : train.constants) {
+      constants.push_back(name);
+    }
+    auto needed = train.input_names;
+    needed.insert(needed.end(), train.target_names.begin(), train.target_names.end());
+    for (const auto& name : needed) {
+      if (units.count(name) == 0) {
+        throw std::invalid_argument("basis: units: strict needs the unit of every input and target in data.units; '" +
+                                    name + "' has none (e.g. `units: {v: m/s, theta: rad, s: m, g: m/s^2}`)");
+      }
+    }
+    for (std::size_t t = 0; t < targets; ++t) {
+      const auto& target_unit = units.at(train.target_names[t]);
+      for (const auto& term : generated) {
+        const auto text = basis::dimensioned_term(term, target_unit, units, constants);
+        if (!text.empty()) {
+          add(text, t, true);
+        }
+      }
+    }
+    return result;
+  }
+
+  void fit_library(const ballista::Dataset& train, ballista::Context& context) {
+    auto pool = candidates(train);
+    for (std::size_t t = 0; t < train.target_names.size() && !fit_intercept_; ++t) {
+      if (std::none_of(pool.allowed.begin(), pool.allowed.end(), [t](const auto& row) { return row[t]; })) {
+        const auto& name = train.target_names[t];
+        throw std::invalid_argument("basis: no candidate term has the units of '" + name +
+                                    "' (units: strict): no product of the library's terms and powers of the "
+                                    "constants with units matches them; widen the library (library_degree, "
+                                    "library_products, more primitives) or check data.units");
+      }
+    }
+    functions_.clear();
+    for (const auto& text : pool.texts) {
+      functions_.push_back(ballista::Expression::parse(text));
+    }
+    const auto inputs = train.inputs.to(torch::kFloat64);
+    const auto targets = train.targets.to(torch::kFloat64);
+    auto features = design(inputs);
+    // A generated term undefined or constant zero on the training rows (log of a
+    // negative input, say) cannot be fitted: it leaves the library, said in the log. A
+    // handed function that is undefined is the user's to fix.
+    const auto finite = torch::isfinite(features).all(0);
+    const auto nonzero = features.abs().amax(0) > 0;
+    std::vector<std::int64_t> usable;
+    for (std::size_t j = 0; j < functions_.size(); ++j) {
+      const auto column = static_cast<std::int64_t>(j);
+      if (finite[column].item<bool>() && nonzero[column].item<bool>()) {
+        usable.push_back(column);
+      } else if (pool.generated[j]) {
+        context.log(ballista::LogLevel::info, "library: dropped " + functions_[j].text() + ": " +
+                                                  (finite[column].item<bool>() ? "zero" : "not finite") +
+                                                  " on the training rows");
+      } else {
+        throw std::invalid_argument("basis function '" + functions_[j].text() + "' is " +
+                                    (finite[column].item<bool>() ? "zero" : "not finite") +
+                                    " on the training rows");
+      }
+    }
+    context.report_value("library_terms", static_cast<double>(usable.size()));
+    const auto intercept_column = static_cast<std::int64_t>(functions_.size());
+    auto weights = torch::zeros({feature_count(), targets.size(1)}, torch::kFloat64);
+    std::vector<std::vector<std::string>> inclusion_rows;
+    for (std::int64_t t = 0; t < targets.size(1); ++t) {
+      std::vector<std::int64_t> columns;
+      for (const auto column : usable) {
+        if (pool.allowed[static_cast<std::size_t>(column)][static_cast<std::size_t>(t)]) {
+          columns.push_back(column);
+        }
+      }
+      if (fit_intercept_) {
+        columns.push_back(intercept_column);
+      }
+      if (columns.empty()) {  // every candidate of this target was dropped as not finite or zero
+        throw std::invalid_argument("basis: no usable candidate term is left for '" +
+                                    train.target_names[static_cast<std::size_t>(t)] +
+                                    "': each is not finite or zero on the training rows (see the log)");
+      }
+      const auto index = torch::tensor(columns, torch::kInt64);
+      const auto f = features.index_select(1, index);
+      const auto y = targets.select(1, t).contiguous();
+      const auto name = target_names_[static_cast<std::size_t>(t)];
+      const auto suffix = targets.size(1) > 1 ? " " + name : std::string();
+      torch::Tensor w;
+      if (solver_ == "lstsq") {
+        w = ballista::least_squares(f, y);
+      } else if (solver_ == "stlsq") {
+        double threshold = threshold_;
+        if (auto_threshold_) {
+          const auto choice = basis::choose_threshold(f, y, ridge_, folds_, context.seed() + static_cast<std::uint64_t>(t));
+          threshold = choice.lambda;
+          std::vector<std::vector<std::string>> rows;
+          for (std::size_t i = 0; i < choice.grid.size(); ++i) {
+            rows.push_back({number(choice.grid[i]), number(choice.cv_mse[i]), number(choice.cv_se[i]),
+                            std::to_string(choice.terms[i]), choice.grid[i] == choice.lambda ? "chosen" : ""});
+          }
+          context.report_table("threshold_cv" + suffix, {"threshold", "cv_mse", "cv_se", "terms", "chosen"}, rows);
+          context.report_value("threshold" + suffix, threshold);
+        }
+        w = auto_threshold_ ? basis::relative_stlsq(f, y, threshold, ridge_)
+                            : ballista::thresholded_least_squares(f, y.unsqueeze(1), threshold).squeeze(1);
+        if (resamples_ > 0) {
+          const auto ensemble = basis::bootstrap_inclusion(f, y, threshold, auto_threshold_, ridge_, resamples_,
+                                                           context.seed() + 1000003 + static_cast<std::uint64_t>(t));
+          // The terms chosen in at least `share` of the resamples, refitted on every row.
+          std::vector<std::int64_t> kept;
+          for (std::int64_t j = 0; j < f.size(1); ++j) {
+            if (ensemble.frequency[j].item<double>() >= share_) {
+              kept.push_back(j);
+            }
+          }
+          w = torch::zeros({f.size(1)}, torch::kFloat64);
+          if (!kept.empty()) {
+            const auto kept_index = torch::tensor(kept, torch::kInt64);
+            w.index_put_({kept_index}, ballista::least_squares(f.index_select(1, kept_index), y));
+          }
+          for (std::int64_t j = 0; j < f.size(1); ++j) {
+            const auto frequency = ensemble.frequency[j].item<double>();
+            if (frequency > 0) {
+              inclusion_rows.push_back({label(columns[static_cast<std::size_t>(j)]), name, number(frequency),
+                                        number(ensemble.mean_weight[j].item<double>()),
+                                        frequency >= share_ ? "kept" : ""});
+            }
+          }
+          context.report_value("ensemble_terms" + suffix, static_cast<double>(kept.size()));
+        }
+      } else {
+        const auto initial = torch::zeros({f.size(1), 1}, torch::kFloat32);
+        w = ballista::gradient_descent(f, y.unsqueeze(1), initial, {solver_, learning_rate_, epochs_}, context)
+                .squeeze(1);
+      }
+      weights.select(1, t).index_put_({index}, w);
+    }
+    if (!inclusion_rows.empty()) {
+      std::stable_sort(inclusion_rows.begin(), inclusion_rows.end(),
+                       [](const auto& a, const auto& b) { return std::stod(a[2]) > std::stod(b[2]); });
+      context.report_table("inclusion", {"term", "target", "frequency", "mean_weight", "kept"}, inclusion_rows);
+    }
+    // Only the terms some target uses stay in the model (and in its file).
+    std::vector<ballista::Expression> kept_functions;
+    std::vector<std::int64_t> kept_rows;
+    for (std::size_t j = 0; j < functions_.size(); ++j) {
+      if (weights[static_cast<std::int64_t>(j)].count_nonzero().item<std::int64_t>() > 0) {
+        kept_functions.push_back(functions_[j]);
+        kept_rows.push_back(static_cast<std::int64_t>(j));
+      }
+    }
+    if (fit_intercept_) {
+      kept_rows.push_back(intercept_column);
+    }
+    functions_ = std::move(kept_functions);
+    weights_ = weights.index_select(0, torch::tensor(kept_rows, torch::kInt64));
+  }
+
+  std::string label(std::int64_t column) const {
+    return column < static_cast<std::int64_t>(functions_.size()) ? functions_[static_cast<std::size_t>(column)].text()
+                                                                  : "(intercept)";
+  }
+
+  // Six significant digits, as printf's %g: the report's tables.
+  static std::string number(double value) {
+    std::ostringstream text;
+    text << std::setprecision(6) << value;
+    return text.str();
+  }
+
   std::int64_t feature_count() const {
     return static_cast<std::int64_t>(functions_.size()) + (fit_intercept_ ? 1 : 0);
   }
@@ -214,7 +497,16 @@ class BasisModel final : public ballista::Model {
   double learning_rate_;
   std::int64_t epochs_;
   double threshold_;
-  std::vector<ballista::Expression> functions_;
+  bool auto_threshold_;
+  std::int64_t folds_;
+  std::int64_t resamples_;
+  double share_;
+  double ridge_;
+  bool strict_units_;
+  bool functions_empty_ = false;
+  basis::LibrarySpec library_;
+  std::vector<ballista::Expression> handed_;     // the `functions` parameter
+  std::vector<ballista::Expression> functions_;  // the model's terms: handed_, or the library's that the fit kept
   ballista::Expression::TensorBindings bindings_;  // the pipeline's constants
   std::vector<std::string> input_names_;
   std::vector<std::string> target_names_;
@@ -225,17 +517,49 @@ ballista::PluginDefinition define_basis() {
   using ballista::ParameterSpec;
   return {
       {
-          ParameterSpec::string_list("functions", {"v", "v^2*sin(2*theta)"},
+          ParameterSpec::string_list("functions", {},
                                      "basis functions: expressions over input names and constants "
-                                     "(+ - * / ^, sin cos tan exp log sqrt abs, pi, e)")
-              .expressions()
-              .non_empty()
-              .required(),
+                                     "(+ - * / ^, sin cos tan exp log sqrt abs, pi, e), e.g. [v, v^2*sin(2*theta)]; "
+                                     "give these, a `library`, or both")
+              .expressions(),
+          ParameterSpec::string_list("library", {},
+                                     "generate candidate terms from these primitives of the inputs: poly (monomials "
+                                     "up to library_degree), sin cos exp (of k*x, k up to library_multiples), log "
+                                     "sqrt abs; and their products up to library_products factors"),
+          ParameterSpec::integer("library_degree", 2, "library: highest total degree of the monomials")
+              .at_least(1)
+              .at_most(6),
+          ParameterSpec::integer("library_multiples", 2, "library: sin(k*x), cos(k*x), exp(k*x) for k = 1..this")
+              .at_least(1)
+              .at_most(6),
+          ParameterSpec::integer("library_products", 2, "library: terms are products of up to this many factors")
+              .at_least(1)
+              .at_most(3),
+          ParameterSpec::choice("units", "off", {"off", "strict"},
+                                "strict: keep only library terms whose units, times powers of the pipeline's "
+                                "constants, are the target's (needs data.units); off: every term"),
+          ParameterSpec::boolean("auto_threshold", false,
+                                 "stlsq: choose the threshold by cross-validation (relative: a term is dropped "
+                                 "while |w|*rms(term) < threshold*rms(target); one-standard-error rule)"),
+          ParameterSpec::real("ridge", 1e-3,
+                              "auto_threshold: ridge penalty while STLSQ selects terms, on terms scaled to unit rms "
+                              "(SINDy's alpha); the kept terms are refitted without it")
+              .at_least(0),
+          ParameterSpec::integer("cv_folds", 5, "auto_threshold: folds of the cross-validation").at_least(2).at_most(50),
+          ParameterSpec::integer("ensemble", 0,
+                                 "stlsq: bootstrap resamples (0: off); terms chosen in at least ensemble_share of "
+                                 "them are kept and refitted on all rows; each term's frequency is reported")
+              .at_least(0)
+              .at_most(10000),
+          ParameterSpec::real("ensemble_share", 0.5, "ensemble: the share of resamples a term must be chosen in")
+              .greater_than(0)
+              .at_most(1),
           ParameterSpec::choice("solver", "lstsq", {"lstsq", "stlsq", "adam", "sgd"},
                                 "lstsq: closed-form least squares in float64; stlsq: least squares that drops "
                                 "terms with |weight| < threshold and refits (SINDy); adam/sgd: full-batch "
                                 "gradient descent"),
-          ParameterSpec::real("threshold", 0.01, "stlsq: terms with |weight| below this are dropped").at_least(0),
+          ParameterSpec::real("threshold", 0.01, "stlsq: terms with |weight| below this are dropped (unless auto_threshold)")
+              .at_least(0),
           ParameterSpec::boolean("fit_intercept", false, "add a constant term"),
           ParameterSpec::real("lr", 0.1, "learning rate of adam/sgd").greater_than(0),
           ParameterSpec::integer("epochs", 5000, "full-batch steps of adam/sgd").at_least(1),

@@ -10,6 +10,11 @@ Usage:
                                            np.linalg.solve(FᵀF + L2·I, FᵀY), one row per feature
   numpy_reference.py article-basis DATA      the article's six basis functions of the v,theta,s
                                              rows in DATA, fitted by np.linalg.lstsq
+  numpy_reference.py library DATA QUERIES  the cannon's library of primitives (poly degree 2, sin
+                                           and cos of x and 2x, products of two factors), built
+                                           here by brute force over (v, theta), fitted to the v,theta,s
+                                           rows of DATA by np.linalg.lstsq: the term count, then the
+                                           prediction at each v,theta row of QUERIES
   numpy_reference.py permutation SEED N    np.random.RandomState(SEED).permutation(N)
   numpy_reference.py sources SEED N SPLIT  the table of tests/host/run/test_data_generator.cpp's
                                            pipeline: v theta k t s r per row, then the
@@ -66,6 +71,33 @@ def article_basis(data_file):
         print(repr(float(x)))
 
 
+def library(data_file, queries_file):
+    # Every product of up to two factors, a factor being a monomial of degree 1 or 2 or
+    # sin/cos of x or 2x; products of two monomials are monomials of higher degree and
+    # are left out, as the plugin documents. Built as functions, by brute force.
+    import itertools
+    data = np.loadtxt(data_file, delimiter=",", ndmin=2)
+    queries = np.loadtxt(queries_file, delimiter=",", ndmin=2)
+    monomials = []
+    for a in range(3):
+        for b in range(3):
+            if 1 <= a + b <= 2:
+                monomials.append(lambda x, a=a, b=b: x[:, 0]**a * x[:, 1]**b)
+    functions = []
+    for f in (np.sin, np.cos):
+        for column in range(2):
+            for k in (1, 2):
+                functions.append(lambda x, f=f, column=column, k=k: f(k * x[:, column]))
+    terms = list(monomials) + list(functions)
+    terms += [lambda x, m=m, f=f: m(x) * f(x) for m in monomials for f in functions]
+    terms += [lambda x, f=f, h=h: f(x) * h(x) for f, h in itertools.combinations_with_replacement(functions, 2)]
+    features = np.stack([t(data[:, :2]) for t in terms], axis=1)
+    weights = np.linalg.lstsq(features, data[:, 2], rcond=None)[0]
+    print(len(terms))
+    for value in np.stack([t(queries) for t in terms], axis=1) @ weights:
+        print(repr(float(value)))
+
+
 def permutation(seed, n):
     for i in np.random.RandomState(seed).permutation(n):
         print(int(i))
@@ -97,6 +129,8 @@ def main(argv):
     command = argv[1] if len(argv) > 1 else ""
     if command == "cannon" and len(argv) == 4:
         cannon(int(argv[2]), int(argv[3]))
+    elif command == "library" and len(argv) == 4:
+        library(argv[2], argv[3])
     elif command == "permutation" and len(argv) == 4:
         permutation(int(argv[2]), int(argv[3]))
     elif command == "sources" and len(argv) == 5:

@@ -254,4 +254,219 @@ BOOST_AUTO_TEST_CASE(save_load_round_trip_is_bit_identical) {
                                    torch::rand({25, 2}, generator, torch::kFloat64) * 4);
 }
 
+
+// --- library: candidate terms generated from primitives (issue 18) ----------------------
+
+namespace {
+
+const std::vector<std::string> kCannonPrimitives{"poly", "sin", "cos"};
+
+ballista::Dataset article_with_units() {
+  auto data = test::article_dataset_from_numpy();
+  data.units = {{"v", "m/s"}, {"theta", "rad"}, {"s", "m"}, {"g", "m/s^2"}};
+  return data;
+}
+
+std::map<std::string, ParameterValue> discovery(std::map<std::string, ParameterValue> more) {
+  more.emplace("library", ParameterValue{kCannonPrimitives});
+  more.emplace("solver", ParameterValue{std::string("stlsq")});
+  more.emplace("auto_threshold", ParameterValue{true});
+  return more;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_library_spans_the_brute_force_terms_and_fits_as_numpy) {
+  // NumPy builds the same library by brute force, as functions rather than names, and
+  // fits it: the same count of terms, and the same predictions (the library is rank
+  // deficient, cos(2θ) = cos²θ − sin²θ: both sides give lstsq's minimum-norm solution).
+  const auto plugin = test::load_bundled_plugin("basis");
+  const auto data = test::article_dataset_from_numpy();
+  auto model = test::make_model(plugin, {{"library", ParameterValue{kCannonPrimitives}}});
+  test::RecordingContext context;
+  model->fit(data, context);
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(5);
+  const auto queries = torch::rand({50, 2}, generator, torch::kFloat64) * torch::tensor({10.0, 1.5}, torch::kFloat64);
+  test::TemporaryDirectory directory;
+  test::write_csv(directory.path() / "data.csv", torch::cat({data.inputs, data.targets}, 1));
+  test::write_csv(directory.path() / "queries.csv", queries);
+  const auto reference = test::parse_rows(test::run_python_reference(
+      "numpy_reference.py", "library " + (directory.path() / "data.csv").string() + " " +
+                                (directory.path() / "queries.csv").string()));
+  BOOST_REQUIRE_EQUAL(reference.size(), 51U);
+  BOOST_TEST(context.values().at("library_terms") == reference[0][0]);
+  const auto predicted = model->predict(queries);
+  for (std::int64_t i = 0; i < 50; ++i) {
+    const double expected = reference[static_cast<std::size_t>(i) + 1][0];
+    BOOST_TEST(std::abs(predicted[i][0].item<double>() - expected) <= 1e-6 * (1 + std::abs(expected)),
+               "query " << i << ": " << predicted[i][0].item<double>() << " vs NumPy " << expected);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_library_leaves_out_squares_that_are_monomials) {
+  // [poly, sqrt], degree 1, products of two, over (v, theta), counted by hand: v, theta;
+  // sqrt(v), sqrt(theta); the four monomial × sqrt products; and of the sqrt × sqrt pairs
+  // only sqrt(v)*sqrt(theta): sqrt(v)*sqrt(v) is v, already there. 9 terms; without
+  // `poly` the squares stay: sqrt(v), sqrt(theta) and the three pairs, 5 terms.
+  const auto plugin = test::load_bundled_plugin("basis");
+  const auto data = test::article_dataset_from_numpy();
+  for (const auto& [primitives, expected] :
+       std::vector<std::pair<std::vector<std::string>, double>>{{{"poly", "sqrt"}, 9.0}, {{"sqrt"}, 5.0}}) {
+    auto model = test::make_model(plugin, {{"library", ParameterValue{primitives}},
+                                           {"library_degree", ParameterValue{std::int64_t{1}}}});
+    test::RecordingContext context;
+    model->fit(data, context);
+    BOOST_TEST(context.values().at("library_terms") == expected);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(strict_units_leave_v_squared_over_g_times_a_function_of_the_angle) {
+  // Worked by hand: a term v^a·f(θ)·g^k has units m^(a+k)·s^(−a−2k); a range in metres
+  // needs a + k = 1 and a + 2k = 0, so a = 2, k = −1, and sin or cos of a speed is not a
+  // quantity. From degree-2 monomials, sin and cos of θ and 2θ, products of two, that
+  // leaves v²/g times 1, sin θ, sin 2θ, cos θ, cos 2θ.
+  const auto plugin = test::load_bundled_plugin("basis");
+  auto model = test::make_model(plugin, {{"library", ParameterValue{kCannonPrimitives}},
+                                         {"units", ParameterValue{std::string("strict")}}});
+  test::RecordingContext context;
+  model->fit(article_with_units(), context);
+  BOOST_TEST(context.values().at("library_terms") == 5.0);
+  const auto text = model->describe();
+  for (const auto* term : {"v^2/g", "v^2*sin(theta)/g", "v^2*sin(2*theta)/g", "v^2*cos(theta)/g", "v^2*cos(2*theta)/g"}) {
+    BOOST_TEST(text.find(std::string("·") + term) != std::string::npos, term << " in " << text);
+  }
+  BOOST_TEST(model->parameter_count() == 5);
+  // Without the units of every input and target, strict says which is missing.
+  auto data = test::article_dataset_from_numpy();
+  data.units = {{"v", "m/s"}, {"s", "m"}};
+  auto refused = test::make_model(plugin, {{"library", ParameterValue{kCannonPrimitives}},
+                                           {"units", ParameterValue{std::string("strict")}}});
+  BOOST_CHECK_EXCEPTION(refused->fit(data, context), std::invalid_argument, [](const std::invalid_argument& error) {
+    return std::string(error.what()).find("'theta' has none") != std::string::npos;
+  });
+  // A target whose units no term can reach (a mass from speeds, angles and g) is refused, not fitted.
+  data.units = {{"v", "m/s"}, {"theta", "rad"}, {"s", "kg"}, {"g", "m/s^2"}};
+  BOOST_CHECK_EXCEPTION(refused->fit(data, context), std::invalid_argument, [](const std::invalid_argument& error) {
+    return std::string(error.what()).find("no candidate term has the units of 's'") != std::string::npos;
+  });
+  data.units = {{"v", "m/s"}, {"theta", "rad"}, {"s", "furlong"}};
+  BOOST_CHECK_EXCEPTION(refused->fit(data, context), std::invalid_argument, [](const std::invalid_argument& error) {
+    return std::string(error.what()).find("unknown unit 'furlong'") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(cross_validated_stlsq_finds_the_law_with_and_without_units) {
+  // The article's 1000 shots: the chosen threshold keeps one term, v²·sin(2θ)/g (under
+  // strict units) or v²·sin(2θ) (without), whose weight is the one-term least-squares
+  // closed form w = Σ f·s / Σ f².
+  const auto plugin = test::load_bundled_plugin("basis");
+  const auto data = article_with_units();
+  const auto v = data.inputs.select(1, 0);
+  const auto law = v * v * torch::sin(2 * data.inputs.select(1, 1));
+  const auto s = data.targets.squeeze(1);
+  const double one_term = (law * s).sum().item<double>() / law.square().sum().item<double>();
+  for (const bool strict : {true, false}) {
+    auto model = test::make_model(
+        plugin, discovery({{"units", ParameterValue{std::string(strict ? "strict" : "off")}}}));
+    test::RecordingContext context(7);
+    model->fit(data, context);
+    BOOST_TEST(model->parameter_count() == 1, model->describe());
+    const auto weight = model->predict(torch::tensor({{1.0, M_PI / 4}}, torch::kFloat64)).item<double>();
+    BOOST_TEST(weight == one_term, boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(model->describe().find(strict ? "·v^2*sin(2*theta)/g" : "·v^2*sin(2*theta)") != std::string::npos,
+               model->describe());
+    // 1/g within 0.5%: the law itself.
+    BOOST_TEST(std::abs(weight * 9.81 - 1) < 0.005, "weight " << weight);
+    const auto& cv = context.tables().at("threshold_cv");
+    BOOST_TEST(cv.columns.size() == 5U);
+    BOOST_TEST(cv.rows.size() == 21U);
+    std::int64_t chosen = 0;
+    for (const auto& row : cv.rows) {
+      chosen += row[4] == "chosen" ? 1 : 0;
+    }
+    BOOST_TEST(chosen == 1);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_ensemble_reports_each_terms_inclusion_and_keeps_the_law) {
+  const auto plugin = test::load_bundled_plugin("basis");
+  const auto data = article_with_units();
+  auto model = test::make_model(plugin, discovery({{"units", ParameterValue{std::string("strict")}},
+                                                   {"ensemble", ParameterValue{std::int64_t{100}}}}));
+  test::RecordingContext context(11);
+  model->fit(data, context);
+  BOOST_TEST(model->parameter_count() == 1, model->describe());
+  const auto& inclusion = context.tables().at("inclusion");
+  BOOST_REQUIRE(!inclusion.rows.empty());
+  BOOST_TEST(inclusion.rows[0][0] == "v^2*sin(2*theta)/g");
+  BOOST_TEST(inclusion.rows[0][2] == "1");
+  BOOST_TEST(inclusion.rows[0][4] == "kept");
+  for (std::size_t i = 1; i < inclusion.rows.size(); ++i) {
+    BOOST_TEST(std::stod(inclusion.rows[i][2]) < 0.5, inclusion.rows[i][0] << " chosen in " << inclusion.rows[i][2]);
+  }
+  // The refit of the kept term on every row is the one-term closed form.
+  const auto v = data.inputs.select(1, 0);
+  const auto law = v * v * torch::sin(2 * data.inputs.select(1, 1)) / 9.81;
+  const auto s = data.targets.squeeze(1);
+  const double expected = (law * s).sum().item<double>() / law.square().sum().item<double>();
+  const auto weight = model->predict(torch::tensor({{std::sqrt(9.81), M_PI / 4}}, torch::kFloat64)).item<double>();
+  BOOST_TEST(weight == expected, boost::test_tools::tolerance(1e-9));
+}
+
+BOOST_AUTO_TEST_CASE(discovery_gives_the_same_bits_at_any_thread_count_and_survives_save_load) {
+  const auto plugin = test::load_bundled_plugin("basis");
+  const auto data = article_with_units();
+  const auto overrides = discovery({{"ensemble", ParameterValue{std::int64_t{20}}}});
+  const auto threads = at::get_num_threads();
+  std::vector<torch::Tensor> predictions;
+  std::vector<std::string> tables;
+  for (const int count : {1, 2, 3}) {
+    at::set_num_threads(count);
+    auto model = test::make_model(plugin, overrides);
+    test::RecordingContext context(5);
+    model->fit(data, context);
+    predictions.push_back(model->predict(data.inputs));
+    std::string text;
+    for (const auto& [name, table] : context.tables()) {
+      for (const auto& row : table.rows) {
+        for (const auto& cell : row) {
+          text += cell + ",";
+        }
+      }
+    }
+    tables.push_back(text);
+  }
+  at::set_num_threads(threads);
+  BOOST_TEST(torch::equal(predictions[0], predictions[1]));
+  BOOST_TEST(torch::equal(predictions[0], predictions[2]));
+  BOOST_TEST(tables[0] == tables[1]);
+  BOOST_TEST(tables[0] == tables[2]);
+  test::check_save_load_round_trip(plugin, overrides, data, data.inputs.slice(0, 0, 20));
+  test::check_save_load_round_trip(plugin, {{"library", ParameterValue{kCannonPrimitives}}, {"units", ParameterValue{std::string("strict")}}},
+                                   data, data.inputs.slice(0, 0, 20));
+}
+
+BOOST_AUTO_TEST_CASE(library_options_that_cannot_work_are_parameter_errors) {
+  const auto plugin = test::load_bundled_plugin("basis");
+  const auto refused = [&](const std::map<std::string, ParameterValue>& overrides, const std::string& parameter,
+                           const std::string& words) {
+    BOOST_CHECK_EXCEPTION(test::make_model(plugin, overrides), ballista::ParameterError,
+                          [&](const ballista::ParameterError& error) {
+                            const bool ok = error.parameter() == parameter &&
+                                            std::string(error.what()).find(words) != std::string::npos;
+                            BOOST_TEST(ok, error.parameter() << ": " << error.what());
+                            return ok;
+                          });
+  };
+  refused({}, "functions", "give `functions`, a `library`, or both");
+  refused({{"library", ParameterValue{std::vector<std::string>{"poly", "tanh"}}}}, "library",
+          "unknown primitive 'tanh' (allowed: poly, sin, cos, exp, log, sqrt, abs)");
+  refused({{"library", ParameterValue{kCannonPrimitives}}, {"auto_threshold", ParameterValue{true}}}, "auto_threshold",
+          "needs `solver: stlsq` (solver is lstsq)");
+  refused({{"library", ParameterValue{kCannonPrimitives}}, {"ensemble", ParameterValue{std::int64_t{10}}}}, "ensemble",
+          "needs `solver: stlsq`");
+  refused({{"functions", ParameterValue{kArticleFunctions}}, {"units", ParameterValue{std::string("strict")}}}, "units",
+          "give a `library`");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
