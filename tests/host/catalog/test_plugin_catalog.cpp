@@ -79,7 +79,7 @@ BOOST_AUTO_TEST_CASE(finds_the_bundled_plugins_with_their_declarations) {
   const PluginCatalog catalog({test::plugin_dir()});
   auto names = catalog.names();
   std::sort(names.begin(), names.end());
-  BOOST_TEST((names == std::vector<std::string>{"basis", "knn", "linear", "mlp", "ode", "projectile"}));
+  BOOST_TEST((names == std::vector<std::string>{"basis", "knn", "linear", "mlp", "ode", "projectile", "symbolic"}));
   BOOST_TEST(catalog.refusals().empty());
   const auto* mlp = catalog.find("mlp");
   BOOST_TEST((catalog.find("projectile")->kind == ballista::host::PluginKind::source));
@@ -143,7 +143,7 @@ BOOST_AUTO_TEST_CASE(plugins_are_loaded_only_when_asked_for) {
   const PluginCatalog catalog({directory.path(), test::plugin_dir()});
   auto names = catalog.names();
   std::sort(names.begin(), names.end());
-  BOOST_TEST((names == std::vector<std::string>{"basis", "knn", "linear", "mlp", "ode", "projectile", "segfault_on_load"}));
+  BOOST_TEST((names == std::vector<std::string>{"basis", "knn", "linear", "mlp", "ode", "projectile", "segfault_on_load", "symbolic"}));
   BOOST_REQUIRE(!catalog.available().empty());
   BOOST_TEST(catalog.available().front().file == directory.path() / "segfault_on_load.so");
   BOOST_TEST((catalog.available().front().kind == ballista::host::PluginKind::model));
