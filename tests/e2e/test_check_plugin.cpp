@@ -61,6 +61,20 @@ BOOST_AUTO_TEST_CASE(the_bundled_projectile_passes_every_source_check) {
   expect_lines(unit, {"  inputs drawn uniformly from v in [0, 1], theta in [0, 1]", "6 checks: 6 passed"});
 }
 
+// The discovery models (issue 18): the basis plugin with a generated library, its
+// threshold by cross-validation and an ensemble, and the symbolic search on a small
+// budget. check-plugin's columns are dimensionless (unit 1), so strict and hard units
+// fit too: every choice value is tried and must fit.
+BOOST_AUTO_TEST_CASE(the_discovery_models_pass) {
+  const auto basis = test::run_command(ballista_command(
+      "check-plugin basis --set 'library=[poly]' --set solver=stlsq --set auto_threshold=true --set ensemble=10"));
+  BOOST_TEST(basis.exit_code == 0, basis.output);
+  expect_lines(basis, {"  units: tried off (default), strict (choice)\n", "\n9 checks: 9 passed\n"});
+  const auto symbolic = test::run_command(ballista_command("check-plugin symbolic --set max_evaluations=2000"));
+  BOOST_TEST(symbolic.exit_code == 0, symbolic.output);
+  expect_lines(symbolic, {"  units: tried off (default), soft (choice), hard (choice)\n", "\n9 checks: 9 passed\n"});
+}
+
 // The bundled ode model reads v and theta and predicts s by name (its default system is
 // the article's cannon without drag): the checks run on those columns, and a number at
 // its bound that leaves the model unable to fit (max_steps = 1) is a refusal with the
