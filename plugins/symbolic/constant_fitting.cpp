@@ -93,7 +93,7 @@ double fit_constants(Tree& tree, Evaluator& evaluator, const std::vector<double>
   }
   std::vector<double> normal(k * k);
   std::vector<double> gradient(k);
-  std::vector<double> system(k * k);
+  std::vector<double> system;  // normal plus the damping, rebuilt for each trial
   std::vector<double> step(k);
   double lambda = 1e-3;
   for (std::int64_t iteration = 0; iteration < iterations && loss > 0.0; ++iteration) {

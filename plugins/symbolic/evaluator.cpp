@@ -11,19 +11,6 @@ namespace symbolic {
 
 namespace {
 
-double apply_unary(Op op, double a) {
-  switch (op) {
-    case Op::sqrt: return std::sqrt(a);
-    case Op::sin: return std::sin(a);
-    case Op::cos: return std::cos(a);
-    case Op::tan: return std::tan(a);
-    case Op::exp: return std::exp(a);
-    case Op::log: return std::log(a);
-    case Op::abs: return std::abs(a);
-    case Op::negate: return -a;
-    default: throw std::logic_error("symbolic: not a unary operation");
-  }
-}
 
 template <class F>
 void unary_loop(const double* a, double* out, std::size_t n, F f) {
@@ -121,6 +108,20 @@ bool all_finite(const double* values, std::size_t n) {
 }
 
 }  // namespace
+
+double apply_unary(Op op, double a) {
+  switch (op) {
+    case Op::sqrt: return std::sqrt(a);
+    case Op::sin: return std::sin(a);
+    case Op::cos: return std::cos(a);
+    case Op::tan: return std::tan(a);
+    case Op::exp: return std::exp(a);
+    case Op::log: return std::log(a);
+    case Op::abs: return std::abs(a);
+    case Op::negate: return -a;
+    default: throw std::logic_error("symbolic: not a unary operation");
+  }
+}
 
 double* Evaluator::buffer(std::vector<std::vector<double>>& pool, std::size_t level, std::size_t size) {
   if (pool.size() <= level) {

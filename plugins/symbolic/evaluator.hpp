@@ -16,6 +16,10 @@
 
 namespace symbolic {
 
+// A unary operation (sqrt sin cos tan exp log abs negate) of one number, as the
+// evaluator computes it; the simplifier folds constants with it.
+double apply_unary(Op op, double a);
+
 // The rows a search evaluates on, column by column.
 struct Columns {
   std::size_t rows = 0;

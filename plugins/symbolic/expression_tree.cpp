@@ -15,7 +15,7 @@ namespace {
 
 struct OperatorSpelling {
   Op op;
-  std::string_view text;
+  std::string_view text;  // cppcheck-suppress unusedStructMember ; read through kOperators
 };
 
 // Every operator a user may name, in the order messages list them.
@@ -293,7 +293,11 @@ std::string format_tree(const Tree& tree, const Symbols& symbols, int digits) {
   return Printer(tree, symbols, digits).print(0, level);
 }
 
-std::string structure_key(const Tree& tree, std::size_t begin, std::size_t end) {
+namespace {
+
+// The subtree's operations, names and numbers as bytes; with `constants`, the fitted
+// constants' values too.
+std::string subtree_key(const Tree& tree, std::size_t begin, std::size_t end, bool constants) {
   std::string key;
   key.reserve((end - begin) * 3);
   for (std::size_t i = begin; i < end; ++i) {
@@ -301,27 +305,20 @@ std::string structure_key(const Tree& tree, std::size_t begin, std::size_t end) 
     key.push_back(static_cast<char>('A' + static_cast<int>(node.op)));
     if (node.op == Op::input || node.op == Op::named) {
       append_raw(key, &node.index, sizeof(node.index));
-    } else if (node.op == Op::number) {
+    } else if (node.op == Op::number || (constants && node.op == Op::constant)) {
       append_raw(key, &node.value, sizeof(node.value));
     }
   }
   return key;
 }
 
-std::string exact_key(const Tree& tree, std::size_t begin, std::size_t end) {
-  std::string key;
-  key.reserve((end - begin) * 3);
-  for (std::size_t i = begin; i < end; ++i) {
-    const Node& node = tree[i];
-    key.push_back(static_cast<char>('A' + static_cast<int>(node.op)));
-    if (node.op == Op::input || node.op == Op::named) {
-      append_raw(key, &node.index, sizeof(node.index));
-    } else if (node.op == Op::number || node.op == Op::constant) {
-      append_raw(key, &node.value, sizeof(node.value));
-    }
-  }
-  return key;
+}  // namespace
+
+std::string structure_key(const Tree& tree, std::size_t begin, std::size_t end) {
+  return subtree_key(tree, begin, end, false);
 }
+
+std::string exact_key(const Tree& tree, std::size_t begin, std::size_t end) { return subtree_key(tree, begin, end, true); }
 
 Tree tree_from_program(const std::vector<ballista::ExpressionStep>& program, const Symbols& symbols) {
   using Kind = ballista::ExpressionStep::Kind;
@@ -380,6 +377,8 @@ Tree tree_from_program(const std::vector<ballista::ExpressionStep>& program, con
   if (stack.size() != 1) {
     throw std::runtime_error("malformed expression program");
   }
+  // The last entry of a local vector: no copy elision applies, the move saves a copy.
+  // cppcheck-suppress returnStdMoveLocal
   return std::move(stack.back());
 }
 

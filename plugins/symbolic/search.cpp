@@ -190,14 +190,14 @@ class Island {
 
   const Candidate& tournament() {
     const std::size_t size = std::min<std::size_t>(6, population_.size());
-    const Candidate* best = &population_[random_.below(population_.size())];
+    const Candidate* winner = &population_[random_.below(population_.size())];
     for (std::size_t i = 1; i < size; ++i) {
       const Candidate* other = &population_[random_.below(population_.size())];
-      if (other->fitness < best->fitness) {
-        best = other;
+      if (other->fitness < winner->fitness) {
+        winner = other;
       }
     }
-    return *best;
+    return *winner;
   }
 
   double random_constant() {
@@ -272,7 +272,11 @@ class Island {
     std::vector<std::size_t> operators;
     std::vector<std::size_t> leaves;
     for (std::size_t i = 0; i < parent.size(); ++i) {
-      (is_leaf(parent[i].op) ? leaves : operators).push_back(i);
+      if (is_leaf(parent[i].op)) {
+        leaves.push_back(i);
+      } else {
+        operators.push_back(i);
+      }
     }
     const bool has_constants = constant_count(parent) > 0;
     // Weights: operator, leaf, insert, delete, new subtree, new constants.
@@ -414,9 +418,9 @@ class Island {
     if (!candidate.units_ok && settings_.units == UnitsMode::hard) {
       return;
     }
-    auto& best = hall_[static_cast<std::size_t>(candidate.complexity)];
-    if (!best || candidate.loss < best->loss) {
-      best = candidate;
+    auto& holder = hall_[static_cast<std::size_t>(candidate.complexity)];
+    if (!holder || candidate.loss < holder->loss) {
+      holder = candidate;
     }
   }
 
@@ -585,6 +589,8 @@ SearchOutcome run_search(const SearchProblem& problem, const SearchSettings& set
     }
   }
   outcome.front = current_front();
+  outcome.simplify = shared.simplify;
+  outcome.snap_floor = shared.snap_floor;
   return outcome;
 }
 

@@ -10,6 +10,7 @@
 #include "dimensions.hpp"
 #include "evaluator.hpp"
 #include "expression_tree.hpp"
+#include "simplifier.hpp"
 
 #include <ballista/units.hpp>
 
@@ -63,6 +64,9 @@ struct SearchOutcome {
   std::int64_t epochs = 0;
   bool out_of_time = false;
   bool cancelled = false;
+  // What the search simplified and snapped constants with, for the caller's final refit.
+  SimplifyContext simplify;
+  double snap_floor = 0.0;
 };
 
 // Called on the calling thread between epochs.

@@ -3,6 +3,8 @@
 // factors with exponent ±1.
 #include "simplifier.hpp"
 
+#include "evaluator.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -92,7 +94,7 @@ class Simplifier {
 
   Tree unary(Op op, Tree a) const {
     if (is_number(a) || is_constant(a)) {
-      const double value = apply(op, a[0].value);
+      const double value = apply_unary(op, a[0].value);
       if (std::isfinite(value)) {
         return leaf(a[0].op, value);
       }
@@ -138,19 +140,6 @@ class Simplifier {
   }
 
  private:
-  static double apply(Op op, double a) {
-    switch (op) {
-      case Op::sqrt: return std::sqrt(a);
-      case Op::sin: return std::sin(a);
-      case Op::cos: return std::cos(a);
-      case Op::tan: return std::tan(a);
-      case Op::exp: return std::exp(a);
-      case Op::log: return std::log(a);
-      case Op::abs: return std::abs(a);
-      default: return -a;  // negate
-    }
-  }
-
   // For sin, tan and cos of an argument led by a negative coefficient (−2·θ, or a
   // negative constant alone): the same function of the argument with that coefficient's
   // sign flipped; std::nullopt otherwise. (The caller accounts for the sign of sin and tan.)
@@ -326,7 +315,7 @@ class Simplifier {
     if (result.empty() && !negative.empty()) {
       result = leaf(Op::number, 0.0);
     }
-    for (auto& term : negative) {
+    for (const auto& term : negative) {
       result = join(Op::subtract, result, term.tree);
     }
     return result.empty() ? leaf(Op::number, 0.0) : result;
@@ -389,11 +378,11 @@ class Simplifier {
       Tree base = std::move(factor.tree);
       int exponent = factor.sign;
       if (base[0].op == Op::power) {
-        const auto at = subtree_end(base, 1);
-        const double k = base[at].value;
-        if (base[at].op == Op::number && k == std::round(k) && std::abs(k) <= 16) {
+        const auto exponent_at = subtree_end(base, 1);
+        const double k = base[exponent_at].value;
+        if (base[exponent_at].op == Op::number && k == std::round(k) && std::abs(k) <= 16) {
           exponent *= static_cast<int>(k);
-          base = Tree(base.begin() + 1, base.begin() + static_cast<std::ptrdiff_t>(at));
+          base = Tree(base.begin() + 1, base.begin() + static_cast<std::ptrdiff_t>(exponent_at));
         }
       }
       auto& entry = powers[sort_key(base)];
@@ -442,7 +431,7 @@ class Simplifier {
     if (result.empty()) {
       result = leaf(Op::number, 1.0);
     }
-    for (auto& factor : denominator) {
+    for (const auto& factor : denominator) {
       result = join(Op::divide, result, factor.tree);
     }
     return result;

@@ -321,10 +321,16 @@ class SymbolicModel final : public ballista::Model {
       symbolic::FitScratch scratch;
       std::vector<Candidate> polished;
       for (auto candidate : outcome.front) {
-        const double mse = symbolic::fit_constants(candidate.tree, evaluator, all_targets, kPolishIterations, scratch);
+        // Refitted on more rows, a constant may again be one the data cannot tell from a
+        // whole number (sin(2.0001*theta)): snapped as in the search.
+        const double fitted =
+            symbolic::fit_constants(candidate.tree, evaluator, all_targets, kPolishIterations, scratch);
+        const double mse = symbolic::snap_constants(candidate.tree, fitted, evaluator, all_targets, kPolishIterations,
+                                                    outcome.simplify, outcome.snap_floor, scratch);
         if (!std::isfinite(mse)) {
           continue;
         }
+        candidate.complexity = static_cast<std::int64_t>(candidate.tree.size());
         candidate.mse = mse;
         candidate.loss = mse;
         if (settings.units == symbolic::UnitsMode::soft && !symbolic::units_match(candidate.tree, problem)) {
