@@ -91,12 +91,12 @@ def basis_library_block(problem):
 
 def symbolic_block(problem):
     """The symbolic plugin (issue 18, model b): genetic programming with a Pareto front.
-    Parameter names as planned; check `ballista plugin symbolic` for the ones present."""
+    With units (every problem here has them), `units: hard`: the same physics prior configs/discover.yaml uses."""
     return {
         "plugin": "symbolic",
         "max_evaluations": 50000 if problem.quick else 200000,
         "time_limit": 10 if problem.quick else 60,
-        "units": "soft" if problem.units else "off",
+        "units": "hard" if problem.units else "off",
     }
 
 
