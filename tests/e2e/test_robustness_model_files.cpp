@@ -160,7 +160,7 @@ BOOST_AUTO_TEST_CASE(stored_parameters_are_checked_against_the_declaration) {
       // Within the declaration, refused by the plugin's own check (ParameterError).
       {"line", {"parameters-text", R"({"epochs":500,"fit_intercept":true,"l2":1.0,"lr":0.01,"solver":"sgd"})"},
        "stored parameter 'l2': l2 (ridge) is solved in closed form: use it with solver: lstsq"},
-      {"base", {"drop-parameter", "functions"}, "stored parameter 'functions' is missing (non-empty list of expression)"},
+      {"base", {"drop-parameter", "functions"}, "stored parameter 'functions' is missing (list of expression)"},
       {"net", {"parameter", "hidden", "[0]"}, "stored parameter 'hidden' every element must be >= 1, got 0"},
       {"net", {"parameter", "activation", "\"bogus\""},
        "stored parameter 'activation' must be one of: sigmoid, tanh, relu, gelu, silu, got 'bogus'"},

@@ -459,6 +459,12 @@ NamedColumns named_columns(const LoadedPlugin& plugin, const std::map<std::strin
   try {
     const auto model = create_instance(plugin.definition, values, {}, "model");
     return {model->required_inputs(), {}, model->required_targets()};
+  } catch (const ParameterError& error) {
+    // The plugin refuses the values under check on purpose (basis without `functions` or a
+    // `library`): a usage error, said once, as for a required parameter.
+    throw std::invalid_argument(plugin.name + " refuses these parameters: parameter '" + error.parameter() +
+                                "': " + error.what() +
+                                "; give values with --set NAME=VALUE (the inputs are named x1, x2, ...)");
   } catch (...) {
     return {};  // the checks build the model again, and say what went wrong
   }
