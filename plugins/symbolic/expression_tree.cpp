@@ -42,7 +42,7 @@ constexpr int kAtom = 5;
 
 std::string number_text(double value, int digits) {
   std::array<char, 64> buffer{};
-  std::snprintf(buffer.data(), buffer.size(), "%.*g", digits, value);
+  (void)std::snprintf(buffer.data(), buffer.size(), "%.*g", digits, value);
   return buffer.data();
 }
 

@@ -585,6 +585,8 @@ SearchOutcome run_search(const SearchProblem& problem, const SearchSettings& set
       }
     }
     if (monitor.progress) {
+      // clang-tidy 14 reads the infinity constant as a narrowing from double to double.
+      // NOLINTNEXTLINE(bugprone-narrowing-conversions)
       monitor.progress(outcome.epochs, total_epochs, front.empty() ? kInfinity : front.back().loss);
     }
   }

@@ -116,7 +116,7 @@ class Simplifier {
   }
 
   Tree binary(Op op, Tree a, Tree b) const {
-    const Tree plain = join(op, a, b);
+    Tree plain = join(op, a, b);
     Tree result;
     if (op == Op::add || op == Op::subtract) {
       std::vector<Part> terms;

@@ -43,7 +43,7 @@ constexpr std::int64_t kPolishIterations = 100;  // Levenberg–Marquardt steps 
 
 std::string number_text(double value, int digits = 6) {
   std::array<char, 64> buffer{};
-  std::snprintf(buffer.data(), buffer.size(), "%.*g", digits, value);
+  (void)std::snprintf(buffer.data(), buffer.size(), "%.*g", digits, value);
   return buffer.data();
 }
 
