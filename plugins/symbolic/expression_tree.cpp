@@ -40,12 +40,6 @@ constexpr int kProduct = 2;
 constexpr int kUnaryMinus = 3;
 constexpr int kAtom = 5;
 
-std::string number_text(double value, int digits) {
-  std::array<char, 64> buffer{};
-  (void)std::snprintf(buffer.data(), buffer.size(), "%.*g", digits, value);
-  return buffer.data();
-}
-
 class Printer {
  public:
   Printer(const Tree& tree, const Symbols& symbols, int digits) : tree_(tree), symbols_(symbols), digits_(digits) {}
@@ -171,6 +165,13 @@ void append_raw(std::string& key, const void* data, std::size_t size) {
 }
 
 }  // namespace
+
+std::string number_text(double value, int digits) {
+  std::array<char, 64> buffer{};
+  (void)std::snprintf(buffer.data(), buffer.size(), "%.*g", digits, value);
+  return buffer.data();
+}
+
 
 int arity(Op op) {
   switch (op) {

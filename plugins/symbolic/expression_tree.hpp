@@ -82,6 +82,9 @@ struct Symbols {
 // same bits.
 std::string format_tree(const Tree& tree, const Symbols& symbols, int digits);
 
+// `value` with `digits` significant digits, as printf's %g.
+std::string number_text(double value, int digits);
+
 // A key of the subtree [begin, end): equal keys for subtrees that differ only in their
 // fitted constants' values; numbers, names and operations all count. Compact bytes, for
 // maps and ordering, not for reading.

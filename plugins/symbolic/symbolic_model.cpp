@@ -41,12 +41,6 @@ constexpr std::int64_t kFormat = 1;
 constexpr int kDisplayDigits = 5;
 constexpr std::int64_t kPolishIterations = 100;  // Levenberg–Marquardt steps on the final front
 
-std::string number_text(double value, int digits = 6) {
-  std::array<char, 64> buffer{};
-  (void)std::snprintf(buffer.data(), buffer.size(), "%.*g", digits, value);
-  return buffer.data();
-}
-
 std::string join(const std::vector<std::string>& names) {
   std::string text;
   for (const auto& name : names) {
@@ -352,7 +346,7 @@ class SymbolicModel final : public ballista::Model {
         }
         front_.push_back({k, front[i].complexity, front[i].mse, text});
         const auto shown = display_of(text);
-        table.push_back({std::to_string(front[i].complexity), number_text(front[i].mse),
+        table.push_back({std::to_string(front[i].complexity), symbolic::number_text(front[i].mse, 6),
                          d_out > 1 ? target_names_[static_cast<std::size_t>(k)] + " = " + shown : shown,
                          i == chosen ? "yes" : ""});
       }
@@ -364,7 +358,7 @@ class SymbolicModel final : public ballista::Model {
     context.report_value("search_seconds", seconds.count());
     if (out_of_time) {
       context.log(ballista::LogLevel::warning,
-                  "symbolic: time_limit (" + number_text(settings.time_limit) + " s) ended the search after " +
+                  "symbolic: time_limit (" + symbolic::number_text(settings.time_limit, 6) + " s) ended the search after " +
                       std::to_string(evaluations) +
                       " expressions: the result depends on the machine's speed; raise time_limit (or lower "
                       "max_evaluations) for a result that is the same bits in every run");
