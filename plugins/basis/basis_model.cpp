@@ -79,12 +79,13 @@ class BasisModel final : public ballista::Model {
           inputs.size(0), feature_count(), targets.size(1),
           [&](std::int64_t begin, std::int64_t end) {
             return std::make_pair(design(inputs.slice(0, begin, end)), targets.slice(0, begin, end));
-          });
+          },
+          0.0, context.collective());
       return;
     }
     const auto features = design(inputs);
     if (solver_ == "stlsq") {
-      weights_ = ballista::thresholded_least_squares(features, train.targets, threshold_);
+      weights_ = ballista::thresholded_least_squares(features, train.targets, threshold_, 0.0, context.collective());
     } else {
       // Start from zero: every term "off", the fit decides which to turn on.
       const auto initial = torch::zeros({features.size(1), train.targets.size(1)}, torch::kFloat32);
@@ -92,6 +93,10 @@ class BasisModel final : public ballista::Model {
                                             {solver_, learning_rate_, epochs_}, context);
     }
   }
+
+  // The handed functions with any solver combine the ranks' shares (QR factors or
+  // gradients); a generated library's cross-validation and resampling need every row.
+  bool data_parallel() const override { return !discovers(); }
 
   torch::Tensor predict(const torch::Tensor& inputs) const override {
     if (!weights_.defined()) {

@@ -32,7 +32,8 @@ class LinearModel final : public ballista::Model {
     ballista::require_finite(train.inputs, "linear: fit() inputs");
     ballista::require_finite(train.targets, "linear: fit() targets");
     if (solver_ == "lstsq") {
-      weights_ = closed_form(train.inputs.to(torch::kFloat64), train.targets.to(torch::kFloat64));
+      weights_ = closed_form(train.inputs.to(torch::kFloat64), train.targets.to(torch::kFloat64),
+                             context.collective());
     } else {
       const auto features = design(train.inputs);
       // nn.Linear's initialisation: every weight and the bias ~ U(−1/√d_in, 1/√d_in).
@@ -49,6 +50,9 @@ class LinearModel final : public ballista::Model {
     }
     target_names_ = train.target_names;
   }
+
+  // Every solver combines the ranks' shares: QR factors, or each step's gradients.
+  bool data_parallel() const override { return true; }
 
   torch::Tensor predict(const torch::Tensor& inputs) const override {
     if (!weights_.defined()) {
@@ -98,19 +102,30 @@ class LinearModel final : public ballista::Model {
  private:
   // Least squares (ridge when l2 > 0). The intercept is never penalised: fit on centred
   // data, then b = ȳ − x̄·W — the same objective as scikit-learn's Ridge.
-  torch::Tensor closed_form(const torch::Tensor& x, const torch::Tensor& y) const {
+  torch::Tensor closed_form(const torch::Tensor& x, const torch::Tensor& y, ballista::Collective& collective) const {
     if (!fit_intercept_) {
-      return ballista::least_squares(x, y, l2_);
+      return ballista::least_squares(x, y, l2_, collective);
     }
-    const auto x_mean = x.mean(0, /*keepdim=*/true);
-    const auto y_mean = y.mean(0, /*keepdim=*/true);
+    torch::Tensor x_mean;
+    torch::Tensor y_mean;
+    if (collective.size() == 1) {
+      x_mean = x.mean(0, /*keepdim=*/true);
+      y_mean = y.mean(0, /*keepdim=*/true);
+    } else {
+      // The means of all the ranks' rows: their sums and counts, summed.
+      std::vector<torch::Tensor> sums{x.sum(0, /*keepdim=*/true), y.sum(0, /*keepdim=*/true),
+                                      torch::full({1}, static_cast<double>(x.size(0)), x.options())};
+      collective.sum(sums);
+      x_mean = sums[0] / sums[2];
+      y_mean = sums[1] / sums[2];
+    }
     // Centred a slice at a time, so no centred copy of the data is made.
     const auto weights = ballista::streamed_least_squares(
         x.size(0), x.size(1), y.size(1),
         [&](std::int64_t begin, std::int64_t end) {
           return std::make_pair(x.slice(0, begin, end) - x_mean, y.slice(0, begin, end) - y_mean);
         },
-        l2_);
+        l2_, collective);
     return torch::cat({weights, y_mean - x_mean.mm(weights)});
   }
 

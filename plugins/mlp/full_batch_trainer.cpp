@@ -18,7 +18,7 @@ bool FullBatchTrainer::covers(const std::string& activation) {
 
 FullBatchTrainer::FullBatchTrainer(const std::vector<torch::Tensor>& parameters, const torch::Tensor& x,
                                    const torch::Tensor& y, const std::string& activation, Optimizer optimizer,
-                                   double learning_rate, double weight_decay)
+                                   double learning_rate, double weight_decay, ballista::Collective& collective)
     : activation_(activation == "sigmoid" ? Activation::sigmoid
                   : activation == "tanh"  ? Activation::tanh
                   : activation == "relu"  ? Activation::relu
@@ -28,7 +28,8 @@ FullBatchTrainer::FullBatchTrainer(const std::vector<torch::Tensor>& parameters,
       learning_rate_(learning_rate),
       weight_decay_(weight_decay),
       x_(x.contiguous()),
-      y_(y.contiguous()) {
+      y_(y.contiguous()),
+      collective_(collective) {
   if (!covers(activation)) {
     throw std::invalid_argument("mlp: the full-batch trainer does not cover activation '" + activation + "'");
   }
@@ -68,7 +69,9 @@ FullBatchTrainer::FullBatchTrainer(const std::vector<torch::Tensor>& parameters,
   }
   prediction_ = torch::empty({rows, parameters_.back().size(0)}, options);
   prediction_gradient_ = torch::empty_like(prediction_);
-  inverse_count_ = torch::full({}, 1.0 / static_cast<double>(prediction_.numel()), options);
+  // 1/(elements of all the ranks' predictions): the mean's scale, the same on every rank.
+  const auto elements = ballista::total_over_ranks(collective_, prediction_.numel());
+  inverse_count_ = torch::full({}, 1.0 / static_cast<double>(std::max<std::int64_t>(1, elements)), options);
   row_cuts_ = row_blocks(rows, row_granule(parameters_), pieces_for(rows, kBlockRows));
   // Where step (2) may split the flat buffer: around a whole bias, and between rows of a
   // weight that are a multiple of kBlasRows from its first (the rows of gradientᵀ·input
@@ -139,6 +142,22 @@ double FullBatchTrainer::step() {
   });
   double loss = 0;
   const auto pieces = static_cast<std::int64_t>(parameter_cuts_.size()) - 1;
+  if (collective_.size() > 1) {
+    // The gradients of every piece first, then one all-reduce of them and the loss,
+    // then the optimizer's step on the sums.
+    ballista::parallel_tasks(pieces, [&](std::int64_t piece) {
+      const auto at = static_cast<std::size_t>(piece);
+      accumulate_gradients(parameter_cuts_[at], parameter_cuts_[at + 1]);
+    });
+    std::vector<torch::Tensor> message{flat_gradients_,
+                                       at::mse_loss(prediction_, y_, at::Reduction::Sum).mul_(inverse_count_).reshape({1})};
+    collective_.sum(message);
+    ballista::parallel_tasks(pieces, [&](std::int64_t piece) {
+      const auto at = static_cast<std::size_t>(piece);
+      optimizer_step(parameter_cuts_[at], parameter_cuts_[at + 1]);
+    });
+    return message[1].item<double>();
+  }
   ballista::parallel_tasks(pieces, [&](std::int64_t piece) {
     const auto at = static_cast<std::size_t>(piece);
     if (piece == 0) {

@@ -3,6 +3,8 @@
 // (it runs its own parallel steps).
 #pragma once
 
+#include <ballista/collective.hpp>
+
 #include <torch/torch.h>
 
 #include <string>
@@ -61,8 +63,12 @@ class FullBatchTrainer {
 
   // REQUIRES: parameters as above, float32 on the CPU; x [n, d_in] and y [n, d_out]
   // float32 on the CPU; covers(activation). Copies the parameters in.
+  // On several ranks (`collective`), x and y are this rank's share of the rows: each
+  // step sums the shares' gradients and losses (one all-reduce) before the optimizer's
+  // step, so every rank takes the step one process on all the rows would take.
   FullBatchTrainer(const std::vector<torch::Tensor>& parameters, const torch::Tensor& x, const torch::Tensor& y,
-                   const std::string& activation, Optimizer optimizer, double learning_rate, double weight_decay);
+                   const std::string& activation, Optimizer optimizer, double learning_rate, double weight_decay,
+                   ballista::Collective& collective = ballista::single_process());
 
   FullBatchTrainer(const FullBatchTrainer&) = delete;
   FullBatchTrainer& operator=(const FullBatchTrainer&) = delete;
@@ -120,6 +126,7 @@ class FullBatchTrainer {
   double weight_decay_;
   std::int64_t steps_ = 0;
   torch::Tensor x_, y_;
+  ballista::Collective& collective_;
   torch::Tensor flat_parameters_, flat_gradients_;  // views below share these
   torch::Tensor exp_average_, exp_average_sq_, denominator_;  // Adam's state, flat
   std::vector<torch::Tensor> parameters_, gradients_;  // weight, bias per layer

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 #include <stdexcept>
@@ -85,10 +86,15 @@ class MlpModel final : public ballista::Model {
         const auto sd = t.std(0, /*unbiased=*/false, /*keepdim=*/true);
         return torch::where(sd > 0, sd, torch::ones_like(sd));
       };
-      x_mean_ = x.mean(0, /*keepdim=*/true);
-      x_scale_ = scale_of(x);
-      y_mean_ = y.mean(0, /*keepdim=*/true);
-      y_scale_ = scale_of(y);
+      if (context.collective().size() == 1) {
+        x_mean_ = x.mean(0, /*keepdim=*/true);
+        x_scale_ = scale_of(x);
+        y_mean_ = y.mean(0, /*keepdim=*/true);
+        y_scale_ = scale_of(y);
+      } else {
+        std::tie(x_mean_, x_scale_) = shared_statistics(x, context.collective());
+        std::tie(y_mean_, y_scale_) = shared_statistics(y, context.collective());
+      }
       y = (y - y_mean_) / y_scale_;
       if (early_stopping_) {
         y_valid = (y_valid - y_mean_) / y_scale_;
@@ -273,6 +279,27 @@ class MlpModel final : public ballista::Model {
     return loss;
   }
 
+  // The fast path's configurations (below) whatever the row count: each rank's share
+  // of a full batch, the gradients summed over the ranks each step.
+  bool data_parallel() const override {
+    return device_.is_cpu() && (optimizer_ == "adam" || optimizer_ == "sgd") && batch_size_ == 0 &&
+           !early_stopping_ && mlp::FullBatchTrainer::covers(activation_);
+  }
+
+  // The mean and population σ (1 where it is 0) of every rank's rows of `values`,
+  // through the sums of the rows, of their squares and the row count in float64.
+  static std::pair<torch::Tensor, torch::Tensor> shared_statistics(const torch::Tensor& values,
+                                                                   ballista::Collective& collective) {
+    const auto v = values.to(torch::kFloat64);
+    std::vector<torch::Tensor> sums{v.sum(0, /*keepdim=*/true), v.square().sum(0, /*keepdim=*/true),
+                                    torch::full({1}, static_cast<double>(v.size(0)), v.options())};
+    collective.sum(sums);
+    const auto mean = sums[0] / sums[2];
+    const auto sd = (sums[1] / sums[2] - mean.square()).clamp_min(0).sqrt();
+    return {mean.to(values.scalar_type()),
+            torch::where(sd > 0, sd, torch::ones_like(sd)).to(values.scalar_type())};
+  }
+
   // The article's case and its neighbours (CPU, full batch, Adam or SGD, no early
   // stopping) skip autograd: the same training, bit for bit, in less time.
   bool takes_fast_path(std::int64_t rows) const {
@@ -284,7 +311,7 @@ class MlpModel final : public ballista::Model {
     mlp::FullBatchTrainer trainer(parameters_, x, y, activation_,
                                   optimizer_ == "adam" ? mlp::FullBatchTrainer::Optimizer::adam
                                                        : mlp::FullBatchTrainer::Optimizer::sgd,
-                                  learning_rate_, weight_decay_);
+                                  learning_rate_, weight_decay_, context.collective());
     for (std::int64_t epoch = 1; epoch <= epochs_ && !context.cancelled(); ++epoch) {
       context.report_progress(epoch, epochs_, trainer.step());
     }

@@ -1,5 +1,6 @@
 // Out-of-line virtual destructors: they anchor the vtables and type information of the
 // SDK interfaces in one place.
+#include <ballista/collective.hpp>
 #include <ballista/context.hpp>
 #include <ballista/model.hpp>
 #include <ballista/source.hpp>
@@ -16,7 +17,9 @@ Context::~Context() = default;
 void Context::report_value(std::string_view /*name*/, double /*value*/) {}
 void Context::report_table(std::string_view /*name*/, const std::vector<std::string>& /*columns*/,
                            const std::vector<std::vector<std::string>>& /*rows*/) {}
+Collective& Context::collective() { return single_process(); }
 Model::~Model() = default;
+bool Model::data_parallel() const { return false; }
 std::vector<std::string> Model::explain(const torch::Tensor& /*inputs*/) const { return {}; }
 std::vector<std::string> Model::required_inputs() const { return {}; }
 std::vector<std::string> Model::required_targets() const { return {}; }

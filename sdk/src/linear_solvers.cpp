@@ -313,6 +313,28 @@ void LeastSquaresAccumulator::merge(const LeastSquaresAccumulator& other) {
   rows_ += other.rows_;
 }
 
+void LeastSquaresAccumulator::combine(Collective& collective) {
+  if (collective.size() == 1) {
+    return;
+  }
+  // The factor and the row count in one message; counts below 2⁵³ travel exactly.
+  auto packed = torch::empty({static_cast<std::int64_t>(factor_.size()) + 1}, torch::kFloat64);
+  std::copy(factor_.begin(), factor_.end(), packed.data_ptr<double>());
+  packed[static_cast<std::int64_t>(factor_.size())] = static_cast<double>(rows_);
+  const auto parts = collective.gather(packed);
+  std::fill(factor_.begin(), factor_.end(), 0.0);
+  rows_ = 0;
+  for (const auto& part : parts) {
+    if (part.numel() != packed.numel() || part.scalar_type() != torch::kFloat64) {
+      throw std::runtime_error("least squares: the ranks' factors differ in shape (features or targets differ)");
+    }
+    const auto* values = part.data_ptr<double>();
+    std::vector<double> block(values, values + factor_.size());
+    fold(factor_.data(), block.data(), features_, features_, width_);
+    rows_ += static_cast<std::int64_t>(values[factor_.size()]);
+  }
+}
+
 torch::Tensor LeastSquaresAccumulator::solve(double l2) const {
   require_l2(l2);
   if (!std::all_of(factor_.begin(), factor_.end(), [](double x) { return std::isfinite(x); })) {
@@ -344,10 +366,11 @@ torch::Tensor LeastSquaresAccumulator::solve(double l2) const {
   return weights;
 }
 
-torch::Tensor streamed_least_squares(std::int64_t n, std::int64_t features, std::int64_t targets,
-                                     const LeastSquaresRows& rows, double l2) {
-  require_least_squares_shape(features, targets);
-  require_l2(l2);
+namespace {
+
+// The accumulator of n rows that `rows` produces a range at a time (streamed_least_squares).
+LeastSquaresAccumulator streamed_accumulator(std::int64_t n, std::int64_t features, std::int64_t targets,
+                                             const LeastSquaresRows& rows) {
   if (n < 0) {
     throw std::invalid_argument("least squares: negative row count " + std::to_string(n));
   }
@@ -380,10 +403,33 @@ torch::Tensor streamed_least_squares(std::int64_t n, std::int64_t features, std:
   for (std::size_t group = 1; group < parts.size(); ++group) {
     parts.front().merge(parts[group]);
   }
-  return parts.front().solve(l2);
+  return std::move(parts.front());
+}
+
+}  // namespace
+
+torch::Tensor streamed_least_squares(std::int64_t n, std::int64_t features, std::int64_t targets,
+                                     const LeastSquaresRows& rows, double l2) {
+  require_least_squares_shape(features, targets);
+  require_l2(l2);
+  return streamed_accumulator(n, features, targets, rows).solve(l2);
+}
+
+torch::Tensor streamed_least_squares(std::int64_t n, std::int64_t features, std::int64_t targets,
+                                     const LeastSquaresRows& rows, double l2, Collective& collective) {
+  require_least_squares_shape(features, targets);
+  require_l2(l2);
+  auto accumulator = streamed_accumulator(n, features, targets, rows);
+  accumulator.combine(collective);
+  return accumulator.solve(l2);
 }
 
 torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets, double l2) {
+  return least_squares(features, targets, l2, single_process());
+}
+
+torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets, double l2,
+                            Collective& collective) {
   require_l2(l2);
   if (features.dim() != 2 || (targets.dim() != 1 && targets.dim() != 2) || features.size(0) != targets.size(0)) {
     std::ostringstream message;
@@ -402,13 +448,18 @@ torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& 
         [&](std::int64_t begin, std::int64_t end) {
           return std::make_pair(f.slice(0, begin, end), y.slice(0, begin, end));
         },
-        l2);
+        l2, collective);
   }
   return targets.dim() == 1 ? weights.squeeze(1) : weights;
 }
 
 torch::Tensor thresholded_least_squares(const torch::Tensor& features, const torch::Tensor& targets,
                                         double threshold, double l2) {
+  return thresholded_least_squares(features, targets, threshold, l2, single_process());
+}
+
+torch::Tensor thresholded_least_squares(const torch::Tensor& features, const torch::Tensor& targets,
+                                        double threshold, double l2, Collective& collective) {
   const auto f = features.to(torch::kFloat64);
   const auto y = targets.to(torch::kFloat64);
   auto weights = torch::zeros({f.size(1), y.size(1)}, f.options());
@@ -421,7 +472,7 @@ torch::Tensor thresholded_least_squares(const torch::Tensor& features, const tor
       const auto columns = kept.nonzero().squeeze(1);
       solution.zero_();
       if (columns.numel() > 0) {
-        solution.index_put_({columns}, least_squares(f.index_select(1, columns), target, l2));
+        solution.index_put_({columns}, least_squares(f.index_select(1, columns), target, l2, collective));
       }
       const auto still_kept = kept & (solution.squeeze(1).abs() >= threshold);
       if (torch::equal(still_kept, kept)) {
@@ -448,6 +499,13 @@ torch::Tensor gradient_descent(const torch::Tensor& features, const torch::Tenso
   // the graph and the optimizer's bookkeeping were most of each epoch's time.
   const auto f = features.to(torch::kFloat32).contiguous();
   const auto y = targets.to(torch::kFloat32).contiguous();
+  auto& collective = context.collective();
+  const bool shared = collective.size() > 1;
+  // On several ranks: each share's gradient of the summed squared error over all
+  // elements, and its loss, scaled by 1/(all the rows' elements) and summed over the ranks.
+  const auto elements = total_over_ranks(collective, y.numel());
+  const auto scale = torch::full({}, 1.0 / static_cast<double>(std::max<std::int64_t>(1, elements)), f.options());
+  std::vector<torch::Tensor> message;
   auto weights = initial.to(torch::kFloat32).clone();
   auto prediction = torch::empty({f.size(0), weights.size(1)}, f.options());
   auto prediction_gradient = torch::empty_like(prediction);
@@ -468,12 +526,22 @@ torch::Tensor gradient_descent(const torch::Tensor& features, const torch::Tenso
     // No autograd bookkeeping (the buffers stay ordinary tensors); the kernels are the same.
     const c10::InferenceMode inference;
     at::mm_out(prediction, f, weights);
-    const double loss = at::mse_loss(prediction, y).item<double>();
-    at::mse_loss_backward_out(prediction_gradient, one, prediction, y, at::Reduction::Mean);
+    double loss = 0.0;
+    if (shared) {
+      at::mse_loss_backward_out(prediction_gradient, scale, prediction, y, at::Reduction::Sum);
+      message = {gradient, at::mse_loss(prediction, y, at::Reduction::Sum).mul_(scale).reshape({1})};
+    } else {
+      loss = at::mse_loss(prediction, y).item<double>();
+      at::mse_loss_backward_out(prediction_gradient, one, prediction, y, at::Reduction::Mean);
+    }
     if (column_major) {
       gradient.copy_(prediction_gradient.t().mm(f).t());
     } else {
       at::mm_out(gradient, f.t(), prediction_gradient);
+    }
+    if (shared) {
+      collective.sum(message);  // in place: message[0] is `gradient`
+      loss = message[1].item<double>();
     }
     if (adam) {
       adam_step(weights, gradient, average, average_sq, denominator, epoch, options.learning_rate);
@@ -486,10 +554,10 @@ torch::Tensor gradient_descent(const torch::Tensor& features, const torch::Tenso
   if (!context.cancelled()) {
     // What the same objective's optimum would have given, and what it costs to get.
     const auto start = std::chrono::steady_clock::now();
-    const auto optimum = least_squares(features, targets);
+    const auto optimum = least_squares(features, targets, 0.0, collective);
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-    context.report_value("final_mse", mean_squared_error(features, fitted, targets));
-    context.report_value("optimum_mse", mean_squared_error(features, optimum, targets));
+    context.report_value("final_mse", mean_squared_error(features, fitted, targets, collective));
+    context.report_value("optimum_mse", mean_squared_error(features, optimum, targets, collective));
     context.report_value("optimum_seconds", took.count());
   }
   return fitted;
@@ -500,6 +568,19 @@ double mean_squared_error(const torch::Tensor& features, const torch::Tensor& we
   const auto residual = features.to(torch::kFloat64).mm(weights.to(torch::kFloat64)) -
                         targets.to(torch::kFloat64);
   return residual.square().mean().item<double>();
+}
+
+double mean_squared_error(const torch::Tensor& features, const torch::Tensor& weights,
+                          const torch::Tensor& targets, Collective& collective) {
+  if (collective.size() == 1) {
+    return mean_squared_error(features, weights, targets);
+  }
+  const auto residual = features.to(torch::kFloat64).mm(weights.to(torch::kFloat64)) -
+                        targets.to(torch::kFloat64);
+  std::vector<torch::Tensor> sums{torch::stack({residual.square().sum(), torch::scalar_tensor(
+                                                    static_cast<double>(residual.numel()), torch::kFloat64)})};
+  collective.sum(sums);
+  return (sums[0][0] / sums[0][1]).item<double>();
 }
 
 BALLISTA_NAMESPACE_END

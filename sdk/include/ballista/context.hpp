@@ -3,6 +3,7 @@
 // print; everything a user sees goes through here.
 #pragma once
 
+#include <ballista/collective.hpp>
 #include <ballista/version.hpp>
 
 #include <torch/types.h>
@@ -52,6 +53,11 @@ class BALLISTA_API Context {
   // name replaces the earlier one. The default ignores them.
   virtual void report_table(std::string_view name, const std::vector<std::string>& columns,
                             const std::vector<std::vector<std::string>>& rows);
+  // The ranks this fit is spread over. A model whose data_parallel() is true and that
+  // the host runs on several processes gets the real one (and only its share of the
+  // training rows in fit()); every other fit gets single_process(). The reference is
+  // valid for the duration of the fit() call.
+  virtual Collective& collective();
 };
 
 BALLISTA_NAMESPACE_END

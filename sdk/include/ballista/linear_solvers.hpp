@@ -3,6 +3,7 @@
 // founding article uses, so plugins can offer both and users can see what each costs.
 #pragma once
 
+#include <ballista/collective.hpp>
 #include <ballista/context.hpp>
 #include <ballista/version.hpp>
 
@@ -27,6 +28,11 @@ BALLISTA_NAMESPACE_BEGIN
 // Throws std::invalid_argument for l2 < 0, mismatched shapes or non-finite values.
 BALLISTA_API torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets,
                                          double l2 = 0.0);
+// The same over the rows that all the ranks of `collective` hold (each passes its own
+// share): each rank folds its rows, the factors are combined (combine()), and every
+// rank gets the same W. With single_process() it is the call above.
+BALLISTA_API torch::Tensor least_squares(const torch::Tensor& features, const torch::Tensor& targets, double l2,
+                                         Collective& collective);
 
 // Least squares over rows that arrive a slice at a time, so that F is never held whole
 // (TSQR: Demmel, Grigori, Hoemmen, Langou 2012). Each slice of [F | Y] is folded, in
@@ -50,6 +56,11 @@ class BALLISTA_API LeastSquaresAccumulator {
   // Folds in every row `other` has seen, after this one's. Throws std::invalid_argument
   // if its m or d differ.
   void merge(const LeastSquaresAccumulator& other);
+  // Makes this accumulator hold the rows that every rank's accumulator holds, rank 0's
+  // first: the factors are gathered and folded in rank order, so every rank ends with
+  // the same bits, and solve() then answers for all the rows (to ~κ(F)·eps of what one
+  // process folding them all would answer). Every rank calls it (collective.hpp).
+  void combine(Collective& collective);
 
   // Rows folded in so far.
   std::int64_t rows() const { return rows_; }
@@ -84,6 +95,9 @@ inline constexpr std::int64_t kLeastSquaresSlice = 32768;
 // `rows` returns tensors of other shapes.
 BALLISTA_API torch::Tensor streamed_least_squares(std::int64_t n, std::int64_t features, std::int64_t targets,
                                                   const LeastSquaresRows& rows, double l2 = 0.0);
+// The same over every rank's rows: `n` and `rows` are this rank's share.
+BALLISTA_API torch::Tensor streamed_least_squares(std::int64_t n, std::int64_t features, std::int64_t targets,
+                                                  const LeastSquaresRows& rows, double l2, Collective& collective);
 
 // Sequentially thresholded least squares (STLSQ, as in SINDy, Brunton et al. 2016):
 // solve, zero every weight with |w| < threshold, re-solve on the remaining columns, and
@@ -91,6 +105,9 @@ BALLISTA_API torch::Tensor streamed_least_squares(std::int64_t n, std::int64_t f
 // zeros for dropped terms; each output column is thresholded on its own.
 BALLISTA_API torch::Tensor thresholded_least_squares(const torch::Tensor& features, const torch::Tensor& targets,
                                                      double threshold, double l2 = 0.0);
+// The same over every rank's rows (each re-solve combines the ranks' factors).
+BALLISTA_API torch::Tensor thresholded_least_squares(const torch::Tensor& features, const torch::Tensor& targets,
+                                                     double threshold, double l2, Collective& collective);
 
 struct BALLISTA_API GradientOptions {
   std::string optimizer = "adam";  // "adam" or "sgd" (plain, no momentum)
@@ -100,7 +117,10 @@ struct BALLISTA_API GradientOptions {
 
 // Minimises the mean squared error of F·W against Y from `initial` W [m, d_out] with
 // full-batch steps in float32 (as the article's PyTorch code does), reporting each
-// epoch's loss through `context` and stopping early if it is cancelled.
+// epoch's loss through `context` and stopping early if it is cancelled. On several
+// ranks (context.collective()), F and Y are this rank's share of the rows and each
+// step sums the shares' gradients and losses in one all-reduce: the same steps as one
+// process on all the rows, up to float32 rounding.
 // Returns the final W as float64. Unless cancelled, it then reports through
 // Context::report_value how far that is from the closed-form optimum of the same
 // objective: "final_mse" (of the returned W, in float64), "optimum_mse" (of
@@ -112,6 +132,9 @@ BALLISTA_API torch::Tensor gradient_descent(const torch::Tensor& features, const
 // Mean squared error of F·W against Y, in float64.
 BALLISTA_API double mean_squared_error(const torch::Tensor& features, const torch::Tensor& weights,
                                        const torch::Tensor& targets);
+// The same over every rank's rows.
+BALLISTA_API double mean_squared_error(const torch::Tensor& features, const torch::Tensor& weights,
+                                       const torch::Tensor& targets, Collective& collective);
 
 BALLISTA_NAMESPACE_END
 

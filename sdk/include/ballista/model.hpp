@@ -98,6 +98,17 @@ class BALLISTA_API Model {
   // predicts the pipeline's targets, Dataset::target_names, in that order, so predict()
   // returns [n, train.target_names.size()]; the others it could predict go unused.
   virtual std::vector<std::string> required_targets() const;
+
+  // Whether fit() can train on a share of the rows: when the host runs a pipeline on
+  // several processes (ballista run --nproc, torchrun, srun, mpirun), a model that says
+  // true is fitted on every rank at once, each rank's Dataset holding only its share of
+  // the training rows (contiguous, in rank order), and fit() combines the shares through
+  // context.collective() so that every rank ends with the model all the rows give. A
+  // model that says false (the default) is fitted by rank 0 alone on all the rows.
+  // Known from the parameters alone: the host asks right after the factory. The rows a
+  // model saw are then split over processes, but describe(), save() and predict() see
+  // the whole fitted model on rank 0, which alone evaluates and saves it.
+  virtual bool data_parallel() const;
 };
 
 // Throws std::invalid_argument when `values` holds a NaN or an infinity, naming `what`
