@@ -49,6 +49,20 @@ Commands:
                                file), report.md, plots/*.png (gnuplot; $GNUPLOT picks
                                the program), pipeline.resolved.yaml, metrics.json,
                                metrics.csv, data/*.csv, loss/*.csv, models/*.pt, log.txt
+  run PIPELINE --shard I/N [--out DIR]
+                               run only shard I of N (0 <= I < N): the models at
+                               positions I, I+N, I+2N, ... of the pipeline (counted
+                               from 0, sweep variants included), on the same data;
+                               its metrics.json says which shard it is
+  run PIPELINE --shards N --emit slurm|parallel [--out BASE]
+                               run nothing: print a script that runs the N shards
+                               (a Slurm job array, or GNU parallel) into BASE/shard-I
+                               and then merges them into BASE/merged
+  merge RUN_DIR... --out DIR   combine the shards' run directories into one run
+                               directory, as the unsharded run writes it; refuses
+                               shards of another pipeline or seed, a missing,
+                               repeated or unfinished shard, shards of different N,
+                               and a DIR that is not empty
   validate PIPELINE [--set KEY.PATH=VALUE]...
                                check a pipeline (keys, values, plugin parameters)
                                without running it
@@ -95,6 +109,15 @@ Options:
                                process is killed and the run goes on (implies
                                --isolate, since only a process can be stopped at
                                any point)
+  --nproc N                    with run: run the pipeline as N processes on this
+                               machine, one rank each of a c10d Gloo group (what
+                               torchrun --standalone does): data-parallel models
+                               fit on a share of the rows each; the thread count
+                               is divided among them. Under torchrun, srun or
+                               mpirun, `ballista run` joins their job by itself
+  --timeout SECONDS            with a distributed run: how long a rank waits for
+                               the others (joining, each all-reduce) before it
+                               stops with an error (default 1800)
   --allow-insecure-plugins     load plugin files that other users could have written
                                (group- or world-writable file or directory, or owned
                                by another user); refused by default, since loading
@@ -123,6 +146,52 @@ std::optional<int> positive_count(const std::string& text) {
   return value > 0 ? std::optional<int>(value) : std::nullopt;
 }
 
+// The most ranks `run --nproc` starts on one machine.
+constexpr int kMostLocalRanks = 1024;
+
+// A number of seconds above 0 and at most a year (30, 0.5, 1e3), for OPTION.
+double seconds_option(const std::string& option, const std::string& given) {
+  char* end = nullptr;
+  const double seconds = std::strtod(given.c_str(), &end);
+  if (given.empty() || end != given.c_str() + given.size() || given.find_first_of("xXnN") != std::string::npos ||
+      !(seconds > 0 && seconds <= 365.0 * 24 * 3600)) {
+    throw UsageError(option + " needs a number of seconds above 0 and at most 31536000 (a year), got '" +
+                     printable(given) + "'");
+  }
+  return seconds;
+}
+
+// The most shards: a pipeline runs at most 10000 models, so more would all be empty.
+constexpr std::size_t kMostShards = 10000;
+
+// A count of shards, 1 to kMostShards; nothing for other text.
+std::optional<std::size_t> shard_count(const std::string& text) {
+  const auto count = positive_count(text);
+  return count && static_cast<std::size_t>(*count) <= kMostShards ? std::optional<std::size_t>(*count) : std::nullopt;
+}
+
+// A whole number of at most six digits, into `value`; false for other text.
+bool whole_number(const std::string& text, std::size_t& value) {
+  if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  value = static_cast<std::size_t>(std::stoul(text));
+  return true;
+}
+
+// --shard I/N: shard I (from 0) of N.
+ShardOption shard_option(const std::string& text) {
+  const auto slash = text.find('/');
+  ShardOption shard{0, 0};
+  if (slash == std::string::npos || !whole_number(text.substr(0, slash), shard.index) ||
+      !whole_number(text.substr(slash + 1), shard.count) || shard.count == 0 || shard.count > kMostShards ||
+      shard.index >= shard.count) {
+    throw UsageError("--shard needs I/N, shard I of N counted from 0 (0 <= I < N <= " + std::to_string(kMostShards) +
+                     "), e.g. --shard 0/4 for the first of four; got '" + printable(text) + "'");
+  }
+  return shard;
+}
+
 // The cores this process may run on (taskset, a container's CPU set).
 int usable_cores() {
   cpu_set_t usable;
@@ -149,7 +218,9 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
     if (argument == "--plugin-path" || argument == "--out" || argument == "--at" || argument == "--input" ||
         argument == "--output" || argument == "--set" || argument == "--metric" || argument == "--baseline" ||
         argument == "--sort" || argument == "--format" || argument == "--dir" || argument == "--threads" ||
-        argument == "--model-timeout" || argument == "--range") {
+        argument == "--model-timeout" || argument == "--range" || argument == "--shard" ||
+        argument == "--nproc" || argument == "--timeout" ||
+        argument == "--shards" || argument == "--emit") {
       if (i + 1 >= arguments.size()) {
         throw UsageError(argument + " needs a value");
       }
@@ -164,6 +235,16 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
         line.overrides.push_back(given);
       } else if (argument == "--range") {
         line.ranges.push_back(given);
+      } else if (argument == "--shard") {
+        line.shard = shard_option(given);
+      } else if (argument == "--shards") {
+        line.shards = shard_count(given);
+        if (!line.shards) {
+          throw UsageError("--shards needs a whole number of shards, 1 to " + std::to_string(kMostShards) + " (got '" +
+                           printable(given) + "')");
+        }
+      } else if (argument == "--emit") {
+        line.emit = given;
       } else if (argument == "--threads") {
         line.threads = positive_count(given);
         if (!line.threads) {
@@ -175,16 +256,16 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
                            " (the larger of 64 and four times the " + std::to_string(usable_cores()) +
                            " cores this process may use); more threads than cores only add start-up time");
         }
-      } else if (argument == "--model-timeout") {
-        // Seconds, decimal: 30, 0.5, 1e3 (at most a year).
-        char* end = nullptr;
-        const double seconds = std::strtod(given.c_str(), &end);
-        if (given.empty() || end != given.c_str() + given.size() || given.find_first_of("xXnN") != std::string::npos ||
-            !(seconds > 0 && seconds <= 365.0 * 24 * 3600)) {
-          throw UsageError("--model-timeout needs a number of seconds above 0 and at most 31536000 (a year), got '" +
-                           printable(given) + "'");
+      } else if (argument == "--nproc") {
+        line.nproc = positive_count(given);
+        if (!line.nproc || *line.nproc > kMostLocalRanks) {
+          throw UsageError("--nproc needs a whole number of processes, 1 to " + std::to_string(kMostLocalRanks) +
+                           " (got '" + printable(given) + "')");
         }
-        line.model_timeout = seconds;
+      } else if (argument == "--timeout") {
+        line.timeout = seconds_option("--timeout", given);
+      } else if (argument == "--model-timeout") {
+        line.model_timeout = seconds_option("--model-timeout", given);
       } else if (argument == "--metric") {
         line.compare_columns.push_back(given);
         compare_options_given = true;
@@ -229,13 +310,41 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
   line.operands.assign(positional.begin() + 1, positional.end());
   const auto& command = line.command;
   const std::vector<std::string> commands{"plugins",  "plugin",  "check-plugin", "new-plugin", "run",
-                                          "validate", "predict", "schema",       "compare",    "reproduce"};
+                                          "validate", "predict", "schema",       "compare",    "reproduce",
+                                          "merge"};
   // The child of `run --isolate` (internal: not in the usage text).
   if (command != "__run-model" && std::find(commands.begin(), commands.end(), command) == commands.end()) {
     throw UsageError("unknown command '" + command + "'" + suggest(command, commands));
   }
-  if (line.out_dir && command != "run" && command != "reproduce") {
-    throw UsageError("--out only applies to `run` and `reproduce`");
+  if (line.out_dir && command != "run" && command != "reproduce" && command != "merge") {
+    throw UsageError("--out only applies to `run`, `reproduce` and `merge`");
+  }
+  if ((line.shard || line.shards || line.emit) && command != "run") {
+    throw UsageError("--shard, --shards and --emit only apply to `run`");
+  }
+  if (line.emit && !line.shards) {
+    throw UsageError("--emit needs --shards N, the number of shards the script runs");
+  }
+  if (line.shards && !line.emit) {
+    throw UsageError("--shards N needs --emit slurm or --emit parallel: it prints a script that runs the N shards "
+                     "and merges them (to run one shard here: --shard I/N)");
+  }
+  if (line.shard && line.shards) {
+    throw UsageError("--shard I/N runs one shard, --shards N --emit prints a script for all of them: give one");
+  }
+  if (line.emit && *line.emit != "slurm" && *line.emit != "parallel") {
+    throw UsageError("--emit must be slurm or parallel, got '" + printable(*line.emit) + "'" +
+                     did_you_mean(*line.emit, {"slurm", "parallel"}));
+  }
+  if ((line.nproc || line.timeout) && command != "run") {
+    throw UsageError("--nproc and --timeout only apply to `run`");
+  }
+  if (line.nproc && (line.isolate || line.model_timeout)) {
+    throw UsageError("--nproc runs each rank in its own process already: it does not combine with --isolate or "
+                     "--model-timeout (use --timeout for how long a rank waits for the others)");
+  }
+  if (line.nproc && line.emit) {
+    throw UsageError("--nproc runs one pipeline on several processes, --emit prints a script: give one");
   }
   if (line.isolate && command != "run") {
     throw UsageError("--isolate only applies to `run`");
@@ -280,6 +389,11 @@ CommandLine parse_command_line(const std::vector<std::string>& arguments) {
     expect(1, "NAME [--set PARAMETER=VALUE]... [--range NAME=LOW,HIGH]...");
   } else if (command == "reproduce") {
     expect(1, "RUN_DIR [--out DIR]");
+  } else if (command == "merge") {
+    if (line.operands.empty() || !line.out_dir) {
+      throw UsageError("usage: ballista merge RUN_DIR... --out DIR (the run directories of `run --shard I/N`, "
+                       "one for each I)");
+    }
   } else if (command == "schema") {
     expect(0, "");
   } else if (command == "predict") {

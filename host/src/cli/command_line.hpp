@@ -19,6 +19,12 @@ struct PredictRequest {
   std::optional<std::filesystem::path> output;  // CSV to write; stdout when absent
 };
 
+// `run --shard I/N`: run the I-th of N shares of the pipeline's models.
+struct ShardOption {
+  std::size_t index = 0;
+  std::size_t count = 1;
+};
+
 struct CommandLine {
   // What to do before any command: print the usage (exit 0) or the version.
   bool help = false;
@@ -40,6 +46,11 @@ struct CommandLine {
   bool quiet = false;
   bool isolate = false;
   std::optional<double> model_timeout;   // --model-timeout SECONDS (implies --isolate)
+  std::optional<int> nproc;              // run --nproc N: N local ranks of one distributed run
+  std::optional<double> timeout;         // run --timeout SECONDS: the ranks' wait for each other
+  std::optional<ShardOption> shard;      // run --shard I/N
+  std::optional<std::size_t> shards;     // run --shards N --emit FORMAT: print a script, run nothing
+  std::optional<std::string> emit;       // "slurm" or "parallel"
   bool allow_insecure_plugins = false;
 };
 

@@ -11,11 +11,13 @@
 #include "resolved_yaml.hpp"
 #include "pipeline_schema.hpp"
 #include "pipeline_runner.hpp"
+#include "process_group.hpp"
 #include "report_page.hpp"
 #include "run_plots.hpp"
 #include "run_environment.hpp"
 #include "run_directory.hpp"
 #include "run_report.hpp"
+#include "sweep_shards.hpp"
 
 #include <ballista/version.hpp>
 #include <torch/torch.h>
@@ -24,6 +26,7 @@
 #include <cmath>
 #include <bit>
 #include <map>
+#include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <fstream>
@@ -88,25 +91,79 @@ int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path&
   }
 }
 
+namespace {
+
+// environment.json's "distributed": how the run was launched.
+nlohmann::json distributed_record(const LaunchEnvironment& launch) {
+  return {{"world_size", launch.size},
+          {"backend", ProcessGroup::backend()},
+          {"launcher", launch.launcher},
+          {"agent_store", launch.agent_store}};
+}
+
+// A rank other than 0: the shared fits, and nothing written; an error ends it (the
+// other ranks then stop at their next all-reduce) and goes to torchrun's error file.
+int run_as_other_rank(const Pipeline& pipeline, const PluginCatalog& catalog, ProcessGroup& ranks,
+                      const LaunchEnvironment& launch) {
+  try {
+    RunHooks hooks;
+    hooks.ranks = &ranks;
+    const auto run = run_pipeline(pipeline, catalog, {}, hooks);
+    return run.interrupted ? 130 : 0;
+  } catch (const std::exception& error) {
+    const auto message = "rank " + std::to_string(ranks.rank()) + ": " + first_line(error.what());
+    std::cerr << "ballista: " << message << '\n';
+    write_error_file(launch, message);
+    return 1;
+  }
+}
+
+}  // namespace
+
 int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
                          const std::vector<std::string>& overrides,
                          const std::optional<std::filesystem::path>& out_dir, std::ostream& out,
-                         Verbosity verbosity, const std::optional<IsolateOptions>& isolate) {
+                         Verbosity verbosity, const std::optional<IsolateOptions>& isolate,
+                         const std::optional<PipelineShard>& shard,
+                         const std::optional<DistributedRun>& distributed) {
   Pipeline pipeline;
   try {
     pipeline = load_pipeline(file, catalog, overrides);
   } catch (const InputError& error) {
     std::cerr << error.what() << '\n';
+    if (distributed) {
+      write_error_file(distributed->launch, first_line(error.what()));
+    }
     return 2;
   }
   const auto resolved = resolved_yaml(pipeline, catalog);
+  if (shard) {
+    keep_shard(pipeline, *shard);  // after resolving: the shard's record keeps every model
+  }
+  std::unique_ptr<ProcessGroup> ranks;
+  if (distributed) {
+    try {
+      ranks = std::make_unique<ProcessGroup>(distributed->launch, distributed->timeout);
+    } catch (const std::exception& error) {
+      std::cerr << "ballista: " << error.what() << '\n';
+      write_error_file(distributed->launch, error.what());
+      return 2;
+    }
+    if (ranks->rank() != 0) {
+      return run_as_other_rank(pipeline, catalog, *ranks, distributed->launch);
+    }
+  }
   RunDirectoryWriter writer(out_dir ? RunDirectory(*out_dir) : RunDirectory::fresh(pipeline.name, resolved));
   const auto& directory = writer.directory();
   if (const auto refused = writer.open()) {
     std::cerr << "ballista: " << *refused << '\n';
     return 2;
   }
-  writer.start(resolved, run_environment().dump(2) + "\n");
+  auto environment = run_environment();
+  if (distributed) {
+    environment["distributed"] = distributed_record(distributed->launch);
+  }
+  writer.start(resolved, environment.dump(2) + "\n");
   // log.txt gets what the terminal gets, and the plugins' debug messages.
   ProgressDisplay display(std::cerr, isatty(STDERR_FILENO) != 0, verbosity);
   const auto say = [&](const std::string& line, bool on_terminal = true) {
@@ -119,11 +176,14 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   // A plugin's Context::log message: "  mlp: info: early stopping at epoch 40". Debug
   // messages reach the terminal only with --verbose; every level reaches log.txt.
   const auto plugin_said = [&](const std::string& who, const PluginMessage& message) {
-    const std::string where = message.during.empty() ? who : who + " (" + message.during + ")";
-    say("  " + printable(where) + ": " + message_text(message),
-        message.level != LogLevel::debug || verbosity == Verbosity::verbose);
+    say(plugin_message_line(who, message), message.level != LogLevel::debug || verbosity == Verbosity::verbose);
   };
   say("ballista " BALLISTA_VERSION_STRING ": " + file.string() + " → " + directory.root().string());
+  if (distributed) {
+    const auto& launch = distributed->launch;
+    say("  " + std::to_string(launch.size) + " ranks (" + launch.launcher + ", c10d " + ProcessGroup::backend() +
+        "): data-parallel models fit on a share of the rows each; the others on rank 0");
+  }
   bool data_drawn = false;  // set by hooks.progress once the data is drawn
   RunResult run;
   RunningRecords records;
@@ -144,21 +204,14 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
       }
       for (; reported < progress.models.size() && progress.models[reported].status != ModelStatus::pending;
            ++reported) {
-        const auto& model = progress.models[reported];
-        std::ostringstream line;
-        line << "  " << model.name << ": " << model_status_name(model.status);
-        if (model.status == ModelStatus::ok) {
-          line << " (fit " << std::fixed << std::setprecision(2) << model.fit_seconds << " s)";
-        } else if (!model.error.empty()) {
-          line << ": " << model.error;
-        }
-        say(line.str());
+        say(model_outcome_line(progress.models[reported]));
       }
     };
     hooks.step = [&](const std::string& model, std::int64_t step, std::int64_t total, double loss) {
       display.step(model, step, total, loss);
     };
     hooks.message = plugin_said;
+    hooks.ranks = ranks.get();
     if (isolate) {
       hooks.executor = isolated_executor(directory.resolved_pipeline(), directory.root(), *isolate);
     }
@@ -180,6 +233,9 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   std::string state = run.interrupted ? "interrupted" : "complete";
   writer.write_metrics(metrics_json(pipeline, run, state), metrics_csv(run));
   writer.write_loss_curves(run);
+  if (shard) {
+    write_shard_results(directory, run);
+  }
   // Plots and the report last: they read everything above, and a run stopped while they
   // are drawn still has its metrics.
   if (verbosity != Verbosity::quiet) {
@@ -210,9 +266,14 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
     std::cerr << "ballista: interrupted; finished models are saved in " << directory.root().string() << '\n';
     return 130;
   }
-  const bool any_failed = std::any_of(run.models.begin(), run.models.end(),
-                                      [](const ModelResult& model) { return model.status != ModelStatus::ok; });
-  return any_failed ? 1 : 0;
+  const auto failed = std::find_if(run.models.begin(), run.models.end(),
+                                   [](const ModelResult& model) { return model.status != ModelStatus::ok; });
+  if (failed != run.models.end() && distributed) {
+    write_error_file(distributed->launch, "rank 0: model " + failed->name + " " +
+                                              model_status_name(failed->status) +
+                                              (failed->error.empty() ? "" : ": " + failed->error));
+  }
+  return failed != run.models.end() ? 1 : 0;
 }
 
 int run_one_model_command(const PluginCatalog& catalog, const std::filesystem::path& resolved_pipeline,
@@ -378,8 +439,9 @@ int reproduce_command(const PluginCatalog& catalog, const std::filesystem::path&
   }
   const RunDirectory directory =
       out_dir ? RunDirectory(*out_dir) : RunDirectory::fresh(pipeline.name, resolved_yaml(pipeline, catalog));
+  // A shard's run is reproduced as that shard.
   const int status = run_pipeline_command(catalog, recorded_run.resolved_pipeline(), {}, directory.root(), out,
-                                          Verbosity::quiet);
+                                          Verbosity::quiet, std::nullopt, recorded_shard(recorded));
   if (status == 2 || status == 130) {
     return status;
   }
@@ -392,6 +454,11 @@ int reproduce_command(const PluginCatalog& catalog, const std::filesystem::path&
   }
   const auto changes = environment_changes(recorded_environment, run_environment());
   out << "\nReproducing " << run_directory.string() << " in " << directory.root().string() << ":\n";
+  if (const auto distributed = recorded_environment.find("distributed"); distributed != recorded_environment.end()) {
+    out << "  the recorded run was distributed: " << distributed->value("world_size", 0) << " ranks launched by "
+        << distributed->value("launcher", std::string("?")) << " (c10d " << distributed->value("backend", std::string("?"))
+        << "); this one ran as one process\n";
+  }
   for (const auto& change : changes) {
     out << "  environment differs: " << change.entry << " was " << change.before << ", now " << change.after << '\n';
   }

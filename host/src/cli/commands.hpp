@@ -5,9 +5,11 @@
 
 #include "command_line.hpp"
 #include "isolated_model.hpp"
+#include "launch_environment.hpp"
 #include "plugin_catalog.hpp"
 #include "progress_display.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <iosfwd>
 #include <optional>
@@ -27,14 +29,25 @@ int print_schema(const PluginCatalog& catalog, std::ostream& out);
 int predict_command(const PluginCatalog& catalog, const std::filesystem::path& model_file, const PredictRequest& request,
                     std::ostream& out);
 
+// This process as one rank of a distributed run (torchrun, srun, mpirun, --nproc):
+// rank 0 writes the run directory and prints as a run does; the other ranks take part
+// in the data-parallel fits and print only errors (also to TORCHELASTIC_ERROR_FILE).
+struct DistributedRun {
+  LaunchEnvironment launch;
+  std::chrono::milliseconds timeout{std::chrono::minutes(30)};
+};
+
 // `isolate`, when given, trains each model in a child process (run --isolate), started
 // with its options (--plugin-path and the like) before its subcommand, and killed after
-// its timeout (--model-timeout) if it has one.
+// its timeout (--model-timeout) if it has one. `shard`, when given, runs only that
+// share of the models (run --shard I/N) and keeps their results for `ballista merge`.
 int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
                          const std::vector<std::string>& overrides,
                          const std::optional<std::filesystem::path>& out_dir, std::ostream& out,
                          Verbosity verbosity = Verbosity::normal,
-                         const std::optional<IsolateOptions>& isolate = std::nullopt);
+                         const std::optional<IsolateOptions>& isolate = std::nullopt,
+                         const std::optional<PipelineShard>& shard = std::nullopt,
+                         const std::optional<DistributedRun>& distributed = std::nullopt);
 
 // The child of `run --isolate` (`ballista __run-model RESOLVED.yaml MODEL RESULT_FILE`):
 // trains MODEL of the resolved pipeline, saves it under the run directory (the YAML's

@@ -4,6 +4,7 @@
 // for OpenMP and OpenBLAS before they start, and replaces itself (execv) with
 // `ballista-engine` for every other command, with the same arguments.
 #include "command_line.hpp"
+#include "local_ranks.hpp"
 #include "plugin_discovery.hpp"
 
 #include <unistd.h>
@@ -23,8 +24,12 @@ int main(int argc, char** argv) {
   // OpenMP and OpenBLAS read these when they start in the engine.
   export_thread_count(thread_count(line));
   const auto engine = (installation_prefix() / BALLISTA_ENGINE_RELATIVE_PATH).lexically_normal();
-  std::vector<char*> arguments(argv, argv + argc);
   std::string engine_text = engine.string();
+  // run --nproc N: this process supervises N ranks of the engine.
+  if (const auto status = run_local_ranks(line, engine_text, std::vector<std::string>(argv + 1, argv + argc))) {
+    return *status;
+  }
+  std::vector<char*> arguments(argv, argv + argc);
   arguments[0] = engine_text.data();
   arguments.push_back(nullptr);
   ::execv(engine_text.c_str(), arguments.data());

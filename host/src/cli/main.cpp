@@ -9,12 +9,18 @@
 #include "isolated_model.hpp"
 #include "compare.hpp"
 #include "pipeline_runner.hpp"
+#include "launch_environment.hpp"
+#include "local_ranks.hpp"
+#include "sweep_shards.hpp"
 
 #include <ballista/parallel.hpp>
 
 #include <ATen/Parallel.h>
 
+#include <chrono>
+#include <cmath>
 #include <csignal>
+#include <filesystem>
 #include <unistd.h>
 #include <iostream>
 #include <optional>
@@ -45,6 +51,11 @@ int main(int argc, char** argv) {
   CommandLine line;
   if (const auto answered = answer_without_libtorch(argc, argv, line)) {
     return *answered;
+  }
+  // run --nproc N started as the engine itself: supervise N ranks of this program.
+  if (const auto status = run_local_ranks(line, std::filesystem::read_symlink("/proc/self/exe").string(),
+                                          std::vector<std::string>(argv + 1, argv + argc))) {
+    return *status;
   }
   const int threads = thread_count(line);
   use_threads(threads);
@@ -99,6 +110,12 @@ int main(int argc, char** argv) {
     if (command == "validate") {
       return validate_pipeline(catalog, operands[0], line.overrides, std::cout);
     }
+    if (command == "merge") {
+      return merge_command(catalog, line, std::cout);
+    }
+    if (line.emit) {
+      return emit_shard_script(catalog, line, std::cout);
+    }
     (void)std::signal(SIGINT, on_interrupt);
     std::optional<IsolateOptions> isolate_options;
     if (line.isolate || line.model_timeout) {
@@ -118,8 +135,24 @@ int main(int argc, char** argv) {
       }
       isolate_options->timeout_seconds = line.model_timeout;
     }
+    std::optional<PipelineShard> shard;
+    if (line.shard) {
+      shard = PipelineShard{line.shard->index, line.shard->count};
+    }
+    // One rank of a distributed run when a launcher (torchrun, srun, mpirun, --nproc) says so.
+    std::optional<DistributedRun> distributed;
+    if (auto launch = launch_environment(); launch && launch->size > 1) {
+      if (isolate_options) {
+        std::cerr << "ballista: --isolate and --model-timeout do not combine with a distributed run (" << launch->launcher
+                  << ", " << launch->size << " ranks): each rank is already its own process\n";
+        return 2;
+      }
+      distributed.emplace();
+      distributed->launch = std::move(*launch);
+      distributed->timeout = std::chrono::milliseconds(std::llround(line.timeout.value_or(1800.0) * 1000.0));
+    }
     return run_pipeline_command(catalog, operands[0], line.overrides, line.out_dir, std::cout, verbosity,
-                                isolate_options);
+                                isolate_options, shard, distributed);
   } catch (const std::exception& error) {
     std::cerr << "ballista: " << error.what() << '\n';
     return 2;

@@ -134,6 +134,16 @@ struct EvaluationSpec {
   std::vector<ProbeSpec> probes;
 };
 
+// `run --shard I/N`: the I-th of N shares of a pipeline's models. Model i, counted in
+// the pipeline's order after sweeps are expanded, belongs to shard i mod N: the share
+// depends on the resolved pipeline alone, and a sweep's neighbouring variants (often of
+// like cost) go to different shards.
+struct PipelineShard {
+  std::size_t index = 0;
+  std::size_t count = 1;
+  bool holds(std::size_t model_index) const { return model_index % count == index; }
+};
+
 struct Pipeline {
   std::string name;
   std::filesystem::path file;
@@ -142,6 +152,9 @@ struct Pipeline {
   std::string train_set;
   std::vector<ModelSpec> models;
   EvaluationSpec evaluation;
+  // Set for a shard's run: `models` then holds only the shard's share (the records say
+  // which shard; pipeline.resolved.yaml keeps every model, for `ballista merge`).
+  std::optional<PipelineShard> shard;
 };
 
 }  // namespace ballista::host

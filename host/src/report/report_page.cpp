@@ -153,6 +153,13 @@ std::vector<Block> document(const Pipeline& pipeline, const RunResult& run, cons
   };
   summary += in_words(targets) + " from " + in_words(inputs) + ". Ballista " BALLISTA_VERSION_STRING ".";
   blocks.push_back(paragraph(summary));
+  if (pipeline.shard) {
+    const auto index = std::to_string(pipeline.shard->index);
+    const auto count = std::to_string(pipeline.shard->count);
+    blocks.push_back(paragraph("Shard " + index + "/" + count + " (run --shard " + index + "/" + count +
+                               "): only the pipeline's models whose position i (counting from 0) has i mod " + count +
+                               " = " + index + "; ballista merge combines the shards into one run."));
+  }
   if (state == "interrupted") {
     blocks.push_back(paragraph("The run was interrupted: models marked interrupted or skipped were not finished; "
                                "everything else is complete and kept."));

@@ -12,6 +12,8 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <iomanip>
+#include <sstream>
 #include <stdexcept>
 
 namespace ballista::host {
@@ -48,6 +50,22 @@ std::string probe_label(const Pipeline& pipeline, const ProbeSpec& probe, const 
 
 std::string message_text(const PluginMessage& message) {
   return std::string(log_level_name(message.level)) + ": " + printable(message.text, 4000);
+}
+
+std::string plugin_message_line(const std::string& who, const PluginMessage& message) {
+  const std::string where = message.during.empty() ? who : who + " (" + message.during + ")";
+  return "  " + printable(where) + ": " + message_text(message);
+}
+
+std::string model_outcome_line(const ModelResult& model) {
+  std::ostringstream line;
+  line << "  " << model.name << ": " << model_status_name(model.status);
+  if (model.status == ModelStatus::ok) {
+    line << " (fit " << std::fixed << std::setprecision(2) << model.fit_seconds << " s)";
+  } else if (!model.error.empty()) {
+    line << ": " << model.error;
+  }
+  return line.str();
 }
 
 std::vector<std::string> model_notes(const Pipeline& pipeline, const ModelResult& model) {
@@ -192,6 +210,10 @@ nlohmann::json metrics_document(const Pipeline& pipeline, const RunResult& run, 
   document["file"] = pipeline.file.string();
   document["state"] = state;
   document["seed"] = pipeline.seed;
+  if (pipeline.shard) {
+    // `ballista merge` checks its shards by this: one of each index, all of one count.
+    document["shard"] = {{"index", pipeline.shard->index}, {"count", pipeline.shard->count}};
+  }
   document["inputs"] = inputs;
   document["targets"] = targets;
   document["units"] = pipeline.data.units;

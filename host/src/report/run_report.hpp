@@ -23,6 +23,14 @@ std::vector<std::string> model_notes(const Pipeline& pipeline, const ModelResult
 // the text escaped by printable() and cut at 4000 bytes.
 std::string message_text(const PluginMessage& message);
 
+// A plugin message as `run` shows and logs it: "  mlp: warning: TEXT", a source's
+// with what it was computing ("  source projectile (drawing the data): info: TEXT").
+std::string plugin_message_line(const std::string& who, const PluginMessage& message);
+
+// A model's line once it has finished, as `run` shows and logs it: "  mlp: ok (fit
+// 2.59 s)", or its status and the failure's message.
+std::string model_outcome_line(const ModelResult& model);
+
 // The side-by-side table: one row per model (errors per set and metric, fit seconds,
 // parameter count, prediction at each probe), a final row with the true probe values.
 std::string comparison_table(const Pipeline& pipeline, const RunResult& run);

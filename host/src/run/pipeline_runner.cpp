@@ -10,7 +10,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
+#include <numeric>
 
 namespace ballista::host {
 
@@ -39,8 +42,11 @@ FitTable fit_table(const std::vector<std::string>& columns, const std::vector<st
 
 class RunContext final : public HostContext {
  public:
-  RunContext(std::string model, std::uint64_t seed, ModelResult& result, const RunHooks& hooks)
-      : HostContext(seed), model_(std::move(model)), result_(result), hooks_(hooks) {}
+  RunContext(std::string model, std::uint64_t seed, ModelResult& result, const RunHooks& hooks,
+             Collective& ranks)
+      : HostContext(seed), model_(std::move(model)), result_(result), hooks_(hooks), ranks_(ranks) {}
+
+  Collective& collective() override { return ranks_; }
 
   void report_progress(std::int64_t step, std::int64_t total, double loss) override {
     result_.loss_curve.push_back(loss);
@@ -64,7 +70,20 @@ class RunContext final : public HostContext {
   std::string model_;
   ModelResult& result_;
   const RunHooks& hooks_;
+  Collective& ranks_;
 };
+
+// This rank's share of `set`'s rows: [rank·n/size, (rank+1)·n/size), so the shares are
+// contiguous and in rank order.
+Dataset row_share(const Dataset& set, const Collective& ranks) {
+  const auto n = set.inputs.size(0);
+  const auto begin = n * ranks.rank() / ranks.size();
+  const auto end = n * (ranks.rank() + 1) / ranks.size();
+  Dataset share = set;
+  share.inputs = set.inputs.slice(0, begin, end);
+  share.targets = set.targets.slice(0, begin, end);
+  return share;
+}
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -111,27 +130,33 @@ void explain_probes(const Model& model, const torch::Tensor& points, ModelResult
   }
 }
 
-void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, const ModelSpec& spec,
+// Fits `model` and, unless this is a rank other than 0 of a shared fit, evaluates and
+// saves it. `ranks` is single_process() unless the fit is shared.
+void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, const ModelSpec& spec, Model& model,
                         const std::filesystem::path& model_directory, RunResult& run, ModelResult& result,
-                        const RunHooks& hooks) {
+                        const RunHooks& hooks, Collective& ranks) {
   const auto* plugin = catalog.find(spec.plugin);
-  auto model = plugin->definition.create(spec.parameters);
-  const auto& train = run.sets.at(pipeline.train_set);
-  RunContext context(spec.name, spec.seed, result, hooks);
+  const auto& all_rows = run.sets.at(pipeline.train_set);
+  const auto train = ranks.size() > 1 ? row_share(all_rows, ranks) : all_rows;
+  RunContext context(spec.name, spec.seed, result, hooks, ranks);
   const auto fit_start = std::chrono::steady_clock::now();
-  model->fit(train, context);
+  model.fit(train, context);
   result.fit_seconds = seconds_since(fit_start);
+  if (ranks.rank() != 0) {
+    result.status = ModelStatus::ok;
+    return;
+  }
   if (cancellation_flag().load()) {
     result.status = ModelStatus::interrupted;
     return;
   }
-  result.description = model->describe();
-  result.parameter_count = model->parameter_count();
+  result.description = model.describe();
+  result.parameter_count = model.parameter_count();
   const auto outputs = train.targets.size(1);
   const auto predict_start = std::chrono::steady_clock::now();
   for (const auto& set_name : pipeline.evaluation.sets) {
     const auto& set = run.sets.at(set_name);
-    const auto predictions = model->predict(set.inputs).to(torch::kCPU).to(torch::kFloat64);
+    const auto predictions = model.predict(set.inputs).to(torch::kCPU).to(torch::kFloat64);
     check_predictions(predictions, set.inputs, outputs);
     result.set_predictions[set_name] = predictions;
     for (const auto& metric : pipeline.evaluation.metrics) {
@@ -144,16 +169,16 @@ void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, 
   }
   if (!pipeline.evaluation.probes.empty()) {
     const auto points = probe_points(pipeline.evaluation);
-    const auto predictions = model->predict(points).to(torch::kCPU).to(torch::kFloat64);
+    const auto predictions = model.predict(points).to(torch::kCPU).to(torch::kFloat64);
     check_predictions(predictions, points, outputs);
     for (std::int64_t i = 0; i < points.size(0); ++i) {
       result.probes.push_back({row(points, i), row(predictions, i), {}});
     }
-    explain_probes(*model, points, result);
+    explain_probes(model, points, result);
   }
   result.predict_seconds = seconds_since(predict_start);
   for (const auto& grid : run.grids) {
-    const auto predictions = model->predict(grid.inputs).to(torch::kCPU).to(torch::kFloat64);
+    const auto predictions = model.predict(grid.inputs).to(torch::kCPU).to(torch::kFloat64);
     check_predictions(predictions, grid.inputs, outputs);
     result.grid_predictions[grid.name] = predictions;
   }
@@ -161,7 +186,7 @@ void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, 
     std::filesystem::create_directories(model_directory);
     const auto file = model_directory / (spec.name + ".pt");
     try {
-      save_model_file(file, spec, *plugin, *model, train.input_names, train.target_names);
+      save_model_file(file, spec, *plugin, model, train.input_names, train.target_names);
     } catch (const std::exception& error) {
       throw std::runtime_error("trained and evaluated, but saving " + file.string() + " failed: " + error.what());
     }
@@ -185,7 +210,10 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
     }
   });
   run.sets = generate_sets(pipeline.data);
-  if (!pipeline.evaluation.probes.empty()) {
+  Collective& ranks = hooks.ranks != nullptr ? static_cast<Collective&>(*hooks.ranks) : single_process();
+  const bool shared = ranks.size() > 1;
+  const bool writes = ranks.rank() == 0;  // the other ranks only take part in shared fits
+  if (writes && !pipeline.evaluation.probes.empty()) {
     during = "the truth at the probes";
     const auto points = probe_points(pipeline.evaluation);
     // A csv source has no truth between its rows: its probes show predictions only.
@@ -196,7 +224,9 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
     }
   }
   during = "the truth on the plot grids";
-  run.grids = plot_grids(pipeline, run.sets.at(pipeline.train_set));
+  if (writes) {
+    run.grids = plot_grids(pipeline, run.sets.at(pipeline.train_set));
+  }
   for (const auto& spec : pipeline.models) {
     ModelResult result;
     result.name = spec.name;
@@ -209,26 +239,80 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
     }
   };
   progress();
-  for (std::size_t i = 0; i < pipeline.models.size(); ++i) {
+  // On several ranks the models are built first, to ask which are data-parallel: those
+  // are fitted first, while every rank is there.
+  const auto count = pipeline.models.size();
+  std::vector<std::unique_ptr<Model>> built(count);
+  std::vector<bool> parallel(count, false);
+  std::vector<std::size_t> order(count);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  if (shared) {
+    for (std::size_t i = 0; i < count; ++i) {
+      try {
+        built[i] = catalog.find(pipeline.models[i].plugin)->definition.create(pipeline.models[i].parameters);
+        parallel[i] = built[i]->data_parallel();
+      } catch (...) {
+        built[i].reset();  // built again below, where its failure is recorded
+      }
+    }
+    std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return parallel[i]; });
+  }
+  std::string group_failure;  // why shared fits stopped, once one failed on rank 0
+  for (const auto i : order) {
     auto& result = run.models[i];
     if (cancellation_flag().load()) {
       result.status = ModelStatus::skipped;
       continue;
     }
+    if (!writes && !parallel[i]) {
+      continue;  // rank 0's alone
+    }
+    const bool share = shared && parallel[i] && group_failure.empty();
     try {
       if (hooks.executor) {
         hooks.executor(pipeline.models[i], result);
       } else {
-        train_and_evaluate(pipeline, catalog, pipeline.models[i], model_directory, run, result, hooks);
+        const auto& spec = pipeline.models[i];
+        auto model = built[i] ? std::move(built[i]) : catalog.find(spec.plugin)->definition.create(spec.parameters);
+        if (shared && parallel[i] && !share) {
+          result.messages.push_back({LogLevel::warning,
+                                     "fitted on rank 0 alone, on every row: the shared fits stopped (" +
+                                         group_failure + ")",
+                                     {}});
+          if (hooks.message) {
+            hooks.message(spec.name, result.messages.back());
+          }
+        }
+        const auto before = hooks.ranks != nullptr ? hooks.ranks->traffic() : ProcessGroup::Traffic{};
+        train_and_evaluate(pipeline, catalog, spec, *model, model_directory, run, result, hooks,
+                           share ? ranks : single_process());
+        if (share) {
+          const auto after = hooks.ranks->traffic();
+          result.fit_values["collective_calls"] = static_cast<double>(after.calls - before.calls);
+          result.fit_values["collective_seconds"] = after.seconds - before.seconds;
+          result.fit_values["collective_megabytes"] = (after.bytes - before.bytes) / 1e6;
+        }
       }
     } catch (const std::exception& error) {
+      if (share && !writes) {
+        throw;
+      }
       result.status = ModelStatus::failed;
       result.error = error.what();
       result.error = first_line(result.error);  // LibTorch's go on with a C++ backtrace
+      if (share) {
+        group_failure = result.name + ": " + result.error;
+      }
     } catch (...) {
+      if (share && !writes) {
+        throw;
+      }
       // `throw 42` from a plugin: that model fails, the run goes on.
       result.status = ModelStatus::failed;
       result.error = non_standard_exception();
+      if (share) {
+        group_failure = result.name + ": " + result.error;
+      }
     }
     // Another process's messages arrive with its result (or what it wrote before dying).
     for (std::size_t m = 0; hooks.executor && hooks.message && m < result.messages.size(); ++m) {

@@ -6,6 +6,7 @@
 #include "cancellation.hpp"
 #include "pipeline.hpp"
 #include "plugin_catalog.hpp"
+#include "process_group.hpp"
 #include "run_results.hpp"
 
 #include <filesystem>
@@ -32,6 +33,16 @@ struct RunHooks {
   StepObserver step;
   MessageObserver message;
   ModelExecutor executor;
+  // The ranks of a distributed run (nullptr, or a size of 1: this process alone). Then
+  // every rank calls run_pipeline alike. Models that are data_parallel() are fitted
+  // first, on every rank at once, each on its share of the training rows; rank 0 then
+  // evaluates and saves them, and fits the others alone on all the rows, while the
+  // other ranks return once the shared fits are done (their results hold nothing).
+  // A shared fit that fails on rank 0 (another rank died or timed out, say) leaves the
+  // later ones to rank 0 alone, with a warning; on another rank it is thrown.
+  // Rank 0 records each shared fit's collectives in its fit_values: collective_calls,
+  // collective_seconds (waiting included) and collective_megabytes (sent by rank 0).
+  ProcessGroup* ranks = nullptr;
 };
 
 // Runs everything. Each trained model is saved as `model_directory`/<name>.pt unless

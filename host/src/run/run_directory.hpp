@@ -10,6 +10,8 @@
 //   plots/                  the plots (report/run_plots.hpp)
 //   report.md, report.html  the report (report/report_page.hpp)
 //   .isolate/               the --isolate children's results while they run
+//   shard/MODEL.result      a shard's (run --shard I/N) model results, tensors included,
+//                           from which `ballista merge` rebuilds the whole run
 //
 // By default a run goes to runs/PIPELINE/YYYYmmdd-HHMMSS-ID, and runs/PIPELINE/latest
 // and runs/latest point at the newest run. What goes into the files is the caller's:
@@ -44,6 +46,7 @@ class RunDirectory {
   std::filesystem::path report_markdown() const { return root_ / "report.md"; }
   std::filesystem::path report_html() const { return root_ / "report.html"; }
   std::filesystem::path isolate_scratch() const { return root_ / ".isolate"; }
+  std::filesystem::path shard_results() const { return root_ / "shard"; }
 
   // runs/PIPELINE/YYYYmmdd-HHMMSS-ID: ID (6 hex digits of a hash of the resolved
   // pipeline, the time and the process) tells apart runs started in the same second;

@@ -150,6 +150,10 @@ std::string effect_of(const std::string& entry) {
        "LibTorch's own kernels use other vector instructions, which round some functions (sigmoid, …) "
        "differently"},
       {"cpu", "another processor: OpenBLAS and LibTorch choose their kernels by processor"},
+      {"distributed",
+       "the run was split over processes otherwise (or not at all): data-parallel fits combine the ranks' shares "
+       "of the rows in another order, so least squares agree to about 1e-12 and gradient fits to about 1e-6, not "
+       "to the last bit; launch it with the same world_size to compare bits"},
       {"variables.OPENBLAS_CORETYPE", "it chooses OpenBLAS's kernels (see blas_core)"},
       {"variables.ATEN_CPU_CAPABILITY", "it chooses LibTorch's vector kernels (see aten_cpu_capability)"},
   };

@@ -15,7 +15,9 @@ namespace ballista::host {
 //  "cores", "hostname", "os"}. blas_core is OpenBLAS's kernel set ("Haswell",
 // "SkylakeX", …; null under another BLAS), aten_cpu_capability LibTorch's ("AVX2",
 // "AVX512"); variables holds the OPENBLAS_*, GOTO_*, OMP_*, GOMP_*, MKL_* and ATEN_*
-// environment variables that are set (OPENBLAS_CORETYPE picks OpenBLAS's kernels).
+// environment variables that are set (OPENBLAS_CORETYPE picks OpenBLAS's kernels). A
+// distributed run's rank 0 adds "distributed": {"world_size", "backend", "launcher",
+// "agent_store"}.
 nlohmann::json run_environment();
 
 // One entry of two environment.json objects that differs: `entry` is a key, or

@@ -1,0 +1,146 @@
+// The c10d Gloo process group (see process_group.hpp).
+#include "process_group.hpp"
+
+#include "diagnostics.hpp"
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/torch.h>
+
+#include <map>
+#include <stdexcept>
+
+namespace ballista::host {
+
+struct ProcessGroup::Handles {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+
+namespace {
+
+std::string seconds_text(std::chrono::milliseconds timeout) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) + " s";
+}
+
+// A c10d failure as a message for the user: which rank, what it waited for, why it
+// stops (another rank died, or none answered within the timeout), and c10d's first line.
+[[noreturn]] void fail(int rank, int size, const std::string& what, std::chrono::milliseconds timeout,
+                       const std::exception& error) {
+  throw std::runtime_error("rank " + std::to_string(rank) + " of " + std::to_string(size) + ": " + what +
+                           " failed (another rank stopped, or none answered within --timeout " +
+                           seconds_text(timeout) + "): " + first_line(error.what()));
+}
+
+bool loopback(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+}
+
+}  // namespace
+
+ProcessGroup::ProcessGroup(const LaunchEnvironment& launch, std::chrono::milliseconds timeout)
+    : rank_(launch.rank), size_(launch.size), timeout_(timeout), handles_(std::make_unique<Handles>()) {
+  const auto where = launch.store_host + ":" + std::to_string(launch.store_port);
+  try {
+    c10d::TCPStoreOptions options;
+    options.port = static_cast<std::uint16_t>(launch.store_port);
+    options.isServer = !launch.agent_store && launch.rank == 0;
+    options.numWorkers = static_cast<std::size_t>(launch.size);
+    options.waitWorkers = false;  // the group's own rendezvous waits for them
+    options.timeout = timeout;
+    auto store = c10::make_intrusive<c10d::TCPStore>(launch.store_host, options);
+    if (launch.agent_store) {
+      handles_->store = c10::make_intrusive<c10d::PrefixStore>(launch.store_prefix, store);
+    } else {
+      handles_->store = store;
+    }
+  } catch (const std::exception& error) {
+    fail(rank_, size_, std::string(launch.rank == 0 && !launch.agent_store ? "serving" : "reaching") +
+                           " the c10d store at " + where,
+         timeout, error);
+  }
+  try {
+    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+    // GLOO_SOCKET_IFNAME names the interface, as for PyTorch; else loopback when the
+    // whole job is on this machine, else the address this host's name resolves to.
+    if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME"); interface != nullptr && *interface != '\0') {  // NOLINT(concurrency-mt-unsafe)
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(interface));
+    } else if (loopback(launch.store_host) && launch.local_size == launch.size) {
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    } else {
+      options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    }
+    options->threads = 1;
+    handles_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(handles_->store, rank_, size_, options);
+  } catch (const std::exception& error) {
+    fail(rank_, size_, "forming the Gloo group of " + std::to_string(size_) + " ranks through the store at " + where,
+         timeout, error);
+  }
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+void ProcessGroup::count_traffic(std::chrono::steady_clock::time_point start, const torch::Tensor& sent) {
+  ++traffic_.calls;
+  traffic_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  traffic_.bytes += static_cast<double>(sent.numel() * static_cast<std::int64_t>(sent.element_size()));
+}
+
+void ProcessGroup::sum(std::vector<torch::Tensor>& tensors) {
+  // One flat buffer per dtype: one all-reduce, then the sums copied back in place.
+  std::map<c10::ScalarType, std::vector<torch::Tensor*>> by_type;
+  for (auto& tensor : tensors) {
+    if (!tensor.device().is_cpu() || !tensor.is_floating_point()) {
+      throw std::invalid_argument("Collective::sum: tensors must be floating-point CPU tensors");
+    }
+    by_type[tensor.scalar_type()].push_back(&tensor);
+  }
+  for (auto& [type, members] : by_type) {
+    std::vector<torch::Tensor> flat;
+    flat.reserve(members.size());
+    for (const auto* member : members) {
+      flat.push_back(member->reshape({-1}));
+    }
+    std::vector<torch::Tensor> buffer{torch::cat(flat)};
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      handles_->group->allreduce(buffer)->wait(timeout_);
+      count_traffic(start, buffer[0]);
+    } catch (const std::exception& error) {
+      fail(rank_, size_, "an all-reduce of " + std::to_string(buffer[0].numel()) + " numbers", timeout_, error);
+    }
+    std::int64_t offset = 0;
+    for (auto* member : members) {
+      const auto count = member->numel();
+      member->copy_(buffer[0].slice(0, offset, offset + count).view(member->sizes()));
+      offset += count;
+    }
+  }
+}
+
+std::vector<torch::Tensor> ProcessGroup::gather(const torch::Tensor& tensor) {
+  std::vector<torch::Tensor> input{tensor.contiguous()};
+  std::vector<std::vector<torch::Tensor>> output(1);
+  for (int r = 0; r < size_; ++r) {
+    output[0].push_back(torch::empty_like(input[0]));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    handles_->group->allgather(output, input)->wait(timeout_);
+    count_traffic(start, input[0]);
+  } catch (const std::exception& error) {
+    fail(rank_, size_, "an all-gather of " + std::to_string(tensor.numel()) + " numbers", timeout_, error);
+  }
+  return output[0];
+}
+
+void ProcessGroup::barrier() {
+  try {
+    handles_->group->barrier()->wait(timeout_);
+  } catch (const std::exception& error) {
+    fail(rank_, size_, "waiting for every rank", timeout_, error);
+  }
+}
+
+}  // namespace ballista::host
