@@ -203,6 +203,19 @@ models:
   net: {plugin: mlp, hidden: [64, 64], epochs: 1000000}
 )yaml";
 
+// Two ranks running kLongFit into DIR/run with --timeout TIMEOUT, returned once the
+// linear fit is done and the MLP's shared steps have begun.
+Ranks start_long_fit(const std::filesystem::path& directory, const std::string& timeout) {
+  std::ofstream(directory / "long.yaml") << kLongFit;
+  const auto run = directory / "run";
+  auto started = start_ranks(
+      2, "run " + quoted(directory / "long.yaml") + " --threads 1 --timeout " + timeout + " --out " + quoted(run),
+      directory);
+  BOOST_REQUIRE_MESSAGE(wait_for_text(run / "log.txt", "line: ok", 60), read_text(run / "log.txt"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // into the MLP's steps
+  return started;
+}
+
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 }  // namespace
@@ -251,7 +264,9 @@ BOOST_AUTO_TEST_CASE(torchrun_agent_store_every_rank_a_client) {
 
 BOOST_AUTO_TEST_CASE(mpirun_two_and_four_ranks_match_one_process) {
   const auto program = mpirun();
-  BOOST_REQUIRE_MESSAGE(!program.empty(), "mpirun is missing: scripts/setup --tests installs openmpi-bin");
+  if (program.empty()) {
+    BOOST_FAIL("mpirun is missing: scripts/setup --tests installs openmpi-bin");
+  }
   for (const int ranks : {2, 4}) {
     const test::TemporaryDirectory directory;
     const auto run = directory.path() / "run";
@@ -278,13 +293,8 @@ BOOST_AUTO_TEST_CASE(nproc_two_and_four_ranks_match_one_process) {
 
 BOOST_AUTO_TEST_CASE(a_killed_rank_ends_the_job_with_an_error_and_keeps_what_finished) {
   const test::TemporaryDirectory directory;
-  std::ofstream(directory.path() / "long.yaml") << kLongFit;
   const auto run = directory.path() / "run";
-  const auto started = start_ranks(
-      2, "run " + quoted(directory.path() / "long.yaml") + " --threads 1 --timeout 600 --out " + quoted(run),
-      directory.path());
-  BOOST_REQUIRE_MESSAGE(wait_for_text(run / "log.txt", "line: ok", 60), read_text(run / "log.txt"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // into the MLP's steps
+  const auto started = start_long_fit(directory.path(), "600");
   const auto killed = Clock::now();
   ::kill(started.pids[1], SIGKILL);
   const int status = started.wait(0);
@@ -305,13 +315,8 @@ BOOST_AUTO_TEST_CASE(a_killed_rank_ends_the_job_with_an_error_and_keeps_what_fin
 
 BOOST_AUTO_TEST_CASE(a_stopped_rank_ends_the_job_after_the_timeout) {
   const test::TemporaryDirectory directory;
-  std::ofstream(directory.path() / "long.yaml") << kLongFit;
   const auto run = directory.path() / "run";
-  const auto started = start_ranks(
-      2, "run " + quoted(directory.path() / "long.yaml") + " --threads 1 --timeout 5 --out " + quoted(run),
-      directory.path());
-  BOOST_REQUIRE_MESSAGE(wait_for_text(run / "log.txt", "line: ok", 60), read_text(run / "log.txt"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto started = start_long_fit(directory.path(), "5");
   const auto stopped = Clock::now();
   ::kill(started.pids[1], SIGSTOP);
   const int status = started.wait(0);

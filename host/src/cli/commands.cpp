@@ -120,6 +120,36 @@ int run_as_other_rank(const Pipeline& pipeline, const PluginCatalog& catalog, Pr
 
 }  // namespace
 
+std::string finish_run_directory(const Pipeline& pipeline, const RunResult& run, std::string state,
+                                 RunDirectoryWriter& writer, const std::function<void(const std::string&)>& say,
+                                 Verbosity verbosity, std::ostream& out) {
+  const auto& directory = writer.directory();
+  if (verbosity != Verbosity::quiet) {
+    std::cerr << "  drawing plots and the report...\n";
+  }
+  const auto plots = write_plots(pipeline, run, directory.plots(), cancellation_flag());
+  for (const auto& warning : plots.warnings) {
+    say("warning: " + warning);
+  }
+  if (plots.interrupted && state != "interrupted") {
+    state = "interrupted";  // Ctrl-C while the plots were drawn: the metrics are whole
+    writer.write_metrics(metrics_json(pipeline, run, state), metrics_csv(run));
+  }
+  const auto pages = report_pages(pipeline, run, state, plots, directory.root());
+  writer.write_report(pages.markdown, pages.html);
+  const auto table = comparison_table(pipeline, run);
+  const auto summary = model_summary(pipeline, run);
+  writer.log("\n" + table + "\n" + summary + "\nstate: " + state);
+  // --quiet: the table alone (a failure shows in the exit status and in the files).
+  out << table;
+  if (verbosity != Verbosity::quiet) {
+    out << '\n'
+        << summary << "\nRun directory: " << directory.root().string()
+        << "\nReport: " << directory.report_html().string() << '\n';
+  }
+  return state;
+}
+
 int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::path& file,
                          const std::vector<std::string>& overrides,
                          const std::optional<std::filesystem::path>& out_dir, std::ostream& out,
@@ -238,30 +268,8 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   }
   // Plots and the report last: they read everything above, and a run stopped while they
   // are drawn still has its metrics.
-  if (verbosity != Verbosity::quiet) {
-    std::cerr << "  drawing plots and the report...\n";
-  }
-  const auto plots = write_plots(pipeline, run, directory.plots(), cancellation_flag());
-  for (const auto& warning : plots.warnings) {
-    say("warning: " + warning);
-  }
-  const bool interrupted = run.interrupted || plots.interrupted;
-  if (interrupted && !run.interrupted) {
-    state = "interrupted";  // Ctrl-C while the plots were drawn: the metrics are whole
-    writer.write_metrics(metrics_json(pipeline, run, state), metrics_csv(run));
-  }
-  const auto pages = report_pages(pipeline, run, state, plots, directory.root());
-  writer.write_report(pages.markdown, pages.html);
-  const auto table = comparison_table(pipeline, run);
-  const auto summary = model_summary(pipeline, run);
-  writer.log("\n" + table + "\n" + summary + "\nstate: " + state);
-  // --quiet: the table alone (a failure shows in the exit status and in the files).
-  out << table;
-  if (verbosity != Verbosity::quiet) {
-    out << '\n'
-        << summary << "\nRun directory: " << directory.root().string()
-        << "\nReport: " << directory.report_html().string() << '\n';
-  }
+  state = finish_run_directory(pipeline, run, state, writer, say, verbosity, out);
+  const bool interrupted = state == "interrupted";
   if (interrupted) {
     std::cerr << "ballista: interrupted; finished models are saved in " << directory.root().string() << '\n';
     return 130;

@@ -7,10 +7,13 @@
 #include "isolated_model.hpp"
 #include "launch_environment.hpp"
 #include "plugin_catalog.hpp"
+#include "run_directory.hpp"
+#include "pipeline.hpp"
 #include "progress_display.hpp"
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -28,6 +31,15 @@ int print_schema(const PluginCatalog& catalog, std::ostream& out);
 // Loads a saved model and predicts at one point or for every row of a CSV file.
 int predict_command(const PluginCatalog& catalog, const std::filesystem::path& model_file, const PredictRequest& request,
                     std::ostream& out);
+
+// The end of a run directory, as `run` and `merge` write it once the metrics and loss
+// curves are written: the plots, the report, the table and summary in the log and on
+// `out` (the table alone with --quiet). Returns `state`, or "interrupted" when Ctrl-C
+// came while the plots were drawn (the metrics are then written again with it). `say`
+// prints a line (unless quiet) and logs it.
+std::string finish_run_directory(const Pipeline& pipeline, const RunResult& run, std::string state,
+                                 RunDirectoryWriter& writer, const std::function<void(const std::string&)>& say,
+                                 Verbosity verbosity, std::ostream& out);
 
 // This process as one rank of a distributed run (torchrun, srun, mpirun, --nproc):
 // rank 0 writes the run directory and prints as a run does; the other ranks take part

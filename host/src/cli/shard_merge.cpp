@@ -6,15 +6,14 @@
 #include "sweep_shards.hpp"
 
 #include "cancellation.hpp"
-#include "compare.hpp"
+#include "commands.hpp"
+#include "compare.hpp"  // read_run_metrics, read_run_record
 #include "diagnostics.hpp"
 #include "isolated_model.hpp"
 #include "pipeline_loader.hpp"
 #include "pipeline_runner.hpp"
 #include "progress_display.hpp"
-#include "report_page.hpp"
 #include "run_environment.hpp"
-#include "run_plots.hpp"
 #include "run_report.hpp"
 
 #include <ballista/version.hpp>
@@ -402,23 +401,10 @@ int merge_command(const PluginCatalog& catalog, const CommandLine& line, std::os
   const std::string state = "complete";
   writer.write_metrics(metrics_json(pipeline, run, state), metrics_csv(run));
   writer.write_loss_curves(run);
-  if (verbosity != Verbosity::quiet) {
-    std::cerr << "  drawing plots and the report...\n";
-  }
-  const auto plots = write_plots(pipeline, run, directory.plots(), cancellation_flag());
-  for (const auto& warning : plots.warnings) {
-    say("warning: " + warning);
-  }
-  const auto pages = report_pages(pipeline, run, state, plots, directory.root());
-  writer.write_report(pages.markdown, pages.html);
-  const auto table = comparison_table(pipeline, run);
-  const auto summary = model_summary(pipeline, run);
-  writer.log("\n" + table + "\n" + summary + "\nstate: " + state);
-  out << table;
-  if (verbosity != Verbosity::quiet) {
-    out << '\n'
-        << summary << "\nRun directory: " << directory.root().string()
-        << "\nReport: " << directory.report_html().string() << '\n';
+  if (finish_run_directory(pipeline, run, state, writer, say, verbosity, out) == "interrupted") {
+    std::cerr << "ballista: interrupted while drawing the plots; the merged metrics are whole in "
+              << directory.root().string() << '\n';
+    return 130;
   }
   const bool any_failed = std::any_of(run.models.begin(), run.models.end(),
                                       [](const ModelResult& model) { return model.status != ModelStatus::ok; });

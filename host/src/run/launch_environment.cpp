@@ -64,7 +64,7 @@ int port_from_job(const Variables& variables, const char* job_variable, std::str
   return static_cast<int>(10000 + job % 20000);
 }
 
-void check_rank(LaunchEnvironment& launch) {
+void check_rank(const LaunchEnvironment& launch) {
   if (launch.rank >= launch.size) {
     throw LaunchError(launch.launcher + " environment: rank " + std::to_string(launch.rank) +
                       " is not below the world size " + std::to_string(launch.size));
