@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 
+ONE_THREAD_PER_RANK = False  # --one-thread-per-rank: P ranks get P threads in all
 FUNCTIONS = ["v", "v^2", "v*sin(theta)", "v*sin(2*theta)", "v^2*sin(theta)", "v^2*sin(2*theta)"]
 
 
@@ -56,6 +57,8 @@ def run(ballista, yaml_text, ranks, directory, extra=()):
     command = [ballista, "run", path, "--quiet", "--out", out, *extra]
     if ranks > 1:
         command += ["--nproc", str(ranks)]
+    if ONE_THREAD_PER_RANK:
+        command += ["--threads", str(ranks)]  # --nproc divides it: one thread per rank
     start = time.perf_counter()
     done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.perf_counter() - start
@@ -128,7 +131,12 @@ def main():
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--only", nargs="*", default=["basis", "mlp", "sweep"])
     parser.add_argument("--keep", help="keep the runs in this directory")
+    parser.add_argument("--one-thread-per-rank", action="store_true",
+                        help="P ranks use P threads in all (one each), so P = 1 is one thread: the scaling of the "
+                             "ranks alone; by default every P shares all the cores")
     args = parser.parse_args()
+    global ONE_THREAD_PER_RANK
+    ONE_THREAD_PER_RANK = args.one_thread_per_rank
     ranks_list = [int(r) for r in args.ranks.split(",")]
     keep = args.keep or tempfile.mkdtemp(prefix="ballista-distributed-")
     try:

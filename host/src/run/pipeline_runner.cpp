@@ -283,6 +283,11 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
             hooks.message(spec.name, result.messages.back());
           }
         }
+        if (share) {
+          // Every rank starts the fit together, so rank 0's fit_seconds is the shared
+          // fit's wall time, not its own share's after the others had waited for it.
+          hooks.ranks->barrier();
+        }
         const auto before = hooks.ranks != nullptr ? hooks.ranks->traffic() : ProcessGroup::Traffic{};
         train_and_evaluate(pipeline, catalog, spec, *model, model_directory, run, result, hooks,
                            share ? ranks : single_process());
