@@ -97,6 +97,7 @@ Ranks start_ranks(int ranks, const std::string& arguments, const std::filesystem
     BOOST_REQUIRE(child >= 0);
     if (child == 0) {
       ::setpgid(0, 0);
+      // NOLINTBEGIN(concurrency-mt-unsafe): the forked child, one thread, before exec
       ::setenv("RANK", std::to_string(rank).c_str(), 1);
       ::setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
       ::setenv("WORLD_SIZE", std::to_string(ranks).c_str(), 1);
@@ -107,6 +108,7 @@ Ranks start_ranks(int ranks, const std::string& arguments, const std::filesystem
       for (const auto& [name, value] : more) {
         ::setenv(name.c_str(), value.c_str(), 1);
       }
+      // NOLINTEND(concurrency-mt-unsafe)
       // exec: the pid is the shell's, and then ballista's (sh execs the last command).
       ::execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
       ::_exit(127);

@@ -108,6 +108,7 @@ std::optional<int> run_local_ranks(const CommandLine& line, const std::string& e
       set("BALLISTA_NPROC", std::to_string(ranks));
       export_thread_count(threads);
       std::vector<char*> argv;
+      argv.reserve(rank_arguments.size() + 1);
       for (auto& argument : rank_arguments) {
         argv.push_back(argument.data());
       }
