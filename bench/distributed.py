@@ -2,13 +2,17 @@
 """Strong scaling of data-parallel fits over local ranks (issue 19).
 
   distributed.py BALLISTA [--ranks 1,2,4] [--basis-rows N] [--mlp-rows N] [--mlp-epochs E]
-                 [--sweep-models M] [--shards S] [--only basis|mlp|sweep ...] [--keep DIR]
+                 [--knn-rows N] [--sweep-models M] [--shards S] [--only basis|mlp|knn|sweep ...]
+                 [--keep DIR]
 
 For each rank count P, `ballista run --nproc P` (P = 1: a plain run) trains
 - basis: the article's six functions, closed-form least squares, on --basis-rows rows
   (default 10^7): each rank folds its share into a QR factor, the factors are gathered;
 - mlp: 2 -> 256 -> 256 -> 1, sigmoid, full-batch Adam, --mlp-rows rows (default 10^5),
   --mlp-epochs steps (default 20): each step sums every rank's gradients in one all-reduce;
+- knn: k = 5 over --knn-rows samples (default 10^6), each rank keeping its share and
+  searching it, every query's candidates gathered and merged; timed is the evaluation
+  (predict_seconds: every evaluation set's queries), not the fit;
 and reads from metrics.json the fit's wall time (rank 0's fit_seconds) and what its
 collectives cost (fit_values collective_calls, collective_seconds: waiting included,
 collective_megabytes: sent by rank 0). Printed: seconds, speed-up over P = 1,
@@ -68,19 +72,19 @@ def run(ballista, yaml_text, ranks, directory, extra=()):
         return json.load(f), wall
 
 
-def scaling(ballista, name, yaml_text, steps, ranks_list, keep):
+def scaling(ballista, name, yaml_text, steps, ranks_list, keep, timed="fit_seconds"):
     rows = []
     base = None
     for ranks in ranks_list:
         metrics, _ = run(ballista, yaml_text, ranks, os.path.join(keep, f"{name}-{ranks}"))
         model = metrics["models"][0]
-        fit = model["fit_seconds"]
+        fit = model[timed]
         values = model.get("fit_values", {})
         base = base or fit
         calls = values.get("collective_calls", 0)
         rows.append((ranks, fit, base / fit, values.get("collective_seconds", 0.0) / steps,
                      values.get("collective_megabytes", 0.0) / steps, calls, next(iter(model["metrics"].values()))["mse"]))
-    print(f"\n{name}: ranks | fit s | speed-up | comm s/step | MB/step (rank 0 sent) | collectives | MSE (first set)")
+    print(f"\n{name}: ranks | {timed.replace('_seconds', '')} s | speed-up | comm s/step | MB/step (rank 0 sent) | collectives | MSE (first set)")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for ranks, fit, speedup, comm, megabytes, calls, mse in rows:
         print(f"| {ranks} | {fit:.3f} | {speedup:.2f} | {comm:.2e} | {megabytes:.4f} | {calls:.0f} | {mse:.6e} |")
@@ -127,9 +131,10 @@ def main():
     parser.add_argument("--basis-rows", type=int, default=10_000_000)
     parser.add_argument("--mlp-rows", type=int, default=100_000)
     parser.add_argument("--mlp-epochs", type=int, default=20)
+    parser.add_argument("--knn-rows", type=int, default=1_000_000)
     parser.add_argument("--sweep-models", type=int, default=40)
     parser.add_argument("--shards", type=int, default=4)
-    parser.add_argument("--only", nargs="*", default=["basis", "mlp", "sweep"])
+    parser.add_argument("--only", nargs="*", default=["basis", "mlp", "knn", "sweep"])
     parser.add_argument("--keep", help="keep the runs in this directory")
     parser.add_argument("--one-thread-per-rank", action="store_true",
                         help="P ranks use P threads in all (one each), so P = 1 is one thread: the scaling of the "
@@ -150,6 +155,9 @@ def main():
                       f"epochs: {args.mlp_epochs}}}")
             scaling(args.ballista, f"mlp 2-256-256-1, {args.mlp_rows:.0e} rows, {args.mlp_epochs} epochs",
                     pipeline(args.mlp_rows, models), args.mlp_epochs, ranks_list, keep)
+        if "knn" in args.only:
+            scaling(args.ballista, f"knn k=5, {args.knn_rows:.0e} samples", pipeline(args.knn_rows, "  knn: {plugin: knn, k: 5}"),
+                    1, ranks_list, keep, timed="predict_seconds")
         if "sweep" in args.only:
             sweep(args.ballista, args.sweep_models, args.shards, keep)
     finally:

@@ -4,10 +4,18 @@
 // weights, Euclidean or Manhattan distance, and optional standardised inputs.
 //
 // The search for the neighbours, exact whichever algorithm, is neighbour_search.hpp;
-// here, the choice of algorithm, and what becomes of the neighbours found.
+// the merge of several ranks' neighbours is sample_shards.hpp; here, the choice of
+// algorithm, and what becomes of the neighbours found.
+//
+// On several ranks (Model::data_parallel()) each rank keeps its share of the samples
+// and searches it; every query's candidates from all the ranks are merged into the k
+// nearest by the one-process rule, so the answers (and the saved file) are the bits one
+// process gives.
 #include "neighbour_search.hpp"
+#include "sample_shards.hpp"
 
 #include <ballista/archive.hpp>
+#include <ballista/collective.hpp>
 #include <ballista/device.hpp>
 #include <ballista/plugin.hpp>
 
@@ -45,19 +53,28 @@ class KnnModel final : public ballista::Model {
     }
   }
 
-  void fit(const ballista::Dataset& train, ballista::Context& /*context*/) override {
-    if (k_ > train.inputs.size(0)) {
-      throw std::invalid_argument("k = " + std::to_string(k_) + " exceeds the " +
-                                  std::to_string(train.inputs.size(0)) + " training rows");
+  // On several ranks, `train` is this rank's share: it keeps that share of the samples,
+  // standardised by the statistics of every row.
+  void fit(const ballista::Dataset& train, ballista::Context& context) override {
+    ranks_ = nullptr;  // unfitted until the end
+    auto& ranks = context.collective();
+    shares_ = knn::RowShares(ranks, train.inputs.size(0));
+    if (k_ > shares_.total) {
+      throw std::invalid_argument("k = " + std::to_string(k_) + " exceeds the " + std::to_string(shares_.total) +
+                                  " training rows");
     }
-    ballista::require_finite(train.inputs, "knn: fit() inputs");
-    ballista::require_finite(train.targets, "knn: fit() targets");
+    knn::on_every_rank(ranks, [&] {
+      ballista::require_finite(train.inputs, "knn: fit() inputs");
+      ballista::require_finite(train.targets, "knn: fit() targets");
+    });
     const auto x = train.inputs.to(torch::kFloat64);
     if (standardize_) {
       // Population standard deviation (ddof 0), as scikit-learn's StandardScaler;
-      // a constant column keeps scale 1 instead of dividing by zero.
-      mean_ = x.mean(0, /*keepdim=*/true);
-      scale_ = x.std(0, /*unbiased=*/false, /*keepdim=*/true);
+      // a constant column keeps scale 1 instead of dividing by zero. From every row,
+      // gathered, so that each rank scales as one process would.
+      const auto all = shares_.all_rows(ranks, x);
+      mean_ = all.mean(0, /*keepdim=*/true);
+      scale_ = all.std(0, /*unbiased=*/false, /*keepdim=*/true);
       scale_ = torch::where(scale_ > 0, scale_, torch::ones_like(scale_));
     }
     inputs_ = scaled(x).contiguous();
@@ -65,35 +82,36 @@ class KnnModel final : public ballista::Model {
     input_names_ = train.input_names;
     target_names_ = train.target_names;
     build_index();
+    ranks_ = &ranks;
   }
 
+  // Shared by every rank when fitted on several (the host then asks each rank alike).
+  bool data_parallel() const override { return device_.is_cpu(); }
+
   torch::Tensor predict(const torch::Tensor& inputs) const override {
-    const auto found = neighbours_of(inputs);
-    const auto neighbours = targets_.index({found.indices.cpu()});  // [m, k, d_out]
+    const auto found = neighbours_of(inputs, /*with_inputs=*/false);
     if (!distance_weights_) {
-      return neighbours.mean(1);
+      return found.targets.mean(1);
     }
     // Inverse-distance weights; a query that coincides with stored samples takes the
     // mean of those samples only (scikit-learn's rule).
-    const auto nearest = manhattan_ ? found.distances.cpu() : found.distances.cpu().sqrt();
+    const auto nearest = manhattan_ ? found.distances : found.distances.sqrt();
     const auto exact = nearest == 0;
     const auto weights = torch::where(exact.any(1, /*keepdim=*/true), exact.to(torch::kFloat64), 1.0 / nearest);
-    return (neighbours * weights.unsqueeze(2)).sum(1) / weights.sum(1, /*keepdim=*/true);
+    return (found.targets * weights.unsqueeze(2)).sum(1) / weights.sum(1, /*keepdim=*/true);
   }
 
   // The stored samples each answer comes from: "nearest stored sample: v=3.9268,
   // theta=1.2042 → s=1.0973 (distance 0.08)", the k of them in order of distance.
   std::vector<std::string> explain(const torch::Tensor& inputs) const override {
-    const auto found = neighbours_of(inputs);
-    const auto indices = found.indices.cpu();
-    const auto distances = manhattan_ ? found.distances.cpu() : found.distances.cpu().sqrt();
-    const auto stored = standardize_ ? inputs_ * scale_ + mean_ : inputs_;
+    const auto found = neighbours_of(inputs, /*with_inputs=*/true);
+    const auto distances = manhattan_ ? found.distances : found.distances.sqrt();
+    const auto stored = standardize_ ? found.inputs * scale_ + mean_ : found.inputs;  // [m, k, d_in]
     std::vector<std::string> lines;
-    for (std::int64_t row = 0; row < indices.size(0); ++row) {
+    for (std::int64_t row = 0; row < distances.size(0); ++row) {
       std::string line = k_ == 1 ? "nearest stored sample: " : std::to_string(k_) + " nearest stored samples: ";
       for (std::int64_t j = 0; j < k_; ++j) {
-        const auto index = indices[row][j].item<std::int64_t>();
-        line += (j == 0 ? "" : "; ") + sample_text(stored[index], targets_[index]) + " (distance " +
+        line += (j == 0 ? "" : "; ") + sample_text(stored[row][j], found.targets[row][j]) + " (distance " +
                 figure(distances[row][j].item<double>(), 3) + (standardize_ ? " standardised" : "") + ")";
       }
       lines.push_back(line);
@@ -102,24 +120,27 @@ class KnnModel final : public ballista::Model {
   }
 
   std::string describe() const override {
-    if (!inputs_.defined()) {
+    if (ranks_ == nullptr) {
       return {};
     }
     return std::to_string(k_) + "-nearest neighbour" + (k_ == 1 ? "" : "s") + " over " +
-           std::to_string(inputs_.size(0)) + " stored samples (" + (manhattan_ ? "manhattan" : "euclidean") +
+           std::to_string(shares_.total) + " stored samples (" + (manhattan_ ? "manhattan" : "euclidean") +
            (standardize_ ? " on standardised inputs" : "") + (distance_weights_ ? ", distance-weighted" : "") + ")";
   }
 
   std::int64_t parameter_count() const override {
-    return inputs_.defined() ? inputs_.numel() + targets_.numel() : 0;
+    return ranks_ != nullptr ? shares_.total * (inputs_.size(1) + targets_.size(1)) : 0;
   }
 
   void save(torch::serialize::OutputArchive& archive) const override {
-    if (!inputs_.defined()) {
+    if (ranks_ == nullptr) {
       throw std::logic_error("knn: save() called before fit()");
     }
-    archive.write("inputs", inputs_);
-    archive.write("targets", targets_);
+    // Every rank's samples, in row order: the file one process writes. New tensors on one
+    // process too: LibTorch's pickler marks a tensor that something else still holds (a
+    // member), so writing the members would change the file's bytes, not its numbers.
+    archive.write("inputs", shares_.all_rows(*ranks_, inputs_));
+    archive.write("targets", shares_.all_rows(*ranks_, targets_));
     ballista::write_strings(archive, "input_names", input_names_);
     ballista::write_strings(archive, "target_names", target_names_);
     if (standardize_) {
@@ -131,6 +152,7 @@ class KnnModel final : public ballista::Model {
   // The tree is rebuilt from the stored samples, not stored. A file may be damaged or
   // forged: everything the searches index with is checked against what fit() makes.
   void load(torch::serialize::InputArchive& archive) override {
+    ranks_ = nullptr;  // unfitted until the end
     inputs_ = ballista::read_tensor(archive, "inputs").contiguous();
     targets_ = ballista::read_tensor(archive, "targets").contiguous();
     input_names_ = ballista::read_strings(archive, "input_names");
@@ -154,6 +176,7 @@ class KnnModel final : public ballista::Model {
                 std::to_string(targets_.size(1)) + " targets");
     ballista::require_finite(inputs_, "knn: stored samples");
     ballista::require_finite(targets_, "knn: stored targets");
+    shares_ = knn::RowShares(ballista::single_process(), inputs_.size(0));
     torch::Tensor unused;
     require(standardize_ || !archive.try_read("mean", unused),
             "it holds standardisation statistics, but parameter standardize is false");
@@ -171,11 +194,14 @@ class KnnModel final : public ballista::Model {
               "the standardisation scales must be finite and positive");
     }
     build_index();
+    ranks_ = &ballista::single_process();
   }
 
  private:
-  knn::Neighbours neighbours_of(const torch::Tensor& inputs) const {
-    if (!search_) {  // before fit(), or after a fit() or load() that threw
+  // The k nearest stored samples of each input row, on the CPU: merged from every
+  // rank's share when the fit was shared.
+  knn::Candidates neighbours_of(const torch::Tensor& inputs, bool with_inputs) const {
+    if (ranks_ == nullptr) {  // before fit(), or after a fit() or load() that threw
       throw std::logic_error("knn: predict() or explain() called before fit()");
     }
     if (inputs.dim() != 2 || inputs.size(1) != inputs_.size(1)) {
@@ -184,7 +210,15 @@ class KnnModel final : public ballista::Model {
     ballista::require_finite(inputs, "knn: predict() inputs");
     torch::NoGradGuard no_grad;
     const auto queries = scaled(inputs.to(torch::kFloat64)).contiguous();
-    return search_->search(queries, k_);
+    // A rank may hold fewer samples than k, or none.
+    const auto local_k = std::min(k_, inputs_.size(0));
+    const auto found = local_k > 0 ? search_->search(queries, local_k)
+                                   : knn::Neighbours{torch::empty({queries.size(0), 0}, torch::kInt64),
+                                                     torch::empty({queries.size(0), 0}, torch::kFloat64)};
+    const auto indices = found.indices.cpu();
+    knn::Candidates local{found.distances.cpu(), indices + shares_.first, targets_.index({indices}),
+                          with_inputs ? inputs_.index({indices}) : torch::Tensor()};
+    return ranks_->size() == 1 ? local : knn::merge_nearest(*ranks_, local, k_, shares_.total);
   }
 
   static std::string figure(double value, int digits) {
@@ -215,9 +249,13 @@ class KnnModel final : public ballista::Model {
     if (inputs_.dim() != 2 || inputs_.size(1) == 0) {
       throw std::invalid_argument("knn: needs inputs [n, d] with at least one column");
     }
-    if (k_ > inputs_.size(0)) {  // a saved model of fewer rows than this k
-      throw std::invalid_argument("k = " + std::to_string(k_) + " exceeds the " + std::to_string(inputs_.size(0)) +
+    if (k_ > shares_.total) {  // a saved model of fewer rows than this k
+      throw std::invalid_argument("k = " + std::to_string(k_) + " exceeds the " + std::to_string(shares_.total) +
                                   " stored samples");
+    }
+    search_.reset();
+    if (inputs_.size(0) == 0) {  // this rank's share of a shared fit holds no rows
+      return;
     }
     const bool use_tree = algorithm_ == "kd_tree" ||
                           (algorithm_ == "auto" && device_.is_cpu() && inputs_.size(1) <= kTreeMaxDimensions);
@@ -241,6 +279,10 @@ class KnnModel final : public ballista::Model {
   std::vector<std::string> input_names_;
   std::vector<std::string> target_names_;
   std::unique_ptr<const knn::NeighbourSearch> search_;  // over inputs_, rebuilt by fit() and load()
+  knn::RowShares shares_;                                // this rank's rows among all
+  // The ranks the samples are shared over (single_process() after load()); null until a
+  // fit() or load() succeeds.
+  ballista::Collective* ranks_ = nullptr;
 };
 
 ballista::PluginDefinition define_knn() {

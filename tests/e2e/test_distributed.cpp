@@ -1,8 +1,9 @@
 // Distributed runs (issue 19): the cannon pipeline as 2 and 4 ranks on 127.0.0.1, launched
 // with torchrun's environment set here, with Open MPI's mpirun and with `ballista run
 // --nproc`, must give the one-process figures: least squares (the QR factors combined)
-// to 1e-12 relative, gradient fits (gradients summed each step) to 1e-6, kNN (fitted by
-// rank 0 alone) bit for bit. A rank killed or stopped mid-fit ends the job with an error
+// to 1e-12 relative, gradient fits (gradients summed each step) to 1e-6, kNN (each rank
+// keeps its share of the samples, the queries' neighbours merged) bit for bit, its saved
+// model byte for byte. A rank killed or stopped mid-fit ends the job with an error
 // in bounded time, and rank 0 keeps what it had finished.
 #include "test_support.hpp"
 
@@ -118,23 +119,25 @@ Ranks start_ranks(int ranks, const std::string& arguments, const std::filesystem
   return started;
 }
 
-// The one-process run, made once for every case.
-const nlohmann::json& one_process_metrics() {
+// The one-process run's directory, made once for every case.
+const std::filesystem::path& one_process_run() {
   static const test::TemporaryDirectory directory;
-  static const nlohmann::json metrics = [] {
-    const auto run = test::run_command(test::ballista_command("run " + cannon(" --out " + quoted(directory.path() / "run"))));
-    BOOST_REQUIRE_MESSAGE(run.exit_code == 0, run.output);
-    return test::read_json(directory.path() / "run/metrics.json");
+  static const std::filesystem::path run = [] {
+    const auto path = directory.path() / "run";
+    const auto result = test::run_command(test::ballista_command("run " + cannon(" --out " + quoted(path))));
+    BOOST_REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+    return path;
   }();
-  return metrics;
+  return run;
 }
 
 // Every probe prediction and metric of every model of `metrics` against the one-process
 // run. The fit itself (its predictions): shared least squares to 1e-12 relative, shared
-// gradient fits to 1e-6, rank 0's own fits (knn) to the bit. A metric near the noise
+// gradient fits to 1e-6, knn's merged neighbours to the bit. A metric near the noise
 // floor amplifies a prediction's difference by prediction / residual (about 10³ here):
 // the metrics get 1e-11 and 1e-4.
-void check_against_one_process(const nlohmann::json& metrics, const std::string& how) {
+void check_against_one_process(const std::filesystem::path& run, const std::string& how) {
+  const auto metrics = test::read_json(run / "metrics.json");
   struct Tolerance {
     double prediction, metric;
   };
@@ -143,7 +146,7 @@ void check_against_one_process(const nlohmann::json& metrics, const std::string&
   const std::map<std::string, Tolerance> tolerance{{"linear", gradient},         {"basis", least_squares},
                                                    {"basis_sparse", least_squares}, {"basis_adam", gradient},
                                                    {"mlp", gradient},            {"knn", {0.0, 0.0}}};
-  const auto& reference = one_process_metrics();
+  const auto reference = test::read_json(one_process_run() / "metrics.json");
   BOOST_REQUIRE_EQUAL(metrics["models"].size(), reference["models"].size());
   for (const auto& expected : reference["models"]) {
     const std::string name = expected["name"];
@@ -168,10 +171,12 @@ void check_against_one_process(const nlohmann::json& metrics, const std::string&
                  how << ": " << name << " probe " << p << ": " << have << " against " << want << " (allowed "
                      << allowed.prediction << ")");
     }
-    if (name != "knn") {
-      BOOST_TEST(got["fit_values"]["collective_calls"].get<double>() >= 1.0, how << ": " << name << " was not shared");
-    }
+    BOOST_TEST(got["fit_values"]["collective_calls"].get<double>() >= 1.0, how << ": " << name << " was not shared");
   }
+  // knn's file holds every rank's samples, gathered in row order: one process's file.
+  const auto knn_file = read_text(run / "models/knn.pt");
+  BOOST_TEST((!knn_file.empty() && knn_file == read_text(one_process_run() / "models/knn.pt")),
+             how << ": knn.pt differs from one process's");
 }
 
 std::string mpirun() {
@@ -232,7 +237,7 @@ BOOST_AUTO_TEST_CASE(torchrun_environment_two_and_four_ranks_match_one_process) 
     for (int rank = 0; rank < ranks; ++rank) {
       BOOST_TEST(started.wait(static_cast<std::size_t>(rank)) == 0, "rank " << rank << ": " << started.output(rank));
     }
-    check_against_one_process(test::read_json(run / "metrics.json"), std::to_string(ranks) + " ranks (torchrun)");
+    check_against_one_process(run, std::to_string(ranks) + " ranks (torchrun)");
     const auto environment = test::read_json(run / "environment.json");
     BOOST_TEST(environment["distributed"]["world_size"] == ranks);
     BOOST_TEST(environment["distributed"]["backend"] == "gloo");
@@ -276,7 +281,7 @@ BOOST_AUTO_TEST_CASE(mpirun_two_and_four_ranks_match_one_process) {
     const auto result = test::run_command(program + root + " --oversubscribe -np " + std::to_string(ranks) + " " +
                                           test::ballista_command("run " + cannon(" --out " + quoted(run))));
     BOOST_REQUIRE_MESSAGE(result.exit_code == 0, result.output);
-    check_against_one_process(test::read_json(run / "metrics.json"), std::to_string(ranks) + " ranks (mpirun)");
+    check_against_one_process(run, std::to_string(ranks) + " ranks (mpirun)");
     BOOST_TEST(test::read_json(run / "environment.json")["distributed"]["launcher"] == "mpirun");
   }
 }
@@ -288,7 +293,7 @@ BOOST_AUTO_TEST_CASE(nproc_two_and_four_ranks_match_one_process) {
     const auto result = test::run_command(
         test::ballista_command("run " + cannon(" --nproc " + std::to_string(ranks) + " --out " + quoted(run))));
     BOOST_REQUIRE_MESSAGE(result.exit_code == 0, result.output);
-    check_against_one_process(test::read_json(run / "metrics.json"), std::to_string(ranks) + " ranks (--nproc)");
+    check_against_one_process(run, std::to_string(ranks) + " ranks (--nproc)");
     BOOST_TEST(test::read_json(run / "environment.json")["distributed"]["launcher"] == "ballista run --nproc");
   }
 }

@@ -6,11 +6,14 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <barrier>
 #include <cstdio>
+#include <exception>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <sys/wait.h>
+#include <thread>
 
 namespace ballista::test {
 
@@ -189,6 +192,102 @@ void RecordingContext::report_progress(std::int64_t /*step*/, std::int64_t total
   losses_.push_back(loss);
   last_total_ = total;
 }
+
+namespace {
+
+class ThreadCollective final : public Collective {
+ public:
+  ThreadCollective(int rank, int size, std::barrier<>& meeting, std::vector<std::vector<torch::Tensor>>& deposits,
+                   int& calls)
+      : rank_(rank), size_(size), meeting_(meeting), deposits_(deposits), calls_(calls) {}
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void sum(std::vector<torch::Tensor>& tensors) override {
+    const auto all = exchange(tensors);
+    for (std::size_t t = 0; t < tensors.size(); ++t) {
+      auto total = all[0][t].clone();
+      for (std::size_t r = 1; r < all.size(); ++r) {
+        total += all[r][t];
+      }
+      tensors[t].copy_(total);
+    }
+  }
+  std::vector<torch::Tensor> gather(const torch::Tensor& tensor) override {
+    std::vector<torch::Tensor> result;
+    for (const auto& each : exchange({tensor})) {
+      result.push_back(each[0]);
+    }
+    return result;
+  }
+
+ private:
+  // Every rank's copies of `tensors`, in rank order; the deposits are free again once
+  // every rank has read them.
+  std::vector<std::vector<torch::Tensor>> exchange(const std::vector<torch::Tensor>& tensors) {
+    std::vector<torch::Tensor> copies;
+    for (const auto& tensor : tensors) {
+      copies.push_back(tensor.detach().clone().contiguous());
+    }
+    deposits_[static_cast<std::size_t>(rank_)] = std::move(copies);
+    meeting_.arrive_and_wait();
+    auto all = deposits_;
+    if (rank_ == 0) {
+      ++calls_;
+    }
+    meeting_.arrive_and_wait();
+    return all;
+  }
+
+  int rank_;
+  int size_;
+  std::barrier<>& meeting_;
+  std::vector<std::vector<torch::Tensor>>& deposits_;
+  int& calls_;
+};
+
+}  // namespace
+
+// The ranks' collectives live as long as the ThreadRanks, so models fitted in run() may
+// keep theirs.
+struct ThreadRanks::Shared {
+  explicit Shared(int ranks) : size(ranks), meeting(ranks), deposits(static_cast<std::size_t>(ranks)) {
+    for (int rank = 0; rank < ranks; ++rank) {
+      collectives.push_back(std::make_unique<ThreadCollective>(rank, ranks, meeting, deposits, calls));
+    }
+  }
+  int size;
+  std::barrier<> meeting;
+  std::vector<std::vector<torch::Tensor>> deposits;  // each rank's tensors of the current call
+  int calls = 0;
+  std::vector<std::unique_ptr<ThreadCollective>> collectives;
+};
+
+ThreadRanks::ThreadRanks(int size) : shared_(std::make_unique<Shared>(size)) {}
+ThreadRanks::~ThreadRanks() = default;
+
+void ThreadRanks::run(const std::function<void(int rank, Collective& collective)>& body) {
+  std::vector<std::exception_ptr> failures(static_cast<std::size_t>(shared_->size));
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < shared_->size; ++rank) {
+    threads.emplace_back([&, rank] {
+      try {
+        body(rank, *shared_->collectives[static_cast<std::size_t>(rank)]);
+      } catch (...) {
+        failures[static_cast<std::size_t>(rank)] = std::current_exception();
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  for (const auto& failure : failures) {
+    if (failure) {
+      std::rethrow_exception(failure);
+    }
+  }
+}
+
+int ThreadRanks::calls() const { return shared_->calls; }
 
 Dataset article_dataset_from_numpy() {
   const auto rows = parse_rows(run_python_reference("numpy_reference.py", "cannon 0 1000"));

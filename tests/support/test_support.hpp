@@ -5,13 +5,16 @@
 
 #include "plugin_library.hpp"
 
+#include <ballista/collective.hpp>
 #include <ballista/context.hpp>
 #include <ballista/model.hpp>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -89,9 +92,12 @@ void check_save_load_round_trip(const host::LoadedPlugin& plugin, const std::map
                                 const Dataset& data, const torch::Tensor& queries);
 
 // A Context that records losses and never cancels.
+// `collective`, when given, is what collective() answers (it must outlive the context).
 class RecordingContext final : public Context {
  public:
-  explicit RecordingContext(std::uint64_t seed = 0) : seed_(seed) {}
+  explicit RecordingContext(std::uint64_t seed = 0, Collective* collective = nullptr)
+      : seed_(seed), collective_(collective) {}
+  Collective& collective() override { return collective_ != nullptr ? *collective_ : single_process(); }
   void report_progress(std::int64_t step, std::int64_t total, double loss) override;
   bool cancelled() const override { return false; }
   torch::Device device() const override { return torch::kCPU; }
@@ -114,9 +120,32 @@ class RecordingContext final : public Context {
  private:
   std::map<std::string, Table> tables_;
   std::uint64_t seed_;
+  Collective* collective_;
   std::vector<double> losses_;
   std::int64_t last_total_ = 0;
   std::map<std::string, double> values_;
+};
+
+// `size` ranks as threads of this process, for data-parallel models without processes:
+// run(body) calls body(rank, collective) on `size` threads at once, each with that rank's
+// Collective, whose sum() and gather() meet the other threads'. sum() adds in rank order,
+// so every rank gets the same bits. The first exception thrown by a body is rethrown
+// once every thread has ended (a body that throws while others wait in a collective
+// would leave them waiting: bodies must fail alike, as ranks of a real run do not).
+class ThreadRanks {
+ public:
+  explicit ThreadRanks(int size);
+  ~ThreadRanks();
+  ThreadRanks(const ThreadRanks&) = delete;
+  ThreadRanks& operator=(const ThreadRanks&) = delete;
+
+  void run(const std::function<void(int rank, Collective& collective)>& body);
+  // Collective calls made so far by rank 0.
+  int calls() const;
+
+ private:
+  struct Shared;
+  std::unique_ptr<Shared> shared_;
 };
 
 // The article's data set (seed 0, 1000 shots) drawn by NumPy itself.

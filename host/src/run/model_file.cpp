@@ -357,9 +357,9 @@ SavedModel read_model_file(const std::filesystem::path& file, const PluginCatalo
 
 }  // namespace
 
-void save_model_file(const std::filesystem::path& file, const ModelSpec& spec, const LoadedPlugin& plugin,
-                     const Model& model, const std::vector<std::string>& input_names,
-                     const std::vector<std::string>& target_names) {
+std::string model_file_bytes(const ModelSpec& spec, const LoadedPlugin& plugin, const Model& model,
+                             const std::vector<std::string>& input_names,
+                             const std::vector<std::string>& target_names) {
   nlohmann::json parameters = nlohmann::json::object();
   for (const auto& [name, value] : spec.parameters.values()) {
     parameters[name] = to_json(value);
@@ -377,7 +377,13 @@ void save_model_file(const std::filesystem::path& file, const ModelSpec& spec, c
   archive.write("model", model_archive);
   std::ostringstream bytes;
   archive.save_to(bytes);
-  write_file_atomically(file, bytes.str());
+  return bytes.str();
+}
+
+void save_model_file(const std::filesystem::path& file, const ModelSpec& spec, const LoadedPlugin& plugin,
+                     const Model& model, const std::vector<std::string>& input_names,
+                     const std::vector<std::string>& target_names) {
+  write_file_atomically(file, model_file_bytes(spec, plugin, model, input_names, target_names));
 }
 
 SavedModel load_model_file(const std::filesystem::path& file, const PluginCatalog& catalog) {

@@ -28,7 +28,13 @@ struct SavedModel {
   std::unique_ptr<Model> model;
 };
 
-// Writes `model` (trained from `spec`) to `file`, atomically.
+// The bytes of a model file of `model` (trained from `spec`): its save() and what the
+// host records about it.
+std::string model_file_bytes(const ModelSpec& spec, const LoadedPlugin& plugin, const Model& model,
+                             const std::vector<std::string>& input_names,
+                             const std::vector<std::string>& target_names);
+
+// Writes `model` (trained from `spec`) to `file`, atomically: model_file_bytes.
 void save_model_file(const std::filesystem::path& file, const ModelSpec& spec, const LoadedPlugin& plugin,
                      const Model& model, const std::vector<std::string>& input_names,
                      const std::vector<std::string>& target_names);

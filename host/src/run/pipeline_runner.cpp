@@ -1,6 +1,7 @@
 // Training and evaluation of every model (see pipeline_runner.hpp).
 #include "pipeline_runner.hpp"
 
+#include "atomic_file.hpp"
 #include "data_generator.hpp"
 #include "diagnostics.hpp"
 #include "host_context.hpp"
@@ -130,8 +131,21 @@ void explain_probes(const Model& model, const torch::Tensor& points, ModelResult
   }
 }
 
-// Fits `model` and, unless this is a rank other than 0 of a shared fit, evaluates and
-// saves it. `ranks` is single_process() unless the fit is shared.
+// Whether the run was interrupted, on any rank of `ranks`: the ranks of a shared model
+// go on to evaluate it together, or none does.
+bool interrupted_anywhere(Collective& ranks) {
+  if (ranks.size() == 1) {
+    return cancellation_flag().load();
+  }
+  std::vector<torch::Tensor> flag{torch::full({1}, cancellation_flag().load() ? 1.0 : 0.0, torch::kFloat64)};
+  ranks.sum(flag);
+  return flag[0].item<double>() > 0;
+}
+
+// Fits `model`, evaluates it and saves it. `ranks` is single_process() unless the fit
+// is shared: then every rank makes the same calls of the model, in the same order
+// (fit(), predict(), explain(), save()), since a model may answer them together (knn
+// merges each rank's nearest samples); rank 0's results are the ones kept and written.
 void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, const ModelSpec& spec, Model& model,
                         const std::filesystem::path& model_directory, RunResult& run, ModelResult& result,
                         const RunHooks& hooks, Collective& ranks) {
@@ -142,11 +156,7 @@ void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, 
   const auto fit_start = std::chrono::steady_clock::now();
   model.fit(train, context);
   result.fit_seconds = seconds_since(fit_start);
-  if (ranks.rank() != 0) {
-    result.status = ModelStatus::ok;
-    return;
-  }
-  if (cancellation_flag().load()) {
+  if (interrupted_anywhere(ranks)) {
     result.status = ModelStatus::interrupted;
     return;
   }
@@ -182,15 +192,21 @@ void train_and_evaluate(const Pipeline& pipeline, const PluginCatalog& catalog, 
     check_predictions(predictions, grid.inputs, outputs);
     result.grid_predictions[grid.name] = predictions;
   }
-  if (!model_directory.empty()) {
-    std::filesystem::create_directories(model_directory);
+  // Every rank of a shared fit serialises the model (its save() may gather the shares);
+  // rank 0 writes it.
+  const bool writes = ranks.rank() == 0 && !model_directory.empty();
+  if (writes || ranks.size() > 1) {
     const auto file = model_directory / (spec.name + ".pt");
     try {
-      save_model_file(file, spec, *plugin, model, train.input_names, train.target_names);
+      const auto bytes = model_file_bytes(spec, *plugin, model, train.input_names, train.target_names);
+      if (writes) {
+        std::filesystem::create_directories(model_directory);
+        write_file_atomically(file, bytes);
+        result.model_file = file;
+      }
     } catch (const std::exception& error) {
       throw std::runtime_error("trained and evaluated, but saving " + file.string() + " failed: " + error.what());
     }
-    result.model_file = file;
   }
   result.status = ModelStatus::ok;
 }
@@ -224,7 +240,7 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginCatalog& catalog,
     }
   }
   during = "the truth on the plot grids";
-  if (writes) {
+  if (writes || shared) {  // shared models are evaluated on every rank, grids included
     run.grids = plot_grids(pipeline, run.sets.at(pipeline.train_set));
   }
   for (const auto& spec : pipeline.models) {

@@ -35,11 +35,14 @@ struct RunHooks {
   ModelExecutor executor;
   // The ranks of a distributed run (nullptr, or a size of 1: this process alone). Then
   // every rank calls run_pipeline alike. Models that are data_parallel() are fitted
-  // first, on every rank at once, each on its share of the training rows; rank 0 then
-  // evaluates and saves them, and fits the others alone on all the rows, while the
-  // other ranks return once the shared fits are done (their results hold nothing).
-  // A shared fit that fails on rank 0 (another rank died or timed out, say) leaves the
-  // later ones to rank 0 alone, with a warning; on another rank it is thrown.
+  // first, on every rank at once, each on its share of the training rows, and evaluated
+  // and serialised on every rank alike (a model may answer predict() or save() together:
+  // knn merges the ranks' nearest samples, and gathers them to save); rank 0 keeps the
+  // results and writes the model files, then fits the other models alone on all the
+  // rows, while the other ranks return once the shared models are done (their results
+  // are not for keeping). A shared model that fails on rank 0 (another rank died or timed
+  // out, say) leaves the later ones to rank 0 alone, with a warning; on another rank the
+  // failure is thrown.
   // Rank 0 records each shared fit's collectives in its fit_values: collective_calls,
   // collective_seconds (waiting included) and collective_megabytes (sent by rank 0).
   ProcessGroup* ranks = nullptr;

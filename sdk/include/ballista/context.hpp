@@ -55,8 +55,9 @@ class BALLISTA_API Context {
                             const std::vector<std::vector<std::string>>& rows);
   // The ranks this fit is spread over. A model whose data_parallel() is true and that
   // the host runs on several processes gets the real one (and only its share of the
-  // training rows in fit()); every other fit gets single_process(). The reference is
-  // valid for the duration of the fit() call.
+  // training rows in fit()); every other fit gets single_process(). The reference stays
+  // valid as long as the model does, so its predict(), explain() and save() may use it
+  // (see Model::data_parallel()).
   virtual Collective& collective();
 };
 

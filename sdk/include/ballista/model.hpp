@@ -105,9 +105,13 @@ class BALLISTA_API Model {
   // the training rows (contiguous, in rank order), and fit() combines the shares through
   // context.collective() so that every rank ends with the model all the rows give. A
   // model that says false (the default) is fitted by rank 0 alone on all the rows.
-  // Known from the parameters alone: the host asks right after the factory. The rows a
-  // model saw are then split over processes, but describe(), save() and predict() see
-  // the whole fitted model on rank 0, which alone evaluates and saves it.
+  // Known from the parameters alone: the host asks right after the factory. After a
+  // shared fit, every rank makes the same calls of the model in the same order, with
+  // the same arguments: describe(), parameter_count(), predict(), explain() and save().
+  // So a model may keep its share (knn keeps its share of the samples) and answer them
+  // together through the Collective it got in fit(), as long as every rank returns the
+  // same answer; rank 0's is the one the host keeps and writes. A model whose fit()
+  // leaves the whole model on every rank (linear, basis, mlp) just answers alone.
   virtual bool data_parallel() const;
 };
 

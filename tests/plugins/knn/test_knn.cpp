@@ -375,4 +375,105 @@ BOOST_AUTO_TEST_CASE(save_load_round_trip_is_bit_identical) {
                                    torch::rand({25, 2}, generator, torch::kFloat64) * 4);
 }
 
+// The stored samples shared over ranks (threads here, each with its share of the rows,
+// contiguous and in rank order, as the host cuts them): every rank answers predict(),
+// explain(), describe() and parameter_count() as one process fitted on every row does,
+// to the bit, and save() writes the same file. The samples are mostly duplicates on a
+// 4 × 4 grid, with each row's signature as its target, so a tie decided otherwise
+// than by the lower row of all would show; shares smaller than k, and ranks with none.
+BOOST_AUTO_TEST_CASE(shared_samples_answer_and_save_as_one_process_does) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(29);
+  const auto bytes = [](const ballista::Model& model) {
+    torch::serialize::OutputArchive archive;
+    model.save(archive);
+    std::ostringstream out;
+    archive.save_to(out);
+    return out.str();
+  };
+  struct Case {
+    std::int64_t rows;
+    int ranks;
+    std::int64_t k;
+    std::map<std::string, ballista::ParameterValue> more;
+  };
+  const std::vector<Case> cases{
+      {150, 2, 1, {}},
+      {150, 3, 5, {{"metric", ballista::ParameterValue{std::string("manhattan")}}}},
+      {150, 7, 13, {{"algorithm", ballista::ParameterValue{std::string("brute")}}}},
+      {150, 3, 6, {{"weights", ballista::ParameterValue{std::string("distance")}},
+                   {"standardize", ballista::ParameterValue{true}}}},
+      {10, 4, 5, {}},  // shares of 2 and 3 rows, fewer than k
+      {3, 5, 2, {{"weights", ballista::ParameterValue{std::string("distance")}}}},  // two ranks hold no row
+  };
+  for (const auto& c : cases) {
+    const auto x = torch::randint(0, 4, {c.rows, 2}, generator, torch::kFloat64);
+    const auto y = row_signatures(c.rows);
+    const auto queries = torch::cat({torch::randint(0, 4, {30, 2}, generator, torch::kFloat64),
+                                     torch::randint(-2, 10, {30, 2}, generator, torch::kFloat64) / 2.0});
+    auto parameters = c.more;
+    parameters["k"] = ballista::ParameterValue{c.k};
+    const auto alone = fitted(plugin, x, y, parameters);
+    const auto expected = alone->predict(queries);
+    const auto expected_lines = alone->explain(queries);
+    const auto expected_file = bytes(*alone);
+    const auto what = std::to_string(c.rows) + " rows on " + std::to_string(c.ranks) + " ranks, k = " +
+                      std::to_string(c.k);
+    std::vector<std::string> target_names;  // as fitted() names them
+    for (std::int64_t j = 0; j < y.size(1); ++j) {
+      target_names.push_back("y" + std::to_string(j));
+    }
+    test::ThreadRanks ranks(c.ranks);
+    std::vector<torch::Tensor> predictions(static_cast<std::size_t>(c.ranks));
+    std::vector<std::vector<std::string>> lines(predictions.size());
+    std::vector<std::string> files(predictions.size());
+    std::vector<std::string> descriptions(predictions.size());
+    std::vector<std::int64_t> counts(predictions.size());
+    ranks.run([&](int rank, ballista::Collective& collective) {
+      const auto begin = c.rows * rank / c.ranks;
+      const auto end = c.rows * (rank + 1) / c.ranks;
+      auto model = test::make_model(plugin, parameters);
+      BOOST_REQUIRE(model->data_parallel());
+      test::RecordingContext context(0, &collective);
+      model->fit({x.slice(0, begin, end), y.slice(0, begin, end), {"x0", "x1"}, target_names, {}}, context);
+      const auto r = static_cast<std::size_t>(rank);
+      predictions[r] = model->predict(queries);
+      lines[r] = model->explain(queries);
+      files[r] = bytes(*model);
+      descriptions[r] = model->describe();
+      counts[r] = model->parameter_count();
+    });
+    BOOST_TEST(ranks.calls() >= 4, what << ": the ranks met " << ranks.calls() << " times");
+    for (std::size_t r = 0; r < predictions.size(); ++r) {
+      BOOST_TEST(torch::equal(predictions[r], expected), what << ": rank " << r << "'s predictions");
+      BOOST_TEST((lines[r] == expected_lines), what << ": rank " << r << "'s explanations");
+      BOOST_TEST((files[r] == expected_file), what << ": rank " << r << "'s saved model");
+      BOOST_TEST(descriptions[r] == alone->describe(), what);
+      BOOST_TEST(counts[r] == alone->parameter_count(), what);
+    }
+  }
+}
+
+// A share that fails fit()'s checks fails the fit on every rank, named by its rank.
+BOOST_AUTO_TEST_CASE(a_shared_fit_with_a_bad_share_fails_on_every_rank) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  auto x = torch::rand({20, 2}, torch::kFloat64);
+  x[15][1] = std::nan("");
+  const auto y = torch::rand({20, 1}, torch::kFloat64);
+  test::ThreadRanks ranks(2);
+  std::vector<std::string> errors(2);
+  ranks.run([&](int rank, ballista::Collective& collective) {
+    auto model = test::make_model(plugin, {});
+    test::RecordingContext context(0, &collective);
+    try {
+      model->fit({x.slice(0, 10 * rank, 10 * rank + 10), y.slice(0, 10 * rank, 10 * rank + 10), {"a", "b"}, {}, {}},
+                 context);
+    } catch (const std::invalid_argument& error) {
+      errors[static_cast<std::size_t>(rank)] = error.what();
+    }
+  });
+  BOOST_TEST(errors[0].find("rank 1 of 2") != std::string::npos, errors[0]);
+  BOOST_TEST(errors[1].find("row 5, column 1") != std::string::npos, errors[1]);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
