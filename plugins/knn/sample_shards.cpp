@@ -102,19 +102,21 @@ Candidates merge_nearest(ballista::Collective& ranks, const Candidates& local, s
     std::vector<std::int64_t> heads(starts.size());
     for (std::int64_t q = begin; q < end; ++q) {
       std::fill(heads.begin(), heads.end(), 0);
+      const auto entry = [&](std::size_t r) { return starts[r] + (q * k + heads[r]) * width; };
       for (std::int64_t j = 0; j < k; ++j) {
-        const double* best = nullptr;
-        std::size_t from = 0;
+        // The least head by (distance, row); a rank's list holds k, so some head is left.
+        std::size_t from = starts.size();
         for (std::size_t r = 0; r < starts.size(); ++r) {
           if (heads[r] == k) {
             continue;  // that rank's list is used up
           }
-          const double* entry = starts[r] + (q * k + heads[r]) * width;
-          if (best == nullptr || entry[0] < best[0] || (entry[0] == best[0] && entry[1] < best[1])) {
-            best = entry;
+          const double* head = entry(r);
+          if (from == starts.size() || head[0] < entry(from)[0] ||
+              (head[0] == entry(from)[0] && head[1] < entry(from)[1])) {
             from = r;
           }
         }
+        const double* best = entry(from);
         ++heads[from];
         distance_out[q * k + j] = best[0];
         row_out[q * k + j] = static_cast<std::int64_t>(best[1]);

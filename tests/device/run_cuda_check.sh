@@ -19,7 +19,7 @@ flags=(-std=c++20 -O2 -fPIC -D_GLIBCXX_USE_CXX11_ABI="$abi" -DBOOST_DLL_USE_STD_
        -isystem "$torch_dir/include/torch/csrc/api/include")
 libs=(-L"$torch_dir/lib" -Wl,-rpath,"$torch_dir/lib" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda)
 sdk_sources=(sdk/src/*.cpp)
-g++ "${flags[@]}" -shared -fvisibility=hidden -o "$work/knn.so" plugins/knn/knn_model.cpp "${sdk_sources[@]}" "${libs[@]}" &
+g++ "${flags[@]}" -shared -fvisibility=hidden -o "$work/knn.so" plugins/knn/*.cpp "${sdk_sources[@]}" "${libs[@]}" &
 knn=$!
 g++ "${flags[@]}" -shared -fvisibility=hidden -o "$work/mlp.so" plugins/mlp/mlp_model.cpp "${sdk_sources[@]}" "${libs[@]}" &
 mlp=$!

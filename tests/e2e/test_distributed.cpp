@@ -123,7 +123,7 @@ Ranks start_ranks(int ranks, const std::string& arguments, const std::filesystem
 const std::filesystem::path& one_process_run() {
   static const test::TemporaryDirectory directory;
   static const std::filesystem::path run = [] {
-    const auto path = directory.path() / "run";
+    auto path = directory.path() / "run";
     const auto result = test::run_command(test::ballista_command("run " + cannon(" --out " + quoted(path))));
     BOOST_REQUIRE_MESSAGE(result.exit_code == 0, result.output);
     return path;
