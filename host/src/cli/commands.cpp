@@ -18,6 +18,7 @@
 #include "run_directory.hpp"
 #include "run_report.hpp"
 #include "sweep_shards.hpp"
+#include "throttled_records.hpp"
 
 #include <ballista/version.hpp>
 #include <torch/torch.h>
@@ -217,12 +218,16 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   bool data_drawn = false;  // set by hooks.progress once the data is drawn
   RunResult run;
   RunningRecords records;
+  // After every model while the records are under 256 KiB (a few hundred models), then
+  // at most every 0.25 s: a run killed outright keeps every model finished before that.
+  ThrottledRecords records_out(writer, std::chrono::milliseconds(250), std::size_t{256} * 1024);
   try {
     RunHooks hooks;
     hooks.progress = [&, reported = std::size_t{0}, sets_written = false](const RunResult& progress) mutable {
       data_drawn = true;
-      // Saved after every model, so an interrupted or crashed run keeps what finished.
-      writer.write_metrics(records.json(pipeline, progress), records.csv(progress));
+      // Saved after every model (within 0.25 s in a large sweep), so an interrupted or
+      // crashed run keeps what finished.
+      records_out.offer(records.snapshot(pipeline, progress));
       if (!sets_written) {
         // runs/<pipeline>/latest and runs/latest: the newest run of this pipeline, of
         // any; moved once the data is drawn, so a run refused before that moves nothing.
@@ -246,7 +251,9 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
       hooks.executor = isolated_executor(directory.resolved_pipeline(), directory.root(), *isolate);
     }
     run = run_pipeline(pipeline, catalog, directory.models(), hooks);
+    records_out.stop();  // the final records follow
   } catch (const std::exception& problem) {
+    records_out.stop();
     // cppcheck-suppress knownConditionTrueFalse ; hooks.progress sets it
     if (data_drawn) {
       throw;  // a record that cannot be written (a full disk): what was written stays

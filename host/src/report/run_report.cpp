@@ -298,9 +298,10 @@ std::string metrics_json_entry(const Pipeline& pipeline, const ModelResult& mode
   return indented;
 }
 
-// The text json_text(document, 2) would give with the entries in its "models" array.
-std::string assemble_metrics_json(const nlohmann::json& document, const std::vector<const std::string*>& entries) {
-  auto text = json_text(document, 2) + "\n";
+// The text json_text(document, 2) would give with the entries in its "models" array;
+// `text` is json_text(document, 2) + "\n" of the document with "models": [].
+template <class Entries>
+std::string assemble_metrics_json(std::string text, const Entries& entries) {
   if (entries.empty()) {
     return text;
   }
@@ -373,7 +374,7 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
   for (const auto& text : texts) {
     entries.push_back(&text);
   }
-  return assemble_metrics_json(metrics_document(pipeline, run, state), entries);
+  return assemble_metrics_json(json_text(metrics_document(pipeline, run, state), 2) + "\n", entries);
 }
 
 std::string metrics_csv(const RunResult& run) {
@@ -384,30 +385,35 @@ std::string metrics_csv(const RunResult& run) {
   return text;
 }
 
-const std::string& RunningRecords::cached(std::vector<Cached>& cache, std::size_t index, const ModelResult& model,
-                                          const std::function<std::string()>& render) {
+std::shared_ptr<const std::string> RunningRecords::cached(std::vector<Cached>& cache, std::size_t index,
+                                                          const ModelResult& model,
+                                                          const std::function<std::string()>& render) {
   auto& entry = cache.at(index);
   if (!entry.rendered || entry.status != model.status) {
-    entry = {true, model.status, render()};
+    entry = {true, model.status, std::make_shared<const std::string>(render())};
   }
   return entry.text;
 }
 
-std::string RunningRecords::json(const Pipeline& pipeline, const RunResult& run) {
-  json_entries_.resize(run.models.size());  // before taking addresses of its texts
-  std::vector<const std::string*> entries;
-  for (std::size_t i = 0; i < run.models.size(); ++i) {
-    entries.push_back(&cached(json_entries_, i, run.models[i],
-                              [&] { return metrics_json_entry(pipeline, run.models[i]); }));
-  }
-  return assemble_metrics_json(metrics_document(pipeline, run, "running"), entries);
-}
-
-std::string RunningRecords::csv(const RunResult& run) {
-  std::string text = kMetricsCsvHeader;
+RecordsSnapshot RunningRecords::snapshot(const Pipeline& pipeline, const RunResult& run) {
+  RecordsSnapshot snapshot;
+  snapshot.document = json_text(metrics_document(pipeline, run, "running"), 2) + "\n";
+  json_entries_.resize(run.models.size());
   csv_rows_.resize(run.models.size());
   for (std::size_t i = 0; i < run.models.size(); ++i) {
-    text += cached(csv_rows_, i, run.models[i], [&] { return metrics_csv_rows(run.models[i]); });
+    snapshot.json_entries.push_back(
+        cached(json_entries_, i, run.models[i], [&] { return metrics_json_entry(pipeline, run.models[i]); }));
+    snapshot.csv_rows.push_back(cached(csv_rows_, i, run.models[i], [&] { return metrics_csv_rows(run.models[i]); }));
+  }
+  return snapshot;
+}
+
+std::string RecordsSnapshot::json() const { return assemble_metrics_json(document, json_entries); }
+
+std::string RecordsSnapshot::csv() const {
+  std::string text = kMetricsCsvHeader;
+  for (const auto& rows : csv_rows) {
+    text += *rows;
   }
   return text;
 }

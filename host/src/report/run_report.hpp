@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,24 +52,37 @@ std::string metrics_json(const Pipeline& pipeline, const RunResult& run, const s
 // skipped) has one row with its status and error.
 std::string metrics_csv(const RunResult& run);
 
-// metrics.json and metrics.csv of a run in progress, rewritten after every model: the
-// same text as metrics_json(pipeline, run, "running") and metrics_csv(run), but a model's
+// What metrics.json and metrics.csv say of a run in progress at one moment: the document
+// without its models, and each model's part as RunningRecords rendered it (shared, so a
+// snapshot copies pointers, not texts). json() and csv() assemble the files' texts, and
+// may run later, on another thread.
+struct RecordsSnapshot {
+  std::string document;  // metrics.json with "models": []
+  std::vector<std::shared_ptr<const std::string>> json_entries;
+  std::vector<std::shared_ptr<const std::string>> csv_rows;
+
+  std::string json() const;
+  std::string csv() const;
+};
+
+// metrics.json and metrics.csv of a run in progress, taken after every model: the same
+// text as metrics_json(pipeline, run, "running") and metrics_csv(run), but a model's
 // part is rendered again only when its status has changed since the last call. A sweep
 // of 200 models re-rendered every finished model after each one (quadratic: 13.8 ms a
 // model, most of it building JSON).
 class RunningRecords {
  public:
-  std::string json(const Pipeline& pipeline, const RunResult& run);
-  std::string csv(const RunResult& run);
+  RecordsSnapshot snapshot(const Pipeline& pipeline, const RunResult& run);
 
  private:
   struct Cached {
     bool rendered = false;
     ModelStatus status = ModelStatus::pending;
-    std::string text;
+    std::shared_ptr<const std::string> text;
   };
-  static const std::string& cached(std::vector<Cached>& cache, std::size_t index, const ModelResult& model,
-                                   const std::function<std::string()>& render);
+  static std::shared_ptr<const std::string> cached(std::vector<Cached>& cache, std::size_t index,
+                                                   const ModelResult& model,
+                                                   const std::function<std::string()>& render);
   std::vector<Cached> json_entries_;
   std::vector<Cached> csv_rows_;
 };

@@ -8,19 +8,23 @@
 #include "plugin_catalog.hpp"
 #include "report_page.hpp"
 #include "run_plots.hpp"
+#include "run_directory.hpp"
 #include "run_report.hpp"
 #include "test_support.hpp"
+#include "throttled_records.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <numbers>
+#include <thread>
 
 namespace test = ballista::test;
 using namespace ballista::host;
@@ -254,9 +258,9 @@ BOOST_AUTO_TEST_CASE(running_records_match_the_whole_document_at_every_step) {
   int steps = 0;
   const auto check = [&](const RunResult& progress) {
     ++steps;
-    const auto json_text = records.json(pipeline, progress);
+    const auto json_text = records.snapshot(pipeline, progress).json();
     BOOST_TEST(json_text == metrics_json(pipeline, progress, "running"), "step " << steps);
-    BOOST_TEST(records.csv(progress) == metrics_csv(progress), "step " << steps);
+    BOOST_TEST(records.snapshot(pipeline, progress).csv() == metrics_csv(progress), "step " << steps);
     BOOST_TEST(nlohmann::json::parse(json_text).dump(2) + "\n" == json_text, "step " << steps);
   };
   RunHooks hooks;
@@ -272,15 +276,72 @@ BOOST_AUTO_TEST_CASE(running_records_match_the_whole_document_at_every_step) {
   edited.models[0].status = ModelStatus::failed;
   edited.models[0].error = "a, \"quoted\"\nerror";
   edited.models[0].metrics.clear();
-  BOOST_TEST(records.json(pipeline, edited) == metrics_json(pipeline, edited, "running"));
-  BOOST_TEST(records.csv(edited) == metrics_csv(edited));
-  const auto parsed = nlohmann::json::parse(records.json(pipeline, edited));
+  BOOST_TEST(records.snapshot(pipeline, edited).json() == metrics_json(pipeline, edited, "running"));
+  BOOST_TEST(records.snapshot(pipeline, edited).csv() == metrics_csv(edited));
+  const auto parsed = nlohmann::json::parse(records.snapshot(pipeline, edited).json());
   BOOST_TEST(parsed["models"][0]["describe"] == "w = \"1\"\nsecond line \xEF\xBF\xBD");
   // No models at all: an empty array, as nlohmann writes it.
   RunResult empty;
   RunningRecords fresh;
-  BOOST_TEST(fresh.json(pipeline, empty) == metrics_json(pipeline, empty, "running"));
-  BOOST_TEST(nlohmann::json::parse(fresh.json(pipeline, empty))["models"] == nlohmann::json::array());
+  BOOST_TEST(fresh.snapshot(pipeline, empty).json() == metrics_json(pipeline, empty, "running"));
+  BOOST_TEST(nlohmann::json::parse(fresh.snapshot(pipeline, empty).json())["models"] == nlohmann::json::array());
+}
+
+// The records of a run in progress, written in the background: the first at once, a
+// later one only once the interval since the last write has passed (a newer one
+// replacing it while it waits), and one still waiting at stop() not at all.
+BOOST_AUTO_TEST_CASE(throttled_records_write_the_newest_at_most_once_per_interval) {
+  test::TemporaryDirectory work;
+  RunDirectoryWriter writer(RunDirectory(work.path() / "run"));
+  BOOST_REQUIRE(!writer.open().has_value());
+  const auto file = work.path() / "run/metrics.json";
+  const auto read = [&] {
+    std::ifstream in(file);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const auto snapshot = [](const std::string& name) {
+    RecordsSnapshot records;
+    records.document = "{\"models\": [], \"name\": \"" + name + "\"}\n";
+    return records;
+  };
+  // Until `text` is the file's, for at most `seconds`.
+  const auto becomes = [&](const std::string& text, double seconds) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < end) {
+      if (read() == text) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  ThrottledRecords records(writer, std::chrono::milliseconds(1500), 0);  // every snapshot "large"
+  const auto start = std::chrono::steady_clock::now();
+  records.offer(snapshot("first"));
+  BOOST_TEST(becomes(snapshot("first").json(), 1.0));
+  records.offer(snapshot("second"));
+  records.offer(snapshot("third"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  if (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1400)) {  // a slow machine: skip
+    BOOST_TEST(read() == snapshot("first").json(), "written again within the interval");
+  }
+  BOOST_TEST(becomes(snapshot("third").json(), 5.0), "the newest, once the interval is over: " << read());
+  records.offer(snapshot("fourth"));  // within the interval of the last write
+  records.stop();
+  BOOST_TEST(read() == snapshot("third").json(), "a snapshot waiting at stop() is dropped");
+  records.stop();  // again: nothing
+  // Small records are written before offer() returns, and a large one left waiting
+  // never lands after them.
+  ThrottledRecords small(writer, std::chrono::milliseconds(1500), 1000);
+  small.offer(snapshot("fifth"));
+  BOOST_TEST(read() == snapshot("fifth").json());
+  auto large = snapshot("sixth");
+  large.document += std::string(1000, ' ');
+  small.offer(large);
+  small.offer(snapshot("seventh"));
+  BOOST_TEST(read() == snapshot("seventh").json());
+  small.stop();
+  BOOST_TEST(read() == snapshot("seventh").json());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
