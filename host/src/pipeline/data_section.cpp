@@ -778,8 +778,12 @@ class DataSectionReader {
           chosen = &override_input.distribution;
         }
       }
-      if (chosen->is_grid() && chosen->arguments.size() == 3) {
-        product = std::min<std::int64_t>(product * static_cast<std::int64_t>(chosen->arguments[2]), kMaxRows + 1);
+      // Only a count that passed its checks (an integer from 2 to 10^7): a refused one,
+      // which may be 0, negative or beyond any integer, has its own error already.
+      const auto& arguments = chosen->arguments;
+      if (chosen->is_grid() && arguments.size() == 3 && arguments[0] < arguments[1] && arguments[2] >= 2 &&
+          arguments[2] <= 1e7 && arguments[2] == std::floor(arguments[2])) {
+        product = std::min<std::int64_t>(product * static_cast<std::int64_t>(arguments[2]), kMaxRows + 1);
       }
     }
     return product;
