@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+from distributed import FUNCTIONS  # the article's six basis functions
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 
@@ -148,7 +150,6 @@ GROWTH = [("mlp", [10**3, 10**4]), ("basis", [10**3, 10**4, 10**5, 10**6, 10**7]
 # Sweep sizes for --growth: the cannon's data with this many cheap models (half a ridge
 # sweep of linear, half a threshold sweep of basis STLSQ) and none of its own.
 SWEEP_GROWTH = [10, 100, 1000]
-ARTICLE_FUNCTIONS = ["v", "v^2", "v*sin(theta)", "v*sin(2*theta)", "v^2*sin(theta)", "v^2*sin(2*theta)"]
 
 
 def sweep_pipeline(models, path):
@@ -161,7 +162,7 @@ def sweep_pipeline(models, path):
         text += "  %s: null\n" % name
     text += "  ridge: {plugin: linear, l2: {sweep: [%s]}}\n" % ", ".join(str(i / 1000) for i in range(ridge))
     text += ("  sparse: {plugin: basis, solver: stlsq, functions: [%s], threshold: {sweep: [%s]}}\n"
-             % (", ".join(ARTICLE_FUNCTIONS), ", ".join(str(i / 10000) for i in range(models - ridge))))
+             % (", ".join(FUNCTIONS), ", ".join(str(i / 10000) for i in range(models - ridge))))
     with open(path, "w") as out:
         out.write(text)
 

@@ -1,7 +1,6 @@
 // Model files (see model_file.hpp).
 #include "model_file.hpp"
 
-#include "atomic_file.hpp"
 #include "json_text.hpp"
 #include "parameter_yaml.hpp"
 
@@ -378,12 +377,6 @@ std::string model_file_bytes(const ModelSpec& spec, const LoadedPlugin& plugin, 
   std::ostringstream bytes;
   archive.save_to(bytes);
   return bytes.str();
-}
-
-void save_model_file(const std::filesystem::path& file, const ModelSpec& spec, const LoadedPlugin& plugin,
-                     const Model& model, const std::vector<std::string>& input_names,
-                     const std::vector<std::string>& target_names) {
-  write_file_atomically(file, model_file_bytes(spec, plugin, model, input_names, target_names));
 }
 
 SavedModel load_model_file(const std::filesystem::path& file, const PluginCatalog& catalog) {

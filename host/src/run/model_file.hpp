@@ -29,15 +29,10 @@ struct SavedModel {
 };
 
 // The bytes of a model file of `model` (trained from `spec`): its save() and what the
-// host records about it.
+// host records about it, for write_file_atomically.
 std::string model_file_bytes(const ModelSpec& spec, const LoadedPlugin& plugin, const Model& model,
                              const std::vector<std::string>& input_names,
                              const std::vector<std::string>& target_names);
-
-// Writes `model` (trained from `spec`) to `file`, atomically: model_file_bytes.
-void save_model_file(const std::filesystem::path& file, const ModelSpec& spec, const LoadedPlugin& plugin,
-                     const Model& model, const std::vector<std::string>& input_names,
-                     const std::vector<std::string>& target_names);
 
 // Reads a model file and rebuilds the model with the plugin of the same name found in
 // `catalog`. First checks the zip's structure and the CRC-32 of every entry (LibTorch
