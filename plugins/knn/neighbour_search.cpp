@@ -3,18 +3,23 @@
 #include "neighbour_search.hpp"
 
 #include <ATen/Parallel.h>
-#include <nanoflann.hpp>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <new>
 #include <stdexcept>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <sys/mman.h>
 
 namespace knn {
 
@@ -51,7 +56,8 @@ double distance(const double* query, const double* point, std::size_t dimensions
 }
 
 // The k best (distance, index) pairs offered so far, in ascending order: the lower
-// index wins a tie. Both CPU searches rank through it.
+// index wins a tie. Both CPU searches rank through it: brute force by training row, the
+// tree by (training row << 32) | place, which ranks alike.
 class BestK {
  public:
   explicit BestK(std::size_t k) : k_(k), entries_(k) {}
@@ -61,8 +67,8 @@ class BestK {
   // The k-th distance, or +∞ while fewer than k have been offered.
   double worst() const { return full() ? entries_[k_ - 1].first : std::numeric_limits<double>::infinity(); }
 
-  void offer(double distance, std::int64_t index) {
-    const std::pair<double, std::int64_t> entry{distance, index};
+  void offer(double distance, std::uint64_t index) {
+    const std::pair<double, std::uint64_t> entry{distance, index};
     std::size_t position = count_;
     if (full()) {
       if (!(entry < entries_[k_ - 1])) {
@@ -78,17 +84,21 @@ class BestK {
     entries_[position] = entry;
   }
 
-  void write(double* distances, std::int64_t* indices) const {
+  // The j-th index kept, j < the number offered.
+  std::uint64_t index(std::size_t j) const { return entries_[j].second; }
+
+  // The kept distances, and the kept indices shifted right by `shift` bits.
+  void write(double* distances, std::int64_t* indices, unsigned shift = 0) const {
     for (std::size_t j = 0; j < count_; ++j) {
       distances[j] = entries_[j].first;
-      indices[j] = entries_[j].second;
+      indices[j] = static_cast<std::int64_t>(entries_[j].second >> shift);
     }
   }
 
  private:
   std::size_t k_;
   std::size_t count_ = 0;
-  std::vector<std::pair<double, std::int64_t>> entries_;
+  std::vector<std::pair<double, std::uint64_t>> entries_;
 };
 
 // ---- Brute force on the CPU ----------------------------------------------------------
@@ -200,7 +210,7 @@ Neighbours brute_force_cpu(const torch::Tensor& queries, const torch::Tensor& co
             // Points come in index order, so one at the k-th distance never displaces it.
             for (std::int64_t p = 0; p < count; ++p) {
               if (run[static_cast<std::size_t>(p)] < worst || !kept.full()) {
-                kept.offer(run[static_cast<std::size_t>(p)], start + p);
+                kept.offer(run[static_cast<std::size_t>(p)], static_cast<std::uint64_t>(start + p));
                 worst = kept.worst();
               }
             }
@@ -279,12 +289,70 @@ Neighbours brute_force_on_device(const torch::Tensor& queries, const torch::Tens
   return {torch::cat(indices), torch::cat(distances)};
 }
 
-// ---- k-d tree (nanoflann) ------------------------------------------------------------
+// ---- k-d tree over the Z-order -------------------------------------------------------
 
-// A Z-order (Morton) ranking of rows on a grid over the stored samples' bounding box:
-// rows close in space get close ranks. The tree is built over the samples in this
-// order and queries are answered in it, so memory is read in runs rather than at
-// random; it decides only the order of work, never a result.
+// The tree's arrays are large (for 10^6 samples of two inputs, about 40 MiB built at
+// once), and first touching fresh memory costs a page fault per 4 KiB page, on a virtual
+// machine as much as the work done in it. Arrays from 2 MiB are therefore aligned to
+// 2 MiB and offered to Linux's transparent huge pages (one fault per 2 MiB, where the
+// system allows them: its "madvise" and "always" settings), and are not zeroed first,
+// so that the threads that fill them touch them in parallel.
+constexpr std::size_t kHugePage = std::size_t{1} << 21;
+
+void* allocate_pages(std::size_t bytes) {
+  const bool huge = bytes >= kHugePage;
+  const std::size_t rounded = huge ? (bytes + kHugePage - 1) / kHugePage * kHugePage : std::max<std::size_t>(bytes, 1);
+  void* memory = huge ? std::aligned_alloc(kHugePage, rounded) : std::malloc(rounded);
+  if (memory == nullptr) {
+    throw std::bad_alloc();
+  }
+#ifdef MADV_HUGEPAGE
+  if (huge) {
+    madvise(memory, rounded, MADV_HUGEPAGE);  // advice only: refused, pages stay small
+  }
+#endif
+  return memory;
+}
+
+struct FreePages {
+  void operator()(void* memory) const { std::free(memory); }
+};
+
+// count uninitialised values of a trivial type T.
+template <class T>
+using Pages = std::unique_ptr<T[], FreePages>;
+
+template <class T>
+Pages<T> allocate(std::size_t count) {
+  static_assert(std::is_trivially_default_constructible_v<T> && std::is_trivially_destructible_v<T>);
+  return Pages<T>(static_cast<T*>(allocate_pages(count * sizeof(T))));
+}
+
+// A std::vector allocator of the same pages, for arrays that grow.
+template <class T>
+struct PageAllocator {
+  using value_type = T;
+  PageAllocator() = default;
+  template <class U>
+  explicit PageAllocator(const PageAllocator<U>& /*other*/) {}
+  T* allocate(std::size_t count) { return static_cast<T*>(allocate_pages(count * sizeof(T))); }
+  void deallocate(T* memory, std::size_t /*count*/) { std::free(memory); }
+  friend bool operator==(const PageAllocator& /*a*/, const PageAllocator& /*b*/) { return true; }
+};
+
+// work(begin, end) over pieces of [0, count), on ATen's threads.
+template <class Work>
+void parallel_over(std::size_t count, const Work& work) {
+  at::parallel_for(0, static_cast<std::int64_t>(count), std::int64_t{1} << 14, [&](std::int64_t begin, std::int64_t end) {
+    work(static_cast<std::size_t>(begin), static_cast<std::size_t>(end));
+  });
+}
+
+// A Z-order (Morton) code of each row on a grid over the stored samples' bounding box:
+// rows close in space get close codes. The samples are stored in code order, the tree
+// below is a hierarchy of runs of them, and queries are answered in code order too, so
+// memory is read in runs rather than at random. It decides only the order of work and
+// the shape of the tree, never a result.
 class ZOrder {
  public:
   ZOrder(const double* points, std::size_t rows, std::size_t dimensions)
@@ -294,31 +362,62 @@ class ZOrder {
         low_(used_, std::numeric_limits<double>::infinity()),
         cells_per_unit_(used_, 0.0) {
     std::vector<double> high(used_, -std::numeric_limits<double>::infinity());
-    for (std::size_t row = 0; row < rows; ++row) {
-      for (std::size_t j = 0; j < used_; ++j) {
-        low_[j] = std::min(low_[j], points[row * dimensions + j]);
-        high[j] = std::max(high[j], points[row * dimensions + j]);
+    // The bounding box, a piece of the rows per thread (minima and maxima do not depend
+    // on the order).
+    std::mutex merging;
+    parallel_over(rows, [&](std::size_t begin, std::size_t end) {
+      std::vector<double> piece_low(low_);
+      std::vector<double> piece_high(high);
+      for (std::size_t row = begin; row < end; ++row) {
+        for (std::size_t j = 0; j < used_; ++j) {
+          piece_low[j] = std::min(piece_low[j], points[row * dimensions + j]);
+          piece_high[j] = std::max(piece_high[j], points[row * dimensions + j]);
+        }
       }
-    }
+      const std::lock_guard<std::mutex> lock(merging);
+      for (std::size_t j = 0; j < used_; ++j) {
+        low_[j] = std::min(low_[j], piece_low[j]);
+        high[j] = std::max(high[j], piece_high[j]);
+      }
+    });
+    // Square cells: one cell size in every dimension, the widest one's span over 2^bits,
+    // so the tree's cells have the shape of the metric's balls.
+    double widest = 0;
     for (std::size_t j = 0; j < used_; ++j) {
-      const double span = high[j] - low_[j];
-      cells_per_unit_[j] = span > 0 && std::isfinite(span) ? static_cast<double>(1U << bits_) / span : 0.0;
+      widest = std::max(widest, high[j] - low_[j]);
     }
+    const double cells_per_unit = widest > 0 && std::isfinite(widest) ? static_cast<double>(1U << bits_) / widest : 0.0;
+    std::fill(cells_per_unit_.begin(), cells_per_unit_.end(), cells_per_unit);
   }
 
-  // The rows [0, count) of `data` in Z-order; equal codes keep their row order.
-  std::vector<std::uint32_t> order(const double* data, std::size_t count) const {
-    std::vector<std::uint64_t> keyed(count);
-    for (std::size_t row = 0; row < count; ++row) {
-      keyed[row] = (static_cast<std::uint64_t>(code(data + row * dimensions_)) << 32U) | row;
-    }
-    sort_by_high_half(keyed);
-    std::vector<std::uint32_t> rows(count);
-    for (std::size_t position = 0; position < count; ++position) {
-      rows[position] = static_cast<std::uint32_t>(keyed[position]);
-    }
+  // The rows [0, count) of `data` in Z-order: row numbers, equal codes in row order.
+  // Computed over ATen's threads; the order does not depend on how many.
+  Pages<std::uint32_t> order(const double* data, std::size_t count) const {
+    const auto keyed = sorted(data, count);
+    auto rows = allocate<std::uint32_t>(count);
+    parallel_over(count, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t position = begin; position < end; ++position) {
+        rows[position] = static_cast<std::uint32_t>(keyed[position]);
+      }
+    });
     return rows;
   }
+
+  // The rows [0, count) of `data` as (code << 32) | row, ascending: by code, equal codes
+  // in row order.
+  Pages<std::uint64_t> sorted(const double* data, std::size_t count) const {
+    auto keyed = allocate<std::uint64_t>(count);
+    parallel_over(count, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t row = begin; row < end; ++row) {
+        keyed[row] = (static_cast<std::uint64_t>(code(data + row * dimensions_)) << 32U) | row;
+      }
+    });
+    sort_by_high_half(keyed, count);
+    return keyed;
+  }
+
+  // How many low bits of a code are used: bits per dimension × dimensions coded.
+  int code_bits() const { return static_cast<int>(bits_ * used_); }
 
  private:
   std::uint32_t code(const double* point) const {
@@ -352,22 +451,46 @@ class ZOrder {
   }
 
   // A stable least-significant-digit radix sort on bits 32…63, three 11-bit digits.
-  static void sort_by_high_half(std::vector<std::uint64_t>& values) {
+  // Each pass splits the values into fixed chunks, one per thread: every chunk counts
+  // its digits, then writes each value after those of lower digits and after those of
+  // its own digit in earlier chunks. Stable, so the chunks decide only the work.
+  static void sort_by_high_half(Pages<std::uint64_t>& values, std::size_t count) {
     constexpr unsigned kDigitBits = 11;
     constexpr std::size_t kBuckets = std::size_t{1} << kDigitBits;
-    std::vector<std::uint64_t> scratch(values.size());
+    const auto chunks = std::clamp<std::size_t>(count >> 16U, 1, static_cast<std::size_t>(at::get_num_threads()));
+    const std::size_t per_chunk = (count + chunks - 1) / chunks;
+    auto scratch = allocate<std::uint64_t>(count);
+    std::vector<std::size_t> next(chunks * kBuckets);  // chunk-major: [chunk][digit]
     for (unsigned shift = 32; shift < 64; shift += kDigitBits) {
-      std::vector<std::size_t> start(kBuckets + 1, 0);
-      for (const auto value : values) {
-        ++start[((value >> shift) & (kBuckets - 1)) + 1];
+      const auto each_chunk = [&](const auto& work) {
+        at::parallel_for(0, static_cast<std::int64_t>(chunks), 1, [&](std::int64_t first, std::int64_t last) {
+          for (auto chunk = static_cast<std::size_t>(first); chunk < static_cast<std::size_t>(last); ++chunk) {
+            work(chunk, chunk * per_chunk, std::min(count, (chunk + 1) * per_chunk));
+          }
+        });
+      };
+      each_chunk([&](std::size_t chunk, std::size_t begin, std::size_t end) {
+        std::size_t* counts = next.data() + chunk * kBuckets;
+        std::fill_n(counts, kBuckets, 0);
+        for (std::size_t i = begin; i < end; ++i) {
+          ++counts[(values[i] >> shift) & (kBuckets - 1)];
+        }
+      });
+      std::size_t total = 0;
+      for (std::size_t digit = 0; digit < kBuckets; ++digit) {
+        for (std::size_t chunk = 0; chunk < chunks; ++chunk) {
+          const std::size_t counted = next[chunk * kBuckets + digit];
+          next[chunk * kBuckets + digit] = total;
+          total += counted;
+        }
       }
-      for (std::size_t bucket = 0; bucket < kBuckets; ++bucket) {
-        start[bucket + 1] += start[bucket];
-      }
-      for (const auto value : values) {
-        scratch[start[(value >> shift) & (kBuckets - 1)]++] = value;
-      }
-      values.swap(scratch);
+      each_chunk([&](std::size_t chunk, std::size_t begin, std::size_t end) {
+        std::size_t* place = next.data() + chunk * kBuckets;
+        for (std::size_t i = begin; i < end; ++i) {
+          scratch[place[(values[i] >> shift) & (kBuckets - 1)]++] = values[i];
+        }
+      });
+      std::swap(values, scratch);
     }
   }
 
@@ -378,86 +501,42 @@ class ZOrder {
   std::vector<double> cells_per_unit_;
 };
 
-// nanoflann's view of the stored samples, row-major [n, d], in Z-order.
-struct PointCloud {
-  const double* data;
-  std::size_t rows;
-  std::size_t dimensions;
-  std::size_t kdtree_get_point_count() const { return rows; }
-  double kdtree_get_pt(std::size_t index, std::size_t dimension) const { return data[index * dimensions + dimension]; }
-  template <class Box>
-  bool kdtree_get_bbox(Box& /*box*/) const {
-    return false;
-  }
-};
-
-// nanoflann's metric interface over our distance, so the distances the tree compares
-// at its leaves are the exact ones brute force computes.
-template <bool Manhattan>
-struct FixedOrderMetric {
-  using ElementType = double;
-  using DistanceType = double;
-  const PointCloud& cloud;
-  explicit FixedOrderMetric(const PointCloud& points) : cloud(points) {}
-  double evalMetric(const double* query, std::uint32_t index, std::size_t dimensions) const {
-    return distance<Manhattan>(query, cloud.data + static_cast<std::size_t>(index) * dimensions, dimensions);
-  }
-  // One dimension's term of the distance to a cell boundary.
-  double accum_dist(double a, double b, std::size_t /*dimension*/) const { return term<Manhattan>(a - b); }
-};
-
-// The result set nanoflann fills in one traversal: candidates are ranked by BestK under
-// their training-row index, and the tree prunes against a slightly widened k-th
-// distance, because its lower bound of a cell's distance is summed incrementally and
-// may round above a point's exact distance: a point that ties the k-th exactly (and may
-// have the lower index) is never pruned.
-class TiedResultSet {
- public:
-  using DistanceType = double;
-  using IndexType = std::uint32_t;
-  using CountType = std::size_t;
-
-  TiedResultSet(BestK& best, const std::uint32_t* training_row) : best_(best), training_row_(training_row) {
-    best_.clear();
-  }
-
-  bool addPoint(double distance, std::uint32_t index) {
-    best_.offer(distance, training_row_[index]);
-    if (best_.full()) {
-      bound_ = std::nextafter(best_.worst() * (1 + 1e-12), std::numeric_limits<double>::infinity());
-    }
-    return true;
-  }
-  double worstDist() const { return bound_; }
-  bool full() const { return best_.full(); }
-
- private:
-  BestK& best_;
-  const std::uint32_t* training_row_;
-  double bound_ = std::numeric_limits<double>::infinity();
-};
-
-// Leaves of up to this many samples: a larger leaf builds faster and searches more
-// points per query; 16 measured best for 10^6 samples (nanoflann's default is 10).
+// Leaves of up to this many samples: measured best for 10^6 cannon samples.
 constexpr std::size_t kLeafSize = 16;
 
+// A k-d tree read off the sorted Z-order codes: a node's samples are a run of the
+// sorted samples whose codes agree in their leading bits, and it splits where the next
+// bit changes (the midpoint of its grid cell, the dimensions in turn); a run of equal
+// codes splits in halves. Building is the sort and one pass, not a median search per
+// level. Every node keeps the tight bounding box of its samples, so how well the grid
+// fits the data changes how much a query visits, never what it finds.
+//
+// The pruning is exact without any margin: a node's lower bound sums, in the order
+// distance() does, terms each at most the one of any sample in its box (floating-point
+// subtraction, squaring and addition are monotone), so it never exceeds a sample's
+// computed distance. A node is skipped only when its bound is above the k-th distance
+// so far, so a sample that ties the k-th (and may have the lower row) is always seen.
 // Dimensions is the input width fixed at compile time, or -1 for any.
 template <bool Manhattan, int Dimensions>
 class KdTree final : public TreeSearch {
  public:
   explicit KdTree(const torch::Tensor& points)
       : dimensions_(static_cast<std::size_t>(points.size(1))),
-        z_order_(points.data_ptr<double>(), static_cast<std::size_t>(points.size(0)), dimensions_),
-        training_row_(z_order_.order(points.data_ptr<double>(), static_cast<std::size_t>(points.size(0)))),
-        samples_(training_row_.size() * dimensions_),
-        cloud_{samples_.data(), training_row_.size(), dimensions_} {
+        rows_(static_cast<std::size_t>(points.size(0))),
+        z_order_(points.data_ptr<double>(), rows_, dimensions_),
+        training_row_(allocate<std::uint32_t>(rows_)),
+        samples_(allocate<double>(rows_ * dimensions_)) {
+    const std::size_t d = width();
     const double* source = points.data_ptr<double>();
-    for (std::size_t position = 0; position < training_row_.size(); ++position) {
-      std::copy_n(source + training_row_[position] * dimensions_, dimensions_, samples_.data() + position * dimensions_);
-    }
-    // The constructor builds the index.
-    tree_ = std::make_unique<Index>(static_cast<int>(dimensions_), cloud_,
-                                    nanoflann::KDTreeSingleIndexAdaptorParams(kLeafSize));
+    const auto keyed = z_order_.sorted(source, rows_);
+    parallel_over(rows_, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t position = begin; position < end; ++position) {
+        training_row_[position] = static_cast<std::uint32_t>(keyed[position]);
+        std::copy_n(source + std::size_t{training_row_[position]} * d, d, samples_.get() + position * d);
+      }
+    });
+    nodes_.reserve(2 * (rows_ / (kLeafSize / 2) + 1) * stride());
+    build(keyed.get(), 0, rows_, z_order_.code_bits() - 1);
   }
 
   Neighbours search(const torch::Tensor& queries, std::int64_t k) const override {
@@ -471,35 +550,165 @@ class KdTree final : public TreeSearch {
     const auto rows = z_order_.order(query_data, static_cast<std::size_t>(m));
     at::parallel_for(0, m, 256, [&](std::int64_t begin, std::int64_t end) {
       BestK best(static_cast<std::size_t>(k));
-      const nanoflann::SearchParams parameters;
+      std::vector<Pending> pending;
+      std::vector<std::uint32_t> previous;  // where the last query's neighbours are in samples_
       for (std::int64_t position = begin; position < end; ++position) {
         const auto row = static_cast<std::int64_t>(rows[static_cast<std::size_t>(position)]);
         const double* query = query_data + row * q.size(1);
-        TiedResultSet result(best, training_row_.data());
-        tree_->findNeighbors(result, query, parameters);
-        if (!best.full()) {
-          // Only when distances overflow to +∞, which the tree never accepts: scan.
-          best.clear();
-          for (std::size_t index = 0; index < cloud_.rows; ++index) {
-            best.offer(distance<Manhattan>(query, cloud_.data + index * dimensions_, dimensions_),
-                       training_row_[index]);
+        // The last query (its neighbour in Z-order) found k samples; the farthest of them
+        // from this query bounds this query's k-th distance from above.
+        double limit = std::numeric_limits<double>::infinity();
+        if (!previous.empty()) {
+          limit = 0;
+          for (const auto sample : previous) {
+            limit = std::max(limit, distance<Manhattan>(query, samples_.get() + std::size_t{sample} * width(), width()));
           }
         }
-        best.write(distance_out + row * k, index_out + row * k);
+        best.clear();
+        nearest(query, limit, best, pending);
+        best.write(distance_out + row * k, index_out + row * k, 32);
+        previous.resize(static_cast<std::size_t>(k));
+        for (std::size_t j = 0; j < previous.size(); ++j) {
+          previous[j] = static_cast<std::uint32_t>(best.index(j) & 0xFFFFFFFFU);
+        }
       }
     });
     return {indices, distances};
   }
 
  private:
-  using Index = nanoflann::KDTreeSingleIndexAdaptor<FixedOrderMetric<Manhattan>, PointCloud, Dimensions, std::uint32_t>;
+  // A node still to visit, and the lower bound of its distance.
+  struct Pending {
+    double bound;
+    std::size_t node;
+  };
+
+  std::size_t width() const { return Dimensions > 0 ? static_cast<std::size_t>(Dimensions) : dimensions_; }
+
+  // Each node is `stride()` values of nodes_: its box (d lows, then d highs), then two
+  // words: its samples, begin | end << 32 ([begin, end) of samples_), and its right
+  // child, 0 (the root, nobody's child) for a leaf. Nodes are in depth-first order, so a
+  // node's left child follows it, in the same cache lines.
+  std::size_t stride() const { return 2 * width() + 2; }
+  const double* box(std::size_t node) const { return nodes_.data() + node * stride(); }
+  std::uint64_t word(std::size_t node, std::size_t which) const {
+    std::uint64_t value = 0;
+    std::memcpy(&value, nodes_.data() + node * stride() + 2 * width() + which, sizeof value);
+    return value;
+  }
+  void set_word(std::size_t node, std::size_t which, std::uint64_t value) {
+    std::memcpy(nodes_.data() + node * stride() + 2 * width() + which, &value, sizeof value);
+  }
+
+  // Adds the node over samples [begin, end), whose codes (the high halves of `keyed`)
+  // agree above `bit`, and its subtree.
+  void build(const std::uint64_t* keyed, std::size_t begin, std::size_t end, int bit) {
+    const std::size_t d = width();
+    const std::size_t node = nodes_.size() / stride();
+    nodes_.resize(nodes_.size() + stride());
+    set_word(node, 0, begin | (std::uint64_t{end} << 32U));
+    set_word(node, 1, 0);
+    if (end - begin <= kLeafSize) {
+      double* low = nodes_.data() + node * stride();
+      double* high = low + d;
+      std::copy_n(samples_.get() + begin * d, d, low);
+      std::copy_n(samples_.get() + begin * d, d, high);
+      for (std::size_t p = begin + 1; p < end; ++p) {
+        for (std::size_t j = 0; j < d; ++j) {
+          low[j] = std::min(low[j], samples_[p * d + j]);
+          high[j] = std::max(high[j], samples_[p * d + j]);
+        }
+      }
+      return;
+    }
+    std::size_t split = begin + (end - begin) / 2;  // for a run of equal codes
+    for (; bit >= 0; --bit) {
+      const std::uint64_t mask = std::uint64_t{1} << (32U + static_cast<unsigned>(bit));
+      const auto* first_set =
+          std::partition_point(keyed + begin, keyed + end, [mask](std::uint64_t key) { return (key & mask) == 0; });
+      const auto at = static_cast<std::size_t>(first_set - keyed);
+      if (at != begin && at != end) {
+        split = at;
+        break;
+      }
+    }
+    build(keyed, begin, split, bit - 1);
+    const std::size_t right = nodes_.size() / stride();
+    set_word(node, 1, right);
+    build(keyed, split, end, bit - 1);
+    double* low = nodes_.data() + node * stride();
+    for (std::size_t j = 0; j < 2 * d; ++j) {
+      low[j] = j < d ? std::min(box(node + 1)[j], box(right)[j]) : std::max(box(node + 1)[j], box(right)[j]);
+    }
+  }
+
+  // A lower bound of the distance from `query` to every sample in `node`'s box, summed
+  // as distance() sums (see the class comment).
+  double lower_bound(const double* query, std::size_t node) const {
+    const std::size_t d = width();
+    const double* low = box(node);
+    const double* high = low + d;
+    double total = 0;
+    for (std::size_t j = 0; j < d; ++j) {
+      // The distance to the box along j, 0 inside it; low − q is −(q − low) exactly, so
+      // its term is the one distance() would compute for a sample on that face.
+      const double gap = std::max(std::max(low[j] - query[j], query[j] - high[j]), 0.0);
+      total = j == 0 ? term<Manhattan>(gap) : total + term<Manhattan>(gap);
+    }
+    return total;
+  }
+
+  // The k nearest samples of `query` into `best`, each kept as (training row << 32) |
+  // place in samples_, so ties go to the lower training row. Depth first, the nearer
+  // child first; nothing farther than `limit` (at least the k-th distance) is looked at.
+  // `pending` is scratch.
+  void nearest(const double* query, double limit, BestK& best, std::vector<Pending>& pending) const {
+    const std::size_t d = width();
+    pending.clear();
+    pending.push_back({lower_bound(query, 0), 0});
+    while (!pending.empty()) {
+      Pending next = pending.back();
+      pending.pop_back();
+      // Until k are kept worst() is +∞, and nothing, not even +∞, is above it.
+      if (next.bound > std::min(limit, best.worst())) {
+        continue;
+      }
+      // Down to a leaf, the nearer child first, the other one left for later if it may
+      // still hold a neighbour.
+      bool wanted = true;
+      for (std::size_t right = word(next.node, 1); right != 0; right = word(next.node, 1)) {
+        const Pending left_child{lower_bound(query, next.node + 1), next.node + 1};
+        const Pending right_child{lower_bound(query, right), right};
+        const bool left_first = left_child.bound <= right_child.bound;
+        const Pending& later = left_first ? right_child : left_child;
+        next = left_first ? left_child : right_child;
+        if (next.bound > std::min(limit, best.worst())) {
+          wanted = false;  // and the other one is farther still
+          break;
+        }
+        if (later.bound <= std::min(limit, best.worst())) {
+          pending.push_back(later);
+        }
+      }
+      if (!wanted) {
+        continue;
+      }
+      const std::uint64_t samples = word(next.node, 0);
+      for (std::size_t p = samples & 0xFFFFFFFFU; p < (samples >> 32U); ++p) {
+        const double found = distance<Manhattan>(query, samples_.get() + p * d, d);
+        if (found <= std::min(limit, best.worst())) {
+          best.offer(found, (std::uint64_t{training_row_[p]} << 32U) | p);
+        }
+      }
+    }
+  }
 
   std::size_t dimensions_;
+  std::size_t rows_;
   ZOrder z_order_;
-  std::vector<std::uint32_t> training_row_;  // of each stored sample, in Z-order
-  std::vector<double> samples_;              // [n, d], in Z-order
-  PointCloud cloud_;
-  std::unique_ptr<Index> tree_;
+  Pages<std::uint32_t> training_row_;                  // of each stored sample, in Z-order
+  Pages<double> samples_;                              // [n, d], in Z-order
+  std::vector<double, PageAllocator<double>> nodes_;  // stride() values per node, the root first
 };
 
 template <bool Manhattan>

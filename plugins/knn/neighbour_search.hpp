@@ -1,5 +1,5 @@
 // The knn plugin's engine: exact k-nearest-neighbour search over a fixed set of stored
-// samples, by a k-d tree (nanoflann) or by brute force (a blocked scan on the CPU,
+// samples, by a k-d tree or by brute force (a blocked scan on the CPU,
 // chunked LibTorch tensors on other devices). Built once per fit() or load(); its
 // search() is const and safe to call concurrently (it only reads what the constructor
 // built, and each call spreads its own queries over ATen's intra-op threads).
@@ -37,9 +37,9 @@ class TreeSearch;  // the k-d tree, behind an interface (neighbour_search.cpp)
 class NeighbourSearch {
  public:
   enum class Algorithm {
-    // nanoflann's k-d tree over the samples in Z-order, on the CPU whatever `device`
-    // says; at most 2^32 − 2 samples. Pays for few dimensions: beyond ~8 it prunes
-    // little and brute force is faster.
+    // A k-d tree over the samples sorted in Z-order (neighbour_search.cpp), on the CPU
+    // whatever `device` says; at most 2^32 − 2 samples. Pays for few dimensions: beyond
+    // ~8 it prunes little and brute force is faster.
     kd_tree,
     // Every query against every sample: a blocked, vectorised scan when `device` is
     // the CPU, chunked distance tensors and topk on `device` otherwise.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the SDK, the knn, mlp and ode plugins and tests/device/cuda_check.cpp against the
 # CUDA LibTorch of the Python `torch` package found on a GPU machine, and runs the
-# check. Headers LibTorch does not ship (Boost.DLL, nanoflann) come from DEPS_INCLUDE,
+# check. Headers LibTorch does not ship (Boost.DLL) come from DEPS_INCLUDE,
 # a copy of the few Debian headers needed (see the README, Development).
 #   tests/device/run_cuda_check.sh [DEPS_INCLUDE]     default: .devdeps/include
 set -euo pipefail

@@ -200,6 +200,43 @@ BOOST_AUTO_TEST_CASE(distances_that_overflow_still_give_k_neighbours_by_row) {
   }
 }
 
+// The tree splits where the samples' Z-order codes differ, on a grid over their
+// bounding box. Here the grid fails: an outlier stretches the box so that a tight
+// cluster of 2,500 samples shares one code (the tree halves such runs), integer points
+// tie, and a third column is flat. The neighbour sets must still be exactly the plain
+// search's (the targets name them bit for bit).
+BOOST_AUTO_TEST_CASE(the_tree_is_exact_where_its_grid_does_not_fit_the_data) {
+  const auto plugin = test::load_bundled_plugin("knn");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(29);
+  const std::int64_t n = 3000;
+  auto x = torch::full({n, 3}, 7.0, torch::kFloat64);
+  x.slice(0, 0, 2500).slice(1, 0, 2) = 1e-12 * torch::rand({2500, 2}, generator, torch::kFloat64);
+  x.slice(0, 2500, n - 1).slice(1, 0, 2) = torch::randint(0, 3, {n - 2501, 2}, generator, torch::kFloat64);
+  x[n - 1][0] = 1e6;
+  x[n - 1][1] = -1e6;
+  const auto y = row_signatures(n);
+  auto queries = torch::full({24, 3}, 7.0, torch::kFloat64);
+  queries.slice(0, 0, 8).slice(1, 0, 2) = 1e-12 * torch::rand({8, 2}, generator, torch::kFloat64);
+  queries.slice(0, 8, 20).slice(1, 0, 2) = 0.5 * torch::randint(0, 6, {12, 2}, generator, torch::kFloat64);
+  queries[20][0] = 1e6;
+  queries[21][1] = -3e5;
+  queries[22][2] = -1.0;
+  queries[23][0] = 2e-12;
+  for (const std::int64_t d : {2, 3}) {
+    const auto samples = x.slice(1, 0, d).contiguous();
+    const auto asked = queries.slice(1, 0, d).contiguous();
+    for (const std::string metric : {"euclidean", "manhattan"}) {
+      for (const std::int64_t k : {1, 4, 17, 40}) {
+        const auto reference = brute_force(samples, y, asked, k, metric == "manhattan");
+        const auto model = fitted(plugin, samples, y, {{"k", ballista::ParameterValue{k}},
+                                                       {"metric", ballista::ParameterValue{metric}},
+                                                       {"algorithm", ballista::ParameterValue{std::string("kd_tree")}}});
+        BOOST_TEST(torch::equal(model->predict(asked), reference), metric << " d = " << d << " k = " << k);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(tree_and_brute_force_equal_a_plain_search_including_ties) {
   const auto plugin = test::load_bundled_plugin("knn");
   auto generator = at::make_generator<at::CPUGeneratorImpl>(11);
