@@ -46,18 +46,23 @@ std::string gnuplot_quoted(const std::string& text) {
   return literal + "'";
 }
 
-RenderStatus GnuplotRendering::start(const std::filesystem::path& script, std::string& message) {
+RenderStatus GnuplotRendering::start(const std::vector<std::filesystem::path>& scripts, std::string& message) {
   const char* configured = std::getenv("GNUPLOT");  // NOLINT(concurrency-mt-unsafe)
   const std::string program = configured != nullptr && *configured != '\0' ? configured : "gnuplot";
-  const std::string assignment = "output=" + gnuplot_quoted(partial());
-  const std::string script_path = script.string();
   const std::string log_path = log();
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<std::string> arguments{program, "-e", assignment, script_path};
+  // gnuplot -e output='A.png.partial' A.gp -e 'reset session' -e output='B.png.partial' B.gp …
+  std::vector<std::string> arguments{program};
+  for (std::size_t plot = 0; plot < scripts.size(); ++plot) {
+    if (plot > 0) {
+      arguments.insert(arguments.end(), {"-e", "reset session"});
+    }
+    arguments.insert(arguments.end(), {"-e", "output=" + gnuplot_quoted(partial(plot)), scripts[plot].string()});
+  }
   std::vector<char*> argv;
   for (auto& argument : arguments) {
     argv.push_back(argument.data());
@@ -107,23 +112,32 @@ void GnuplotRendering::stop() {
   }
 }
 
-RenderStatus GnuplotRendering::finish(std::string& message) const {
+std::vector<RenderStatus> GnuplotRendering::finish(std::vector<std::string>& messages) const {
   std::error_code ignored;
   const bool exited = !timed_out_ && !stopped_ && WIFEXITED(status_) && WEXITSTATUS(status_) == 0;
-  std::string incomplete;
+  std::vector<RenderStatus> statuses(pngs_.size(), RenderStatus::failed);
+  messages.assign(pngs_.size(), std::string());
   if (exited) {
     // gnuplot exits 0 also when the disk filled up under it: a PNG ends with its IEND
     // chunk, and one that does not is never put in place.
-    incomplete = png_problem(partial());
-    if (incomplete.empty()) {
-      std::filesystem::rename(partial(), png_, ignored);
-      std::filesystem::remove(log(), ignored);
-      if (ignored) {
-        message = "cannot rename the drawn PNG into place: " + ignored.message();
-        return RenderStatus::failed;
+    for (std::size_t plot = 0; plot < pngs_.size(); ++plot) {
+      const std::string incomplete = png_problem(partial(plot));
+      if (!incomplete.empty()) {
+        messages[plot] = "gnuplot exited 0 but " + incomplete + " (is the disk full?); the plot was left out";
+        continue;
       }
-      return RenderStatus::ok;
+      std::filesystem::rename(partial(plot), pngs_[plot], ignored);
+      if (ignored) {
+        messages[plot] = "cannot rename the drawn PNG into place: " + ignored.message();
+        continue;
+      }
+      statuses[plot] = RenderStatus::ok;
     }
+    for (std::size_t plot = 0; plot < pngs_.size(); ++plot) {
+      std::filesystem::remove(partial(plot), ignored);
+    }
+    std::filesystem::remove(log(), ignored);
+    return statuses;
   }
   std::ifstream in(log());
   std::stringstream text;
@@ -135,12 +149,11 @@ RenderStatus GnuplotRendering::finish(std::string& message) const {
   while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) {
     output.pop_back();
   }
+  std::string message;
   if (timed_out_) {
     message = "gnuplot took longer than 120 s and was stopped";
   } else if (stopped_) {
     message = "not drawn: the run was interrupted";
-  } else if (!incomplete.empty()) {
-    message = "gnuplot exited 0 but " + incomplete + " (is the disk full?); the plot was left out";
   } else if (WIFSIGNALED(status_)) {
     message = "gnuplot was killed by signal " + std::to_string(WTERMSIG(status_)) + " (" +
               strsignal(WTERMSIG(status_)) + ")" + (output.empty() ? "" : ": " + output);  // NOLINT(concurrency-mt-unsafe)
@@ -148,9 +161,12 @@ RenderStatus GnuplotRendering::finish(std::string& message) const {
     message = "gnuplot failed (exit status " + std::to_string(WEXITSTATUS(status_)) + ")" +
               (output.empty() ? "" : ": " + output);
   }
-  std::filesystem::remove(partial(), ignored);
+  messages.assign(pngs_.size(), message);
+  for (std::size_t plot = 0; plot < pngs_.size(); ++plot) {
+    std::filesystem::remove(partial(plot), ignored);
+  }
   std::filesystem::remove(log(), ignored);
-  return RenderStatus::failed;
+  return statuses;
 }
 
 }  // namespace ballista::host

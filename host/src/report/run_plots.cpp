@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -131,38 +132,59 @@ class PlotWriter {
 
  private:
   // Draws every plot, as many gnuplot processes at a time as LibTorch has threads
-  // (--threads); warnings come in plot order whatever order they finish in.
+  // (--threads), the plots dealt out among them in turn so that each process draws
+  // several (gnuplot's start is a good part of a small plot's time); a plot whose
+  // process failed is drawn again alone, for its own message. Warnings come in plot
+  // order whatever order they finish in.
   void render_all() {
     const auto parallel = static_cast<std::size_t>(std::max(1, at::get_num_threads()));
-    std::vector<std::string> messages(outcome_.plots.size());
-    std::vector<std::pair<std::size_t, GnuplotRendering>> running;
+    const std::size_t count = outcome_.plots.size();
+    std::vector<std::string> messages(count);
+    std::deque<std::vector<std::size_t>> waiting(std::min(parallel, count));  // plots per process
+    for (std::size_t plot = 0; plot < count; ++plot) {
+      waiting[plot % waiting.size()].push_back(plot);
+    }
+    std::vector<std::pair<std::vector<std::size_t>, GnuplotRendering>> running;
     std::string missing;  // why gnuplot could not be started at all
-    for (std::size_t next = 0; next < outcome_.plots.size() || !running.empty();) {
+    const auto not_drawn = [&](const std::vector<std::size_t>& plots, const std::string& why) {
+      for (const auto plot : plots) {
+        messages[plot] = why;
+      }
+    };
+    while (!waiting.empty() || !running.empty()) {
       if (cancelled_.load(std::memory_order_relaxed) && !outcome_.interrupted) {
         // Ctrl-C: the plots being drawn are stopped, the others not started.
         outcome_.interrupted = true;
         for (auto& entry : running) {
           entry.second.stop();
         }
-        for (; next < outcome_.plots.size(); ++next) {
-          messages[next] = "not drawn: the run was interrupted";
+        for (const auto& plots : waiting) {
+          not_drawn(plots, "not drawn: the run was interrupted");
         }
+        waiting.clear();
       }
-      while (missing.empty() && next < outcome_.plots.size() && running.size() < parallel) {
-        GnuplotRendering rendering(outcome_.plots[next].png);
+      while (missing.empty() && !waiting.empty() && running.size() < parallel) {
+        auto plots = std::move(waiting.front());
+        waiting.pop_front();
+        std::vector<std::filesystem::path> pngs;
+        std::vector<std::filesystem::path> scripts;
+        for (const auto plot : plots) {
+          pngs.push_back(outcome_.plots[plot].png);
+          scripts.push_back(outcome_.plots[plot].script);
+        }
+        GnuplotRendering rendering(pngs);
         std::string message;
-        const auto status = rendering.start(outcome_.plots[next].script, message);
+        const auto status = rendering.start(scripts, message);
         if (status == RenderStatus::no_gnuplot) {
           missing = message;
         } else if (status == RenderStatus::failed) {
-          messages[next] = message;
+          not_drawn(plots, message);
         } else {
-          running.emplace_back(next, std::move(rendering));
+          running.emplace_back(std::move(plots), std::move(rendering));
         }
-        ++next;
       }
       if (!missing.empty()) {
-        next = outcome_.plots.size();
+        waiting.clear();
       }
       bool any_ended = false;
       for (auto entry = running.begin(); entry != running.end();) {
@@ -170,9 +192,17 @@ class PlotWriter {
           ++entry;
           continue;
         }
-        std::string message;
-        outcome_.plots[entry->first].rendered = entry->second.finish(message) == RenderStatus::ok;
-        messages[entry->first] = message;
+        std::vector<std::string> ended_messages;
+        const auto statuses = entry->second.finish(ended_messages);
+        const auto& plots = entry->first;
+        for (std::size_t i = 0; i < plots.size(); ++i) {
+          outcome_.plots[plots[i]].rendered = statuses[i] == RenderStatus::ok;
+          if (statuses[i] != RenderStatus::ok && plots.size() > 1 && !entry->second.stopped()) {
+            waiting.push_back({plots[i]});  // alone, for its own outcome
+          } else {
+            messages[plots[i]] = ended_messages[i];
+          }
+        }
         entry = running.erase(entry);
         any_ended = true;
       }

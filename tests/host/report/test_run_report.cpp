@@ -230,6 +230,58 @@ BOOST_AUTO_TEST_CASE(a_failing_gnuplot_script_is_reported_and_the_others_still_d
   BOOST_TEST(!std::filesystem::exists(out.path() / "plots/surface-s.png.partial"));
 }
 
+// The plots are dealt out among one gnuplot process per thread (with `reset session`
+// between scripts); each PNG must be the bytes its script draws alone, as its header
+// says it re-renders. With a failing script in one process, that process's plots are
+// drawn again one by one: the failing one reports its own error, the others are drawn.
+BOOST_AUTO_TEST_CASE(one_gnuplot_per_thread_draws_what_each_script_draws_alone) {
+  const Cannon cannon;
+  const auto run = quick_run(cannon.pipeline, cannon.catalog);
+  test::TemporaryDirectory out;
+  const auto calls = out.path() / "calls";
+  const auto fake = out.path() / "gnuplot";
+  std::ofstream(fake) << "#!/bin/sh\necho x >> " << test::shell_quote(calls) << "\n"
+                      << "case \"$*\" in *${FAIL:-none}*) echo 'line 3: broken' >&2; exit 1;; esac\n"
+                      << "exec gnuplot \"$@\"\n";
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  const Environment wrapped("GNUPLOT", fake.string());
+  const auto processes = [&] {
+    std::ifstream in(calls);
+    std::size_t lines = 0;
+    for (std::string line; std::getline(in, line);) {
+      ++lines;
+    }
+    std::filesystem::remove(calls);
+    return lines;
+  };
+  const auto outcome = write_plots(cannon.pipeline, run, out.path() / "plots", kNotCancelled);
+  BOOST_TEST(outcome.warnings.empty());
+  const auto threads = static_cast<std::size_t>(at::get_num_threads());
+  BOOST_TEST(processes() == std::min(threads, outcome.plots.size()));
+  for (const auto& plot : outcome.plots) {
+    BOOST_REQUIRE(plot.rendered);
+    const auto alone = out.path() / "alone.png";
+    const auto drawn = test::run_command("gnuplot -e " + test::shell_quote("output='" + alone.string() + "'") + " " +
+                                         test::shell_quote(plot.script));
+    BOOST_REQUIRE_MESSAGE(drawn.exit_code == 0, drawn.output);
+    BOOST_TEST(read_bytes(alone) == read_bytes(plot.png), plot.png);
+  }
+  // The slice fails: its process's plots are drawn again alone.
+  const Environment failing("FAIL", "slice-v-s.gp");
+  const auto again = write_plots(cannon.pipeline, run, out.path() / "again", kNotCancelled);
+  BOOST_REQUIRE_EQUAL(again.warnings.size(), 1U);
+  BOOST_TEST(again.warnings[0].find("slice-v-s.png: gnuplot failed (exit status 1): line 3: broken") == 0U,
+             again.warnings[0]);
+  std::size_t rendered = 0;
+  std::size_t with_slice = 0;  // the plots dealt to the slice's process
+  for (std::size_t i = 0; i < again.plots.size(); ++i) {
+    rendered += again.plots[i].rendered ? 1 : 0;
+    with_slice += i % std::min(threads, again.plots.size()) == 1 % std::min(threads, again.plots.size()) ? 1 : 0;
+  }
+  BOOST_TEST(rendered == again.plots.size() - 1);
+  BOOST_TEST(processes() == std::min(threads, again.plots.size()) + (with_slice > 1 ? with_slice : 0));
+}
+
 BOOST_AUTO_TEST_CASE(notes_give_the_gap_to_the_optimum_and_the_probe_explanations) {
   const Cannon cannon;
   ModelResult model;
