@@ -461,14 +461,14 @@ class ZOrder {
     const std::size_t per_chunk = (count + chunks - 1) / chunks;
     auto scratch = allocate<std::uint64_t>(count);
     std::vector<std::size_t> next(chunks * kBuckets);  // chunk-major: [chunk][digit]
+    const auto each_chunk = [&](const auto& work) {
+      at::parallel_for(0, static_cast<std::int64_t>(chunks), 1, [&](std::int64_t first, std::int64_t last) {
+        for (auto chunk = static_cast<std::size_t>(first); chunk < static_cast<std::size_t>(last); ++chunk) {
+          work(chunk, chunk * per_chunk, std::min(count, (chunk + 1) * per_chunk));
+        }
+      });
+    };
     for (unsigned shift = 32; shift < 64; shift += kDigitBits) {
-      const auto each_chunk = [&](const auto& work) {
-        at::parallel_for(0, static_cast<std::int64_t>(chunks), 1, [&](std::int64_t first, std::int64_t last) {
-          for (auto chunk = static_cast<std::size_t>(first); chunk < static_cast<std::size_t>(last); ++chunk) {
-            work(chunk, chunk * per_chunk, std::min(count, (chunk + 1) * per_chunk));
-          }
-        });
-      };
       each_chunk([&](std::size_t chunk, std::size_t begin, std::size_t end) {
         std::size_t* counts = next.data() + chunk * kBuckets;
         std::fill_n(counts, kBuckets, 0);
@@ -522,21 +522,21 @@ class KdTree final : public TreeSearch {
  public:
   explicit KdTree(const torch::Tensor& points)
       : dimensions_(static_cast<std::size_t>(points.size(1))),
-        rows_(static_cast<std::size_t>(points.size(0))),
-        z_order_(points.data_ptr<double>(), rows_, dimensions_),
-        training_row_(allocate<std::uint32_t>(rows_)),
-        samples_(allocate<double>(rows_ * dimensions_)) {
+        z_order_(points.data_ptr<double>(), static_cast<std::size_t>(points.size(0)), dimensions_),
+        training_row_(allocate<std::uint32_t>(static_cast<std::size_t>(points.size(0)))),
+        samples_(allocate<double>(static_cast<std::size_t>(points.size(0)) * dimensions_)) {
+    const auto rows = static_cast<std::size_t>(points.size(0));
     const std::size_t d = width();
     const double* source = points.data_ptr<double>();
-    const auto keyed = z_order_.sorted(source, rows_);
-    parallel_over(rows_, [&](std::size_t begin, std::size_t end) {
+    const auto keyed = z_order_.sorted(source, rows);
+    parallel_over(rows, [&](std::size_t begin, std::size_t end) {
       for (std::size_t position = begin; position < end; ++position) {
         training_row_[position] = static_cast<std::uint32_t>(keyed[position]);
         std::copy_n(source + std::size_t{training_row_[position]} * d, d, samples_.get() + position * d);
       }
     });
-    nodes_.reserve(2 * (rows_ / (kLeafSize / 2) + 1) * stride());
-    build(keyed.get(), 0, rows_, z_order_.code_bits() - 1);
+    nodes_.reserve(2 * (rows / (kLeafSize / 2) + 1) * stride());
+    build(keyed.get(), 0, rows, z_order_.code_bits() - 1);
   }
 
   Neighbours search(const torch::Tensor& queries, std::int64_t k) const override {
@@ -704,7 +704,6 @@ class KdTree final : public TreeSearch {
   }
 
   std::size_t dimensions_;
-  std::size_t rows_;
   ZOrder z_order_;
   Pages<std::uint32_t> training_row_;                  // of each stored sample, in Z-order
   Pages<double> samples_;                              // [n, d], in Z-order

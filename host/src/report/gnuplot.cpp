@@ -117,6 +117,13 @@ std::vector<RenderStatus> GnuplotRendering::finish(std::vector<std::string>& mes
   const bool exited = !timed_out_ && !stopped_ && WIFEXITED(status_) && WEXITSTATUS(status_) == 0;
   std::vector<RenderStatus> statuses(pngs_.size(), RenderStatus::failed);
   messages.assign(pngs_.size(), std::string());
+  // Whatever was not put in place, and the log, go.
+  const auto clean_up = [&] {
+    for (std::size_t plot = 0; plot < pngs_.size(); ++plot) {
+      std::filesystem::remove(partial(plot), ignored);
+    }
+    std::filesystem::remove(log(), ignored);
+  };
   if (exited) {
     // gnuplot exits 0 also when the disk filled up under it: a PNG ends with its IEND
     // chunk, and one that does not is never put in place.
@@ -133,10 +140,7 @@ std::vector<RenderStatus> GnuplotRendering::finish(std::vector<std::string>& mes
       }
       statuses[plot] = RenderStatus::ok;
     }
-    for (std::size_t plot = 0; plot < pngs_.size(); ++plot) {
-      std::filesystem::remove(partial(plot), ignored);
-    }
-    std::filesystem::remove(log(), ignored);
+    clean_up();
     return statuses;
   }
   std::ifstream in(log());
@@ -162,10 +166,7 @@ std::vector<RenderStatus> GnuplotRendering::finish(std::vector<std::string>& mes
               (output.empty() ? "" : ": " + output);
   }
   messages.assign(pngs_.size(), message);
-  for (std::size_t plot = 0; plot < pngs_.size(); ++plot) {
-    std::filesystem::remove(partial(plot), ignored);
-  }
-  std::filesystem::remove(log(), ignored);
+  clean_up();
   return statuses;
 }
 
