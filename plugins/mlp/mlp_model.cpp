@@ -60,6 +60,7 @@ class MlpModel final : public ballista::Model {
   void fit(const ballista::Dataset& train, ballista::Context& context) override {
     ballista::require_finite(train.inputs, "mlp: fit() inputs");
     ballista::require_finite(train.targets, "mlp: fit() targets");
+    device_ = ballista::fit_device(device_, context);
     auto generator = at::make_generator<at::CPUGeneratorImpl>(context.seed());
     auto x = train.inputs.to(torch::kFloat32);
     auto y = train.targets.to(torch::kFloat32);
@@ -279,11 +280,18 @@ class MlpModel final : public ballista::Model {
     return loss;
   }
 
-  // The fast path's configurations (below) whatever the row count: each rank's share
-  // of a full batch, the gradients summed over the ranks each step.
+  // Every full-batch fit without early stopping: each rank holds a share of the batch
+  // and every step (every L-BFGS evaluation) sums the ranks' gradients and loss. On
+  // the CPU, Adam and SGD take the fast path (FullBatchTrainer); L-BFGS, and every
+  // optimizer on a GPU, go through autograd and shared_objective().
   bool data_parallel() const override {
-    return device_.is_cpu() && (optimizer_ == "adam" || optimizer_ == "sgd") && batch_size_ == 0 &&
-           !early_stopping_ && mlp::FullBatchTrainer::covers(activation_);
+    if (early_stopping_) {
+      return false;
+    }
+    if (optimizer_ == "lbfgs") {
+      return true;
+    }
+    return batch_size_ == 0 && (!device_.is_cpu() || mlp::FullBatchTrainer::covers(activation_));
   }
 
   // The mean and population σ (1 where it is 0) of every rank's rows of `values`,
@@ -323,6 +331,9 @@ class MlpModel final : public ballista::Model {
     auto optimizer = make_optimizer();
     const auto n = x.size(0);
     const bool full_batch = batch_size_ == 0 || batch_size_ >= n || optimizer_ == "lbfgs";
+    auto& ranks = context.collective();
+    // A full batch spread over ranks: the mean squared error over every rank's cells.
+    const auto cells = ranks.size() == 1 ? 0 : ballista::total_over_ranks(ranks, n) * y.size(1);
     double best = std::numeric_limits<double>::infinity();
     std::vector<torch::Tensor> best_parameters;
     std::int64_t since_best = 0;
@@ -331,6 +342,9 @@ class MlpModel final : public ballista::Model {
       if (full_batch) {
         auto closure = [&] {
           optimizer->zero_grad();
+          if (ranks.size() > 1) {
+            return shared_objective(x, y, cells, ranks);
+          }
           auto loss = objective(x, y);
           loss.backward();
           return loss;
@@ -388,6 +402,33 @@ class MlpModel final : public ballista::Model {
       }
     }
     return h;
+  }
+
+  // objective() of a full batch whose rows the ranks share, with its gradient: this
+  // rank's squared errors over all `cells` of the batch, backpropagated, then one
+  // all-reduce of the gradients and the loss (on the model's device: NCCL on a GPU),
+  // so every rank ends with the whole batch's loss and gradient and takes the same
+  // step. L-BFGS's weight decay is added after the sum, alike on every rank.
+  torch::Tensor shared_objective(const torch::Tensor& x, const torch::Tensor& y, std::int64_t cells,
+                                 ballista::Collective& ranks) {
+    const auto share = (forward(x) - y).square().sum() / static_cast<double>(cells);
+    share.backward();
+    auto loss = share.detach().reshape({1}).clone();
+    std::vector<torch::Tensor> sums;
+    sums.reserve(parameters_.size() + 1);
+    for (auto& parameter : parameters_) {
+      sums.push_back(parameter.mutable_grad());
+    }
+    sums.push_back(loss);
+    ranks.sum(sums);
+    if (optimizer_ == "lbfgs" && weight_decay_ > 0) {
+      const torch::NoGradGuard no_grad;
+      for (auto& parameter : parameters_) {
+        loss.add_(0.5 * weight_decay_ * parameter.square().sum());
+        parameter.mutable_grad().add_(parameter, weight_decay_);
+      }
+    }
+    return loss.reshape({});
   }
 
   std::vector<std::int64_t> hidden_;

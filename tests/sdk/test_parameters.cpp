@@ -1,4 +1,5 @@
 // Declared parameters: the checks the host applies to what users write.
+#include <ballista/device.hpp>
 #include <ballista/parameters.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -44,6 +45,34 @@ BOOST_AUTO_TEST_CASE(typed_access_rejects_undeclared_names_and_wrong_types) {
   BOOST_TEST(values.get<std::int64_t>("k") == 5);
   BOOST_CHECK_THROW((void)values.get<double>("k"), std::logic_error);
   BOOST_CHECK_THROW((void)values.get<std::int64_t>("q"), std::logic_error);
+}
+
+namespace {
+
+// A context whose host names `device` (a rank's GPU in a distributed run).
+class HostDevice final : public ballista::Context {
+ public:
+  explicit HostDevice(torch::Device device) : device_(device) {}
+  void report_progress(std::int64_t /*step*/, std::int64_t /*total*/, double /*loss*/) override {}
+  bool cancelled() const override { return false; }
+  torch::Device device() const override { return device_; }
+  std::uint64_t seed() const override { return 0; }
+  void log(ballista::LogLevel /*level*/, std::string_view /*message*/) override {}
+
+ private:
+  torch::Device device_;
+};
+
+}  // namespace
+
+// device: cuda computes on the GPU the host names (each rank its own); device: cpu stays
+// on the CPU whatever the host says, and a host on the CPU leaves the choice alone.
+BOOST_AUTO_TEST_CASE(fit_device_puts_a_cuda_choice_on_the_ranks_gpu) {
+  const torch::Device rank_gpu(torch::kCUDA, 3);
+  BOOST_TEST(ballista::fit_device(torch::kCUDA, HostDevice(rank_gpu)) == rank_gpu);
+  BOOST_TEST(ballista::fit_device(torch::kCPU, HostDevice(rank_gpu)) == torch::Device(torch::kCPU));
+  BOOST_TEST(ballista::fit_device(torch::kCUDA, HostDevice(torch::kCPU)) == torch::Device(torch::kCUDA));
+  BOOST_TEST(ballista::fit_device(torch::kCPU, HostDevice(torch::kCPU)) == torch::Device(torch::kCPU));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -95,9 +95,9 @@ int validate_pipeline(const PluginCatalog& catalog, const std::filesystem::path&
 namespace {
 
 // environment.json's "distributed": how the run was launched.
-nlohmann::json distributed_record(const LaunchEnvironment& launch) {
+nlohmann::json distributed_record(const LaunchEnvironment& launch, const ProcessGroup& ranks) {
   return {{"world_size", launch.size},
-          {"backend", ProcessGroup::backend()},
+          {"backend", ranks.backend()},
           {"launcher", launch.launcher},
           {"agent_store", launch.agent_store}};
 }
@@ -192,7 +192,7 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   }
   auto environment = run_environment();
   if (distributed) {
-    environment["distributed"] = distributed_record(distributed->launch);
+    environment["distributed"] = distributed_record(distributed->launch, *ranks);
   }
   writer.start(resolved, environment.dump(2) + "\n");
   // log.txt gets what the terminal gets, and the plugins' debug messages.
@@ -212,7 +212,7 @@ int run_pipeline_command(const PluginCatalog& catalog, const std::filesystem::pa
   say("ballista " BALLISTA_VERSION_STRING ": " + file.string() + " → " + directory.root().string());
   if (distributed) {
     const auto& launch = distributed->launch;
-    say("  " + std::to_string(launch.size) + " ranks (" + launch.launcher + ", c10d " + ProcessGroup::backend() +
+    say("  " + std::to_string(launch.size) + " ranks (" + launch.launcher + ", c10d " + ranks->backend() +
         "): data-parallel models fit on a share of the rows each; the others on rank 0");
   }
   bool data_drawn = false;  // set by hooks.progress once the data is drawn

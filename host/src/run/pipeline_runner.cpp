@@ -48,6 +48,8 @@ class RunContext final : public HostContext {
       : HostContext(seed), model_(std::move(model)), result_(result), hooks_(hooks), ranks_(ranks) {}
 
   Collective& collective() override { return ranks_; }
+  // In a distributed run, this rank's GPU where there is one (ProcessGroup::device()).
+  torch::Device device() const override { return hooks_.ranks != nullptr ? hooks_.ranks->device() : torch::kCPU; }
 
   void report_progress(std::int64_t step, std::int64_t total, double loss) override {
     result_.loss_curve.push_back(loss);

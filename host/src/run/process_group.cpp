@@ -1,4 +1,5 @@
-// The c10d Gloo process group (see process_group.hpp).
+// The c10d process group: Gloo, and NCCL for CUDA tensors in a build against a CUDA
+// LibTorch (BALLISTA_NCCL, see CMakeLists.txt). See process_group.hpp.
 #include "process_group.hpp"
 
 #include "diagnostics.hpp"
@@ -6,16 +7,25 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/cuda.h>
 #include <torch/torch.h>
+#ifdef BALLISTA_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
+#include <cstdlib>
 #include <map>
 #include <stdexcept>
+#include <utility>
 
 namespace ballista::host {
 
 struct ProcessGroup::Handles {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+#ifdef BALLISTA_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // null where no GPU is usable
+#endif
 };
 
 namespace {
@@ -37,10 +47,24 @@ bool loopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
 
+// This rank's GPU where LibTorch has usable ones (LOCAL_RANK modulo their count, as
+// torch.cuda.set_device(local_rank) picks), else the CPU.
+torch::Device rank_device(const LaunchEnvironment& launch) {
+  if (!torch::cuda::is_available()) {
+    return torch::kCPU;
+  }
+  const auto gpus = static_cast<int>(torch::cuda::device_count());
+  return {torch::kCUDA, static_cast<c10::DeviceIndex>(launch.local_rank % gpus)};
+}
+
 }  // namespace
 
 ProcessGroup::ProcessGroup(const LaunchEnvironment& launch, std::chrono::milliseconds timeout)
-    : rank_(launch.rank), size_(launch.size), timeout_(timeout), handles_(std::make_unique<Handles>()) {
+    : rank_(launch.rank),
+      size_(launch.size),
+      timeout_(timeout),
+      device_(rank_device(launch)),
+      handles_(std::make_unique<Handles>()) {
   const auto where = launch.store_host + ":" + std::to_string(launch.store_port);
   try {
     c10d::TCPStoreOptions options;
@@ -77,6 +101,32 @@ ProcessGroup::ProcessGroup(const LaunchEnvironment& launch, std::chrono::millise
     fail(rank_, size_, "forming the Gloo group of " + std::to_string(size_) + " ranks through the store at " + where,
          timeout, error);
   }
+#ifdef BALLISTA_NCCL
+  if (device_.is_cuda()) {
+    try {
+      // Blocking waits, so a collective that outlives --timeout throws here (as Gloo's
+      // do) instead of leaving the GPU's stream waiting. Names of PyTorch ≥ 2.2 and before.
+      setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);  // NOLINT(concurrency-mt-unsafe): before any thread of ours
+      setenv("NCCL_BLOCKING_WAIT", "1", 0);        // NOLINT(concurrency-mt-unsafe)
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout;
+      handles_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+          c10::make_intrusive<c10d::PrefixStore>("nccl", handles_->store), rank_, size_, options);
+    } catch (const std::exception& error) {
+      fail(rank_, size_, "forming the NCCL group of " + std::to_string(size_) + " ranks on " + device_.str(), timeout,
+           error);
+    }
+  }
+#endif
+}
+
+std::string ProcessGroup::backend() const {
+#ifdef BALLISTA_NCCL
+  if (handles_->nccl) {
+    return "cpu:gloo,cuda:nccl";
+  }
+#endif
+  return "gloo";
 }
 
 ProcessGroup::~ProcessGroup() = default;
@@ -87,50 +137,89 @@ void ProcessGroup::count_traffic(std::chrono::steady_clock::time_point start, co
   traffic_.bytes += static_cast<double>(sent.numel() * static_cast<std::int64_t>(sent.element_size()));
 }
 
-void ProcessGroup::sum(std::vector<torch::Tensor>& tensors) {
-  // One flat buffer per dtype: one all-reduce, then the sums copied back in place.
-  std::map<c10::ScalarType, std::vector<torch::Tensor*>> by_type;
-  for (auto& tensor : tensors) {
-    if (!tensor.device().is_cpu() || !tensor.is_floating_point()) {
-      throw std::invalid_argument("Collective::sum: tensors must be floating-point CPU tensors");
+void ProcessGroup::all_reduce(torch::Tensor& buffer) {
+  std::vector<torch::Tensor> tensors{buffer};
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    if (buffer.is_cuda()) {
+#ifdef BALLISTA_NCCL
+      if (handles_->nccl) {
+        handles_->nccl->allreduce(tensors)->wait(timeout_);
+        count_traffic(start, buffer);
+        return;
+      }
+#endif
+      // No NCCL in this LibTorch: through the host's memory and Gloo.
+      std::vector<torch::Tensor> staged{buffer.cpu()};
+      handles_->group->allreduce(staged)->wait(timeout_);
+      buffer.copy_(staged[0]);
+    } else {
+      handles_->group->allreduce(tensors)->wait(timeout_);
     }
-    by_type[tensor.scalar_type()].push_back(&tensor);
+    count_traffic(start, buffer);
+  } catch (const std::exception& error) {
+    fail(rank_, size_, "an all-reduce of " + std::to_string(buffer.numel()) + " numbers", timeout_, error);
   }
-  for (auto& [type, members] : by_type) {
+}
+
+void ProcessGroup::sum(std::vector<torch::Tensor>& tensors) {
+  // One flat buffer per device kind and dtype: one all-reduce each (CPU tensors through
+  // Gloo, CUDA tensors through NCCL), then the sums copied back in place.
+  std::map<std::pair<bool, c10::ScalarType>, std::vector<torch::Tensor*>> by_kind;
+  for (auto& tensor : tensors) {
+    if (!(tensor.device().is_cpu() || tensor.device().is_cuda()) || !tensor.is_floating_point()) {
+      throw std::invalid_argument("Collective::sum: tensors must be floating-point CPU or CUDA tensors, got " +
+                                  std::string(c10::toString(tensor.scalar_type())) + " on " + tensor.device().str());
+    }
+    by_kind[{tensor.is_cuda(), tensor.scalar_type()}].push_back(&tensor);
+  }
+  for (auto& [kind, members] : by_kind) {
     std::vector<torch::Tensor> flat;
     flat.reserve(members.size());
     for (const auto* member : members) {
       flat.push_back(member->reshape({-1}));
     }
-    std::vector<torch::Tensor> buffer{torch::cat(flat)};
-    const auto start = std::chrono::steady_clock::now();
-    try {
-      handles_->group->allreduce(buffer)->wait(timeout_);
-      count_traffic(start, buffer[0]);
-    } catch (const std::exception& error) {
-      fail(rank_, size_, "an all-reduce of " + std::to_string(buffer[0].numel()) + " numbers", timeout_, error);
-    }
+    auto buffer = torch::cat(flat);
+    all_reduce(buffer);
     std::int64_t offset = 0;
     for (auto* member : members) {
       const auto count = member->numel();
-      member->copy_(buffer[0].slice(0, offset, offset + count).view(member->sizes()));
+      member->copy_(buffer.slice(0, offset, offset + count).view(member->sizes()));
       offset += count;
     }
   }
 }
 
 std::vector<torch::Tensor> ProcessGroup::gather(const torch::Tensor& tensor) {
-  std::vector<torch::Tensor> input{tensor.contiguous()};
+#ifdef BALLISTA_NCCL
+  const bool nccl = tensor.is_cuda() && handles_->nccl;
+#else
+  const bool nccl = false;
+#endif
+  // A CUDA tensor without NCCL travels through the host's memory and Gloo.
+  std::vector<torch::Tensor> input{tensor.is_cuda() && !nccl ? tensor.cpu() : tensor.contiguous()};
   std::vector<std::vector<torch::Tensor>> output(1);
   for (int r = 0; r < size_; ++r) {
     output[0].push_back(torch::empty_like(input[0]));
   }
   const auto start = std::chrono::steady_clock::now();
   try {
-    handles_->group->allgather(output, input)->wait(timeout_);
+#ifdef BALLISTA_NCCL
+    if (nccl) {
+      handles_->nccl->allgather(output, input)->wait(timeout_);
+    } else
+#endif
+    {
+      handles_->group->allgather(output, input)->wait(timeout_);
+    }
     count_traffic(start, input[0]);
   } catch (const std::exception& error) {
     fail(rank_, size_, "an all-gather of " + std::to_string(tensor.numel()) + " numbers", timeout_, error);
+  }
+  if (tensor.is_cuda() && !nccl) {
+    for (auto& part : output[0]) {
+      part = part.to(tensor.device());
+    }
   }
   return output[0];
 }

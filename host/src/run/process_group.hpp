@@ -1,6 +1,7 @@
-// The c10d process group a distributed run forms (Gloo on the CPU, through a TCPStore),
-// offered to data-parallel models as the SDK's Collective. Every c10d call of the host
-// is in process_group.cpp, the only file built with USE_C10D_GLOO.
+// The c10d process group a distributed run forms (Gloo, through a TCPStore; and NCCL
+// for CUDA tensors where the host is built against a CUDA LibTorch and a GPU is
+// usable), offered to data-parallel models as the SDK's Collective. Every c10d call of
+// the host is in process_group.cpp.
 #pragma once
 
 #include "launch_environment.hpp"
@@ -17,15 +18,21 @@ namespace ballista::host {
 class ProcessGroup final : public Collective {
  public:
   // Joins the group `launch` describes: connects to (or, on rank 0 without torchrun's
-  // agent store, serves) the TCPStore and forms the Gloo group. Every wait, the joining
-  // included, ends after `timeout` with std::runtime_error naming what was awaited.
+  // agent store, serves) the TCPStore and forms the Gloo group (and the NCCL group, in a
+  // CUDA build on a machine with a GPU). Every wait, the joining included, ends after
+  // `timeout` with std::runtime_error naming what was awaited.
   ProcessGroup(const LaunchEnvironment& launch, std::chrono::milliseconds timeout);
   ~ProcessGroup() override;
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  // CPU tensors go through Gloo, CUDA tensors through NCCL (or, in a build without it,
+  // through the host's memory and Gloo).
   void sum(std::vector<torch::Tensor>& tensors) override;
   std::vector<torch::Tensor> gather(const torch::Tensor& tensor) override;
+  // This rank's GPU where LibTorch has a usable one, cuda:(LOCAL_RANK mod the GPUs),
+  // else the CPU: what the run's Context::device() answers.
+  torch::Device device() const { return device_; }
   // Waits for every rank to arrive here.
   void barrier();
   // What the collectives of this process have cost so far: calls, seconds spent in
@@ -36,15 +43,18 @@ class ProcessGroup final : public Collective {
     double bytes = 0.0;
   };
   Traffic traffic() const { return traffic_; }
-  // "gloo" (the backend), for environment.json.
-  static std::string backend() { return "gloo"; }
+  // The backends, for environment.json: "gloo", or "cpu:gloo,cuda:nccl" (PyTorch's
+  // notation) where CUDA tensors go through NCCL.
+  std::string backend() const;
 
  private:
   struct Handles;
   void count_traffic(std::chrono::steady_clock::time_point start, const torch::Tensor& sent);
+  void all_reduce(torch::Tensor& buffer);
   int rank_;
   int size_;
   std::chrono::milliseconds timeout_;
+  torch::Device device_;
   std::unique_ptr<Handles> handles_;
   Traffic traffic_;
 };

@@ -1,8 +1,9 @@
 // The processes one data-parallel fit is spread over: each rank holds a share of the
 // training rows, and a fit combines what the shares say through a Collective (sums of
 // gradients or sufficient statistics, gathers of factors) so that every rank ends with
-// the model the whole data would give. The host forms it (c10d Gloo) and hands it to a
-// model through Context::collective(); plugins never link c10d themselves.
+// the model the whole data would give. The host forms it (c10d: Gloo, and NCCL for CUDA
+// tensors in a CUDA build) and hands it to a model through Context::collective();
+// plugins never link c10d themselves.
 #pragma once
 
 #include <ballista/version.hpp>
@@ -15,8 +16,9 @@ BALLISTA_NAMESPACE_BEGIN
 
 // Every rank must make the same calls, in the same order, with tensors of the same
 // shapes and dtypes; a call waits for the others (up to the run's --timeout, then it
-// throws std::runtime_error, as it does when another rank has died). Tensors are CPU
-// tensors of a floating-point dtype.
+// throws std::runtime_error, as it does when another rank has died). Tensors are of a
+// floating-point dtype, on the CPU or on the rank's GPU (Context::device()): the host
+// sums CPU tensors through Gloo and CUDA tensors through NCCL.
 class BALLISTA_API Collective {
  public:
   Collective() = default;

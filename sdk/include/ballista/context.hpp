@@ -33,9 +33,10 @@ class BALLISTA_API Context {
   // True once the user asked to stop (Ctrl-C). Iterative solvers should check it each
   // step and return early; the host then marks the model as interrupted.
   virtual bool cancelled() const = 0;
-  // The device the host runs this model on. The host currently always answers the CPU;
-  // a plugin that can use a GPU declares a `device` parameter (see <ballista/device.hpp>)
-  // and honours that instead.
+  // The device the host runs this model on: the CPU, except in a distributed run on
+  // machines with GPUs, where it is this rank's GPU (cuda:LOCAL_RANK mod the GPUs). A
+  // plugin that can use a GPU declares a `device` parameter (see <ballista/device.hpp>)
+  // and honours that, on this GPU when the answer is one (ballista::fit_device).
   virtual torch::Device device() const = 0;
   // The model's seed, derived by the host from the pipeline seed and the model name.
   // Plugins seed their own torch::Generator with it and never touch global RNG state.

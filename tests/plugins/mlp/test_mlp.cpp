@@ -112,6 +112,73 @@ BOOST_AUTO_TEST_CASE(options_train_exactly_as_the_same_loop_in_python_pytorch) {
   }
 }
 
+// L-BFGS spread over ranks (threads here, c10d processes in a run): each rank holds a
+// share of the rows and every evaluation of the loss sums the ranks' gradients and loss
+// in one all-reduce (the path Adam and SGD take on a GPU, where NCCL carries it). Every
+// rank ends with the same bits, and the model is the one-process fit up to the order of
+// the sums: L-BFGS's 20 line-searched iterations carry the last bits further, so one
+// step is compared, to 1e-5 of the target scale (as one process against Python PyTorch
+// above; forgetting the weight decay or a rank's share moves it by 1e-3 or more).
+BOOST_AUTO_TEST_CASE(lbfgs_shared_by_ranks_fits_what_one_process_fits) {
+  const auto plugin = test::load_bundled_plugin("mlp");
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(41);
+  const auto x = torch::rand({90, 2}, generator, torch::kFloat64) * torch::tensor({10.0, 1.5}, torch::kFloat64);
+  const auto y = torch::cat({(x.select(1, 0).square() * torch::sin(2 * x.select(1, 1)) / 9.81).unsqueeze(1),
+                             x.select(1, 0).unsqueeze(1)},
+                            1);
+  const auto queries = torch::rand({25, 2}, generator, torch::kFloat64) * torch::tensor({12.0, 1.5}, torch::kFloat64);
+  struct Case {
+    int ranks;
+    std::string activation;
+    double weight_decay;
+    bool standardize;
+  };
+  for (const auto& c : std::vector<Case>{{2, "tanh", 0.0, true}, {3, "silu", 1e-3, true}, {4, "sigmoid", 1e-2, false}}) {
+    const std::map<std::string, ParameterValue> parameters{
+        {"hidden", ParameterValue{std::vector<std::int64_t>{12, 6}}},
+        {"activation", ParameterValue{c.activation}},
+        {"optimizer", ParameterValue{std::string("lbfgs")}},
+        {"lr", ParameterValue{0.5}},
+        {"epochs", ParameterValue{std::int64_t{1}}},
+        {"weight_decay", ParameterValue{c.weight_decay}},
+        {"standardize", ParameterValue{c.standardize}}};
+    const ballista::Dataset data{x, y, {"v", "theta"}, {"s", "v"}, {}};
+    auto alone = test::make_model(plugin, parameters);
+    BOOST_TEST(alone->data_parallel());
+    test::RecordingContext alone_context(7);
+    alone->fit(data, alone_context);
+    const auto expected = alone->predict(queries);
+    test::ThreadRanks ranks(c.ranks);
+    std::vector<torch::Tensor> predictions(static_cast<std::size_t>(c.ranks));
+    std::vector<std::vector<double>> losses(predictions.size());
+    ranks.run([&](int rank, ballista::Collective& collective) {
+      const auto begin = x.size(0) * rank / c.ranks;
+      const auto end = x.size(0) * (rank + 1) / c.ranks;
+      auto model = test::make_model(plugin, parameters);
+      test::RecordingContext context(7, &collective);
+      model->fit({x.slice(0, begin, end), y.slice(0, begin, end), data.input_names, data.target_names, {}}, context);
+      predictions[static_cast<std::size_t>(rank)] = model->predict(queries);
+      losses[static_cast<std::size_t>(rank)] = context.losses();
+    });
+    const auto what = std::to_string(c.ranks) + " ranks, " + c.activation;
+    // An L-BFGS step of up to 20 evaluations, each one all-reduce (plus the row count
+    // and, standardising, the statistics).
+    BOOST_TEST(ranks.calls() > 2, what << ": the ranks met " << ranks.calls() << " times");
+    const auto scale = y.abs().max().item<double>();
+    const auto worst = (predictions[0] - expected).abs().max().item<double>();
+    BOOST_TEST(worst <= 1e-5 * scale, what << ": worst difference " << worst << " from one process");
+    BOOST_REQUIRE_EQUAL(losses[0].size(), alone_context.losses().size());
+    for (std::size_t epoch = 0; epoch < losses[0].size(); ++epoch) {
+      const auto one = alone_context.losses()[epoch];
+      BOOST_TEST(std::abs(losses[0][epoch] - one) <= 1e-6 * std::abs(one), what << ": epoch " << epoch + 1 << " loss");
+    }
+    for (std::size_t r = 1; r < predictions.size(); ++r) {
+      BOOST_TEST(torch::equal(predictions[r], predictions[0]), what << ": rank " << r << " took other steps");
+      BOOST_TEST((losses[r] == losses[0]), what << ": rank " << r << "'s losses");
+    }
+  }
+}
+
 // The full-batch Adam and SGD fast path (no autograd) against Python PyTorch's loop on
 // one thread, epoch by epoch: the loss before each step, every weight and bias after the
 // last, and the predictions. Same LibTorch kernels in the same order, on blocks of rows
