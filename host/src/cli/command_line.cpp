@@ -110,8 +110,9 @@ Options:
                                --isolate, since only a process can be stopped at
                                any point)
   --nproc N                    with run: run the pipeline as N processes on this
-                               machine, one rank each of a c10d Gloo group (what
-                               torchrun --standalone does): data-parallel models
+                               machine, one rank each of a c10d group (Gloo, and
+                               NCCL for GPUs in a CUDA build), as torchrun
+                               --standalone does: data-parallel models
                                fit on a share of the rows each; the thread count
                                is divided among them. Under torchrun, srun or
                                mpirun, `ballista run` joins their job by itself
