@@ -137,28 +137,35 @@ void ProcessGroup::count_traffic(std::chrono::steady_clock::time_point start, co
   traffic_.bytes += static_cast<double>(sent.numel() * static_cast<std::int64_t>(sent.element_size()));
 }
 
+bool ProcessGroup::through_nccl(const torch::Tensor& tensor) const {
+#ifdef BALLISTA_NCCL
+  return tensor.is_cuda() && handles_->nccl;
+#else
+  (void)tensor;
+  return false;
+#endif
+}
+
 void ProcessGroup::all_reduce(torch::Tensor& buffer) {
-  std::vector<torch::Tensor> tensors{buffer};
+  const bool nccl = through_nccl(buffer);
+  // A CUDA tensor without NCCL travels through the host's memory and Gloo.
+  std::vector<torch::Tensor> wire{buffer.is_cuda() && !nccl ? buffer.cpu() : buffer};
   const auto start = std::chrono::steady_clock::now();
   try {
-    if (buffer.is_cuda()) {
 #ifdef BALLISTA_NCCL
-      if (handles_->nccl) {
-        handles_->nccl->allreduce(tensors)->wait(timeout_);
-        count_traffic(start, buffer);
-        return;
-      }
+    if (nccl) {
+      handles_->nccl->allreduce(wire)->wait(timeout_);
+    } else
 #endif
-      // No NCCL in this LibTorch: through the host's memory and Gloo.
-      std::vector<torch::Tensor> staged{buffer.cpu()};
-      handles_->group->allreduce(staged)->wait(timeout_);
-      buffer.copy_(staged[0]);
-    } else {
-      handles_->group->allreduce(tensors)->wait(timeout_);
+    {
+      handles_->group->allreduce(wire)->wait(timeout_);
     }
-    count_traffic(start, buffer);
+    count_traffic(start, wire[0]);
   } catch (const std::exception& error) {
     fail(rank_, size_, "an all-reduce of " + std::to_string(buffer.numel()) + " numbers", timeout_, error);
+  }
+  if (!wire[0].is_same(buffer)) {
+    buffer.copy_(wire[0]);
   }
 }
 
@@ -191,11 +198,7 @@ void ProcessGroup::sum(std::vector<torch::Tensor>& tensors) {
 }
 
 std::vector<torch::Tensor> ProcessGroup::gather(const torch::Tensor& tensor) {
-#ifdef BALLISTA_NCCL
-  const bool nccl = tensor.is_cuda() && handles_->nccl;
-#else
-  const bool nccl = false;
-#endif
+  const bool nccl = through_nccl(tensor);
   // A CUDA tensor without NCCL travels through the host's memory and Gloo.
   std::vector<torch::Tensor> input{tensor.is_cuda() && !nccl ? tensor.cpu() : tensor.contiguous()};
   std::vector<std::vector<torch::Tensor>> output(1);

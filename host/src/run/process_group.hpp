@@ -50,6 +50,9 @@ class ProcessGroup final : public Collective {
  private:
   struct Handles;
   void count_traffic(std::chrono::steady_clock::time_point start, const torch::Tensor& sent);
+  // Whether `tensor` goes through NCCL (a CUDA tensor, and a group that has it); other
+  // CUDA tensors travel through the host's memory and Gloo.
+  bool through_nccl(const torch::Tensor& tensor) const;
   void all_reduce(torch::Tensor& buffer);
   int rank_;
   int size_;
