@@ -178,7 +178,7 @@ std::pair<double, std::int64_t> Integrator::fastest_rate(const torch::Tensor& st
     return {0.0, 0};
   }
   const auto usable = torch::where(finite.view({-1, 1, 1}), jacobian, torch::zeros_like(jacobian));
-  const auto magnitudes = torch::linalg::eigvals(usable).abs().amax(1);
+  const auto magnitudes = torch::linalg_eigvals(usable).abs().amax(1);
   const auto row = magnitudes.argmax().item<std::int64_t>();
   return {magnitudes[row].item<double>(), row};
 }
