@@ -137,35 +137,36 @@ void ProcessGroup::count_traffic(std::chrono::steady_clock::time_point start, co
   traffic_.bytes += static_cast<double>(sent.numel() * static_cast<std::int64_t>(sent.element_size()));
 }
 
-bool ProcessGroup::through_nccl(const torch::Tensor& tensor) const {
+template <class Operation>
+torch::Tensor ProcessGroup::communicate(const torch::Tensor& tensor, const std::string& what, Operation operation) {
 #ifdef BALLISTA_NCCL
-  return tensor.is_cuda() && handles_->nccl;
+  const bool nccl = tensor.is_cuda() && handles_->nccl;
 #else
-  (void)tensor;
-  return false;
+  const bool nccl = false;
 #endif
-}
-
-void ProcessGroup::all_reduce(torch::Tensor& buffer) {
-  const bool nccl = through_nccl(buffer);
-  // A CUDA tensor without NCCL travels through the host's memory and Gloo.
-  std::vector<torch::Tensor> wire{buffer.is_cuda() && !nccl ? buffer.cpu() : buffer};
+  auto sent = tensor.is_cuda() && !nccl ? tensor.cpu() : tensor.contiguous();
   const auto start = std::chrono::steady_clock::now();
   try {
 #ifdef BALLISTA_NCCL
-    if (nccl) {
-      handles_->nccl->allreduce(wire)->wait(timeout_);
-    } else
+    (nccl ? operation(*handles_->nccl, sent) : operation(*handles_->group, sent))->wait(timeout_);
+#else
+    operation(*handles_->group, sent)->wait(timeout_);
 #endif
-    {
-      handles_->group->allreduce(wire)->wait(timeout_);
-    }
-    count_traffic(start, wire[0]);
+    count_traffic(start, sent);
   } catch (const std::exception& error) {
-    fail(rank_, size_, "an all-reduce of " + std::to_string(buffer.numel()) + " numbers", timeout_, error);
+    fail(rank_, size_, what, timeout_, error);
   }
-  if (!wire[0].is_same(buffer)) {
-    buffer.copy_(wire[0]);
+  return sent;
+}
+
+void ProcessGroup::all_reduce(torch::Tensor& buffer) {
+  const auto sent = communicate(buffer, "an all-reduce of " + std::to_string(buffer.numel()) + " numbers",
+                                [](auto& backend, const torch::Tensor& wire) {
+                                  std::vector<torch::Tensor> tensors{wire};
+                                  return backend.allreduce(tensors);
+                                });
+  if (!sent.is_same(buffer)) {
+    buffer.copy_(sent);
   }
 }
 
@@ -198,31 +199,17 @@ void ProcessGroup::sum(std::vector<torch::Tensor>& tensors) {
 }
 
 std::vector<torch::Tensor> ProcessGroup::gather(const torch::Tensor& tensor) {
-  const bool nccl = through_nccl(tensor);
-  // A CUDA tensor without NCCL travels through the host's memory and Gloo.
-  std::vector<torch::Tensor> input{tensor.is_cuda() && !nccl ? tensor.cpu() : tensor.contiguous()};
   std::vector<std::vector<torch::Tensor>> output(1);
-  for (int r = 0; r < size_; ++r) {
-    output[0].push_back(torch::empty_like(input[0]));
-  }
-  const auto start = std::chrono::steady_clock::now();
-  try {
-#ifdef BALLISTA_NCCL
-    if (nccl) {
-      handles_->nccl->allgather(output, input)->wait(timeout_);
-    } else
-#endif
-    {
-      handles_->group->allgather(output, input)->wait(timeout_);
-    }
-    count_traffic(start, input[0]);
-  } catch (const std::exception& error) {
-    fail(rank_, size_, "an all-gather of " + std::to_string(tensor.numel()) + " numbers", timeout_, error);
-  }
-  if (tensor.is_cuda() && !nccl) {
-    for (auto& part : output[0]) {
-      part = part.to(tensor.device());
-    }
+  communicate(tensor, "an all-gather of " + std::to_string(tensor.numel()) + " numbers",
+              [&](auto& backend, const torch::Tensor& wire) {
+                for (int r = 0; r < size_; ++r) {
+                  output[0].push_back(torch::empty_like(wire));
+                }
+                std::vector<torch::Tensor> input{wire};
+                return backend.allgather(output, input);
+              });
+  for (auto& part : output[0]) {
+    part = part.to(tensor.device());  // a no-op unless staged through the host's memory
   }
   return output[0];
 }

@@ -50,9 +50,12 @@ class ProcessGroup final : public Collective {
  private:
   struct Handles;
   void count_traffic(std::chrono::steady_clock::time_point start, const torch::Tensor& sent);
-  // Whether `tensor` goes through NCCL (a CUDA tensor, and a group that has it); other
-  // CUDA tensors travel through the host's memory and Gloo.
-  bool through_nccl(const torch::Tensor& tensor) const;
+  // Sends `tensor` by `operation` (a c10d all-reduce or all-gather, called with the
+  // backend and the tensor as sent) and waits for it, timed and counted: through NCCL
+  // for a CUDA tensor where the group has it, else through Gloo, a CUDA tensor then
+  // staged through the host's memory. Returns the tensor as sent; a failure names `what`.
+  template <class Operation>
+  torch::Tensor communicate(const torch::Tensor& tensor, const std::string& what, Operation operation);
   void all_reduce(torch::Tensor& buffer);
   int rank_;
   int size_;
