@@ -39,10 +39,7 @@ torch_version=$(printf '#include <torch/version.h>\nTORCH_VERSION\n' |
 echo "LibTorch $torch_version, CUDA $(sed -n 's/^#define CUDA_VERSION \([0-9]*\)/\1/p' "$include/cuda.h"), headers in $include"
 
 # The GPU check's own translation unit, as run_cuda_check.sh compiles it.
-abi_number=$(sed -n 's/^set(BALLISTA_SDK_ABI \([0-9]*\)).*/\1/p' sdk/CMakeLists.txt)
-mkdir -p "$work/generated/ballista"
-sed -e "s/@PROJECT_VERSION@/0.0.0-cuda-compile/" -e "s/@BALLISTA_SDK_ABI@/$abi_number/" \
-  sdk/include/ballista/version.hpp.in > "$work/generated/ballista/version.hpp"
+tests/device/sdk_version_header.sh "$work/generated" 0.0.0-cuda-compile
 # The host checks at compile time that CMake recorded the LibTorch it compiles against.
 mkdir -p "$work/generated-host"
 sed "s/@BALLISTA_LIBTORCH_VERSION@/$torch_version/" host/src/catalog/libtorch_version.hpp.in \

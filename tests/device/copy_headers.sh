@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-.devdeps/include}
 mkdir -p "$out"
+# shellcheck disable=SC1003,SC2020 # tr turns spaces and backslashes into newlines
 echo '#include <boost/dll/alias.hpp>' |
   g++ -std=c++20 -DBOOST_DLL_USE_STD_FS -M -x c++ - |
   tr ' \\' '\n\n' | grep '^/usr/include/boost/' | sort -u |

@@ -12,13 +12,11 @@ deps=${1:-.devdeps/include}
 torch_dir=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 abi=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
 work=$(mktemp -d)
-abi_number=$(sed -n 's/^set(BALLISTA_SDK_ABI \([0-9]*\)).*/\1/p' sdk/CMakeLists.txt)
-mkdir -p "$work/include/ballista"
-sed -e "s/@PROJECT_VERSION@/0.0.0-cuda-check/" -e "s/@BALLISTA_SDK_ABI@/$abi_number/" \
-  sdk/include/ballista/version.hpp.in > "$work/include/ballista/version.hpp"
+tests/device/sdk_version_header.sh "$work/include" 0.0.0-cuda-check
 flags=(-std=c++20 -O2 -fPIC -D_GLIBCXX_USE_CXX11_ABI="$abi" -DBOOST_DLL_USE_STD_FS -Isdk/include
        -I"$work/include" -isystem "$deps" -isystem "$torch_dir/include"
        -isystem "$torch_dir/include/torch/csrc/api/include")
+# shellcheck disable=SC2054 # -Wl,-rpath,DIR is one word: the commas are the linker option's
 libs=(-L"$torch_dir/lib" -Wl,-rpath,"$torch_dir/lib" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda)
 # The c10d group: torch's own headers first (Gloo's too, where the package has them).
 group_flags=(-std=c++20 -O2 -D_GLIBCXX_USE_CXX11_ABI="$abi" -DBOOST_DLL_USE_STD_FS -DUSE_C10D_GLOO -DUSE_C10D_NCCL -DBALLISTA_NCCL
